@@ -1,0 +1,1 @@
+"""The incident ledger: tables, engine, the repository (the only write path) and reads."""

@@ -1,0 +1,122 @@
+"""Engine, sessions and schema migrations.
+
+SQLite (the default, a file under the data directory) runs in WAL mode with a busy
+timeout, so the UI, the CLI and notebooks read while the worker writes. Writes take the
+write lock up front (BEGIN IMMEDIATE) so two writers wait for each other instead of
+failing with "database is locked". PostgreSQL takes the same code, given a URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine, event, inspect
+from sqlalchemy.engine import Connection
+from sqlmodel import Session, SQLModel, create_engine, select
+
+from ledger import tables
+from ledger.errors import LedgerError
+
+BUSY_TIMEOUT_MS = 15_000
+
+
+def utcnow() -> datetime:
+    """The ledger's clock: timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def sqlite_url(data_dir: Path | str) -> str:
+    return f"sqlite:///{Path(data_dir).resolve() / 'ledger.db'}"
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.removeprefix("sqlite:///")
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    dbapi_conn.isolation_level = None  # transactions are begun explicitly in _sqlite_begin
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    mode = "IMMEDIATE" if conn.get_execution_options().get("ledger_write") else "DEFERRED"
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+@contextmanager
+def write_session(engine: Engine) -> Iterator[Session]:
+    """A session whose transaction holds the write lock from its first statement; commits on exit."""
+    with Session(engine.execution_options(ledger_write=True), expire_on_commit=False) as session:
+        with session.begin():
+            yield session
+
+
+@contextmanager
+def read_session(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+# Ordered migrations after the first schema. Each takes a connection inside the upgrade's
+# transaction. A new database is created from the current tables and stamped with the
+# latest version; an existing one runs the migrations it has not had yet.
+Migration = tuple[int, str, Callable[[Connection], None]]
+MIGRATIONS: list[Migration] = []
+BASELINE = (1, "initial schema")
+
+
+def latest_version(migrations: list[Migration] = MIGRATIONS) -> int:
+    return max([BASELINE[0], *(number for number, _, _ in migrations)])
+
+
+def migrate(engine: Engine, migrations: list[Migration] = MIGRATIONS) -> int:
+    """Bring the schema up to date; return the version it is at."""
+    with engine.execution_options(ledger_write=True).begin() as conn:
+        existing = set(inspect(conn).get_table_names())
+        if "schema_version" not in existing:
+            if existing & {"incident", "observation"}:
+                raise LedgerError("the database has workbench tables but no schema_version table")
+            SQLModel.metadata.create_all(conn)
+            conn.execute(
+                tables.SchemaVersion.__table__.insert(),
+                [{"version": latest_version(migrations), "applied_at": utcnow(),
+                  "description": "created at the latest schema"}],
+            )
+            return latest_version(migrations)
+        current = conn.execute(select(tables.SchemaVersion.version)).scalars().all()
+        version = max(current, default=0)
+        for number, description, apply in sorted(migrations, key=lambda m: m[0]):
+            if number > version:
+                apply(conn)
+                conn.execute(
+                    tables.SchemaVersion.__table__.insert(),
+                    [{"version": number, "applied_at": utcnow(), "description": description}],
+                )
+                version = number
+        return version
+
+
+def open_ledger(url: str) -> Engine:
+    """An engine on an up-to-date schema."""
+    engine = make_engine(url)
+    migrate(engine)
+    return engine

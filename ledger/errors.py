@@ -1,0 +1,23 @@
+"""Errors the ledger raises.
+
+    WorkbenchError                 (policies.errors)
+    └── LedgerError                the ledger cannot do what was asked
+        ├── NotFound               no incident (or other row) with that id
+        └── TransitionRefused      the lifecycle table does not allow that change
+"""
+
+from __future__ import annotations
+
+from policies.errors import WorkbenchError
+
+
+class LedgerError(WorkbenchError):
+    pass
+
+
+class NotFound(LedgerError):
+    pass
+
+
+class TransitionRefused(LedgerError):
+    pass

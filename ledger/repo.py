@@ -1,0 +1,199 @@
+"""Every write to the ledger. Functions take an open write session; the caller owns the
+transaction, so an observation, its threshold state, its finding and its incident commit
+together or not at all."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from ledger import lifecycle
+from ledger.errors import NotFound
+from ledger.tables import Evidence, Finding, Incident, Observation, TargetState, TimelineEntry
+
+SYSTEM = "workbench"
+
+
+@dataclass(frozen=True)
+class FindingSpec:
+    """What a detector says fired: enough to open a finding and name its incident."""
+
+    rule: str
+    target: str
+    service: str
+    severity: str
+    summary: str
+    correlation_key: str
+
+
+def target_state(session: Session, target: str) -> TargetState:
+    state = session.get(TargetState, target)
+    if state is None:
+        state = TargetState(target=target)
+        session.add(state)
+    return state
+
+
+def save_target_state(session: Session, state: TargetState, *, failures: int, successes: int,
+                      observation: Observation, active_finding_id: int | None) -> None:
+    state.consecutive_failures = failures
+    state.consecutive_successes = successes
+    state.last_ok = observation.ok
+    state.last_observed_at = observation.started_at
+    state.active_finding_id = active_finding_id
+
+
+def add_observation(session: Session, observation: Observation) -> Observation:
+    session.add(observation)
+    session.flush()
+    return observation
+
+
+def open_finding(session: Session, spec: FindingSpec, observations: list[Observation], now: datetime) -> Finding:
+    """Record a new finding and fold it into the open incident with its key, or open one."""
+    finding = Finding(
+        rule=spec.rule, target=spec.target, service=spec.service, severity=spec.severity,
+        summary=spec.summary, correlation_key=spec.correlation_key, first_seen=now, last_seen=now,
+        occurrences=len(observations) or 1,
+    )
+    session.add(finding)
+    session.flush()
+    incident = open_incident_for(session, spec.correlation_key)
+    if incident is None:
+        incident = Incident(
+            title=spec.summary, state=lifecycle.OBSERVED, severity=spec.severity, service=spec.service,
+            correlation_key=spec.correlation_key, opened_at=now, updated_at=now, last_seen_at=now,
+            finding_count=0,
+        )
+        session.add(incident)
+        session.flush()
+        _timeline(session, incident, now, SYSTEM, "transition", f"opened: {spec.summary}",
+                  to_state=lifecycle.OBSERVED)
+    elif incident.state == lifecycle.RECOVERING:
+        _relapse(session, incident, now)
+    finding.incident_id = incident.id
+    incident.finding_count += 1
+    incident.last_seen_at = now
+    incident.updated_at = now
+    _timeline(session, incident, now, SYSTEM, "finding", f"finding #{finding.id} folded in: {spec.summary}")
+    for observation in observations:
+        add_evidence(session, incident, finding, observation, now)
+    return finding
+
+
+def finding_failed_again(session: Session, finding_id: int, observation: Observation, now: datetime) -> None:
+    """A firing finding saw another failure: count it; a recovering incident relapses."""
+    finding = _get(session, Finding, finding_id)
+    finding.last_seen = now
+    finding.occurrences += 1
+    incident = _get(session, Incident, finding.incident_id)
+    incident.last_seen_at = now
+    if incident.state == lifecycle.RECOVERING:
+        _relapse(session, incident, now)
+        add_evidence(session, incident, finding, observation, now)
+
+
+def finding_recovering(session: Session, finding_id: int, observation: Observation, needed: int, now: datetime) -> None:
+    finding = _get(session, Finding, finding_id)
+    incident = _get(session, Incident, finding.incident_id)
+    if lifecycle.RECOVERING in lifecycle.TRANSITIONS[incident.state]:
+        _set_state(session, incident, lifecycle.RECOVERING, SYSTEM, now,
+                   f"signal recovered; resolves after {needed} successes in a row")
+        add_evidence(session, incident, finding, observation, now)
+
+
+def finding_recovered(session: Session, finding_id: int, observation: Observation, successes: int, now: datetime) -> None:
+    """The success threshold held: close the finding; resolve its incident when nothing else fires."""
+    finding = _get(session, Finding, finding_id)
+    finding.recovered_at = now
+    incident = _get(session, Incident, finding.incident_id)
+    add_evidence(session, incident, finding, observation, now)
+    _timeline(session, incident, now, SYSTEM, "recovery",
+              f"finding #{finding.id} recovered: {successes} successes in a row")
+    still_firing = session.exec(
+        select(Finding.id).where(Finding.incident_id == incident.id, col(Finding.recovered_at).is_(None))
+    ).first()
+    if still_firing is None and incident.state != lifecycle.RESOLVED:
+        if incident.state != lifecycle.RECOVERING and lifecycle.RECOVERING in lifecycle.TRANSITIONS[incident.state]:
+            _set_state(session, incident, lifecycle.RECOVERING, SYSTEM, now, "signal recovered")
+        _set_state(session, incident, lifecycle.RESOLVED, SYSTEM, now,
+                   f"success threshold held ({successes} in a row)")
+
+
+def transition(session: Session, incident_id: int, to_state: str, actor: str, reason: str | None, now: datetime) -> Incident:
+    """An operator's change of state, checked against the lifecycle table."""
+    incident = _get(session, Incident, incident_id)
+    lifecycle.check_transition(incident.state, to_state, by_operator=True, reason=reason)
+    _set_state(session, incident, to_state, actor, now, (reason or "").strip() or f"marked {to_state}")
+    return incident
+
+
+def add_evidence(session: Session, incident: Incident, finding: Finding | None, observation: Observation, now: datetime) -> None:
+    verdict = "passed" if observation.ok else "failed"
+    summary = f"{observation.kind} probe of {observation.target} {verdict}"
+    if observation.error:
+        summary += f": {observation.error}"
+    session.add(Evidence(
+        incident_id=incident.id, finding_id=finding.id if finding else None, observation_id=observation.id,
+        at=observation.started_at or now, kind="probe", summary=summary,
+        data={"checks": observation.checks, "status": observation.status, "duration_ms": observation.duration_ms,
+              "error": observation.error, "values": observation.values},
+    ))
+
+
+def open_incident_for(session: Session, correlation_key: str) -> Incident | None:
+    return session.exec(
+        select(Incident).where(Incident.correlation_key == correlation_key, col(Incident.resolved_at).is_(None))
+    ).first()
+
+
+def _set_state(session: Session, incident: Incident, to_state: str, actor: str, now: datetime, reason: str) -> None:
+    lifecycle.check_transition(incident.state, to_state, by_operator=False, reason=reason)
+    previous = incident.state
+    incident.state = to_state
+    incident.updated_at = now
+    if to_state == lifecycle.RESOLVED:
+        incident.resolved_at = now
+        _close_findings(session, incident, now)
+    _timeline(session, incident, now, actor, "transition", reason, from_state=previous, to_state=to_state)
+
+
+def _relapse(session: Session, incident: Incident, now: datetime) -> None:
+    """Back to the state the incident was in before it started recovering."""
+    entered = session.exec(
+        select(TimelineEntry)
+        .where(TimelineEntry.incident_id == incident.id, TimelineEntry.to_state == lifecycle.RECOVERING)
+        .order_by(col(TimelineEntry.id).desc())
+    ).first()
+    back = entered.from_state if entered and entered.from_state else lifecycle.OBSERVED
+    _set_state(session, incident, back, SYSTEM, now, "signal failed again while recovering")
+
+
+def _close_findings(session: Session, incident: Incident, now: datetime) -> None:
+    """A resolved incident takes its findings with it; their targets start counting afresh."""
+    for finding in session.exec(
+        select(Finding).where(Finding.incident_id == incident.id, col(Finding.recovered_at).is_(None))
+    ):
+        finding.recovered_at = now
+    for state in session.exec(
+        select(TargetState).join(Finding, Finding.id == TargetState.active_finding_id)
+        .where(Finding.incident_id == incident.id)
+    ):
+        state.active_finding_id = None
+        state.consecutive_failures = 0
+        state.consecutive_successes = 0
+
+
+def _timeline(session: Session, incident: Incident, now: datetime, actor: str, kind: str, message: str,
+              from_state: str | None = None, to_state: str | None = None) -> None:
+    session.add(TimelineEntry(incident_id=incident.id, at=now, actor=actor, kind=kind, message=message,
+                              from_state=from_state, to_state=to_state))
+
+
+def _get(session: Session, table, key):
+    row = session.get(table, key)
+    if row is None:
+        raise NotFound(f"no {table.__tablename__.replace('_', ' ')} with id {key}")
+    return row

@@ -1,0 +1,115 @@
+"""SQLModel table classes. No behaviour here: writes live in repo.py, reads in queries.py."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Column, Index, text
+from sqlmodel import Field, SQLModel
+
+
+class Observation(SQLModel, table=True):
+    """One probe run: did it pass, how long it took, and each check with its actual value."""
+
+    __tablename__ = "observation"
+    id: int | None = Field(default=None, primary_key=True)
+    target: str = Field(index=True)
+    kind: str
+    service: str
+    ok: bool
+    started_at: datetime = Field(index=True)
+    duration_ms: float
+    status: int | None = None
+    error: str | None = None
+    checks: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    values: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class TargetState(SQLModel, table=True):
+    """Threshold state of one target, kept in the ledger so a restart does not reset it."""
+
+    __tablename__ = "target_state"
+    target: str = Field(primary_key=True)
+    consecutive_failures: int = 0
+    consecutive_successes: int = 0
+    last_ok: bool | None = None
+    last_observed_at: datetime | None = None
+    active_finding_id: int | None = Field(default=None, foreign_key="finding.id")
+
+
+class Finding(SQLModel, table=True):
+    """One firing episode of a rule; folded into the incident with its correlation key."""
+
+    __tablename__ = "finding"
+    id: int | None = Field(default=None, primary_key=True)
+    rule: str
+    target: str = Field(index=True)
+    service: str
+    severity: str
+    summary: str
+    correlation_key: str = Field(index=True)
+    first_seen: datetime
+    last_seen: datetime
+    occurrences: int = 1
+    recovered_at: datetime | None = None
+    incident_id: int | None = Field(default=None, foreign_key="incident.id", index=True)
+
+
+class Incident(SQLModel, table=True):
+    __tablename__ = "incident"
+    __table_args__ = (
+        # At most one open incident per correlation key: repeats can never duplicate it.
+        Index(
+            "uq_incident_open_key",
+            "correlation_key",
+            unique=True,
+            sqlite_where=text("resolved_at IS NULL"),
+            postgresql_where=text("resolved_at IS NULL"),
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    title: str
+    state: str = Field(index=True)
+    severity: str
+    service: str = Field(index=True)
+    correlation_key: str
+    opened_at: datetime
+    updated_at: datetime
+    last_seen_at: datetime
+    resolved_at: datetime | None = None
+    finding_count: int = 0
+
+
+class TimelineEntry(SQLModel, table=True):
+    """Everything that happened to an incident: findings, state changes, notes."""
+
+    __tablename__ = "timeline_entry"
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    at: datetime
+    actor: str
+    kind: str  # finding | transition | note | recovery
+    from_state: str | None = None
+    to_state: str | None = None
+    message: str
+
+
+class Evidence(SQLModel, table=True):
+    """What made a finding fire or recover: a probe's checks with actual values, redacted."""
+
+    __tablename__ = "evidence"
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    finding_id: int | None = Field(default=None, foreign_key="finding.id")
+    observation_id: int | None = Field(default=None, foreign_key="observation.id")
+    at: datetime
+    kind: str  # probe
+    summary: str
+    data: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class SchemaVersion(SQLModel, table=True):
+    __tablename__ = "schema_version"
+    version: int = Field(primary_key=True)
+    applied_at: datetime
+    description: str

@@ -1,0 +1,104 @@
+"""Load and validate a policy directory.
+
+Each known file feeds one section of :class:`policies.schema.Policy`; unknown YAML files,
+unknown keys, wrong types and bad values are all reported together, each with the file,
+the line, the path inside the file and the reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from policies.errors import PolicyError, Problem
+from policies.schema import Policy, SettingsFile, TargetsFile
+
+FILES = {"targets.yaml": TargetsFile, "settings.yaml": SettingsFile}
+DEFAULT_DIR = Path(__file__).resolve().parent
+
+
+def load_policy(directory: Path | str) -> Policy:
+    """Return the validated policy in ``directory`` or raise PolicyError listing every problem."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise PolicyError([Problem(str(directory), "", "policy directory does not exist")])
+    problems: list[Problem] = []
+    sections: dict[str, object] = {}
+    for path in sorted(directory.glob("*.y*ml")):
+        if path.name not in FILES:
+            problems.append(
+                Problem(str(path), "", f"unknown policy file; expected one of {', '.join(FILES)}")
+            )
+    for name, model in FILES.items():
+        path = directory / name
+        if not path.exists():
+            continue
+        loaded = _load_file(path, model, problems)
+        if loaded is not None:
+            sections[name] = loaded
+    if problems:
+        raise PolicyError(problems)
+    targets = sections.get("targets.yaml", TargetsFile())
+    settings = sections.get("settings.yaml", SettingsFile())
+    return Policy(targets=targets.targets, settings=settings)  # type: ignore[attr-defined]
+
+
+def _load_file(path: Path, model: type, problems: list[Problem]):
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problems.append(Problem(str(path), where, f"not valid YAML: {getattr(exc, 'problem', exc)}"))
+        return None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        problems.append(Problem(str(path), "", "the top level must be a mapping of keys"))
+        return None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            location = _location(error["loc"])
+            line = _line(node, error["loc"])
+            where = f"line {line}, {location}" if line else location
+            problems.append(Problem(str(path), where, _reason(error)))
+        return None
+
+
+def _location(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("http", "host"):  # discriminated-union tag pydantic inserts
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _reason(error: dict) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key"
+    message = error["msg"]
+    return message.removeprefix("Value error, ")
+
+
+def _line(node, loc: tuple) -> int | None:
+    """Line (1-based) of the YAML node at ``loc``, or of the deepest node found on the way."""
+    found = node
+    for part in loc:
+        child = None
+        if isinstance(found, yaml.MappingNode) and isinstance(part, str):
+            child = next((v for k, v in found.value if k.value == part), None)
+        elif isinstance(found, yaml.SequenceNode) and isinstance(part, int) and part < len(found.value):
+            child = found.value[part]
+        if child is not None:
+            found = child
+    return found.start_mark.line + 1 if found is not None else None

@@ -1,0 +1,137 @@
+"""Pydantic models of the policy files. Every model forbids unknown keys."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from policies.conditions import Condition
+
+Severity = Literal["info", "warning", "critical"]
+_DURATION = re.compile(r"^(?P<n>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h|d)$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_NAME = r"^[a-z0-9][a-z0-9_.-]*$"
+
+
+def parse_duration(value: object) -> timedelta:
+    """'30s', '5m', '1.5h', '250ms' or a number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value).strip())
+        if not match:
+            raise ValueError(f"not a duration: {value!r} (use e.g. 250ms, 30s, 5m, 1h, 1d)")
+        seconds = float(match["n"]) * _UNITS[match["unit"]]
+    if seconds <= 0:
+        raise ValueError(f"duration must be positive, got {value!r}")
+    return timedelta(seconds=seconds)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _TargetBase(Strict):
+    name: str = Field(pattern=_NAME, description="unique name of the target")
+    service: str = Field(pattern=_NAME, description="service the target belongs to")
+    interval: timedelta = Field(default=timedelta(seconds=30), description="time between probes")
+    timeout: timedelta | None = Field(default=None, description="limit for one probe (default: 10s or the interval if shorter)")
+    severity: Severity = Field(default="warning", description="severity of the incident it opens")
+    failure_threshold: int = Field(default=3, ge=1, le=100, description="failures in a row that open a finding")
+    success_threshold: int = Field(default=2, ge=1, le=100, description="successes in a row that recover it")
+    conditions: list[str] = Field(min_length=1, description="Gatus-style conditions, all must hold")
+    enabled: bool = Field(default=True, description="false keeps the target in the file but never probes it")
+
+    @field_validator("interval", "timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> timedelta | None:
+        return None if value is None else parse_duration(value)
+
+    @property
+    def probe_timeout(self) -> timedelta:
+        return self.timeout or min(timedelta(seconds=10), self.interval)
+
+    @model_validator(mode="after")
+    def _check_conditions(self) -> "_TargetBase":
+        problems = []
+        for i, source in enumerate(self.conditions):
+            try:
+                Condition.parse(source, self.kind)  # type: ignore[attr-defined]
+            except ValueError as exc:
+                problems.append(f"conditions[{i}]: {exc}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        if self.timeout is not None and self.timeout > self.interval:
+            raise ValueError(f"timeout ({self.timeout}) must not exceed interval ({self.interval})")
+        return self
+
+    def parsed_conditions(self) -> list[Condition]:
+        return [Condition.parse(source, self.kind) for source in self.conditions]  # type: ignore[attr-defined]
+
+
+class HttpTarget(_TargetBase):
+    kind: Literal["http"]
+    url: str = Field(pattern=r"^https?://", description="URL to request")
+    method: Literal["GET", "HEAD", "POST", "PUT", "OPTIONS"] = "GET"
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="request headers; reference secrets as ${ENV_VAR}"
+    )
+    follow_redirects: bool = Field(default=False, description="follow up to 5 redirects")
+
+
+class HostTarget(_TargetBase):
+    kind: Literal["host"]
+    path: str = Field(default="/", description="filesystem whose space [DISK] measures")
+
+
+Target = Annotated[Union[HttpTarget, HostTarget], Field(discriminator="kind")]
+
+
+class TargetsFile(Strict):
+    targets: list[Target] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "TargetsFile":
+        seen: set[str] = set()
+        for target in self.targets:
+            if target.name in seen:
+                raise ValueError(f"target name {target.name!r} is used twice")
+            seen.add(target.name)
+        return self
+
+
+class DemoSettings(Strict):
+    enabled: bool = Field(default=True, description="`workbench up` also starts the demo service")
+    port: int = Field(default=8503, ge=1, le=65535)
+
+
+class SettingsFile(Strict):
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, description="most bytes of a body a probe reads")
+    max_connections: int = Field(default=100, ge=1, description="connection pool size of the probe client")
+    policy_reload_interval: timedelta = Field(default=timedelta(seconds=5))
+    worker_port: int = Field(default=8502, ge=1, le=65535)
+    ui_port: int = Field(default=8501, ge=1, le=65535)
+    demo: DemoSettings = Field(default_factory=DemoSettings)
+
+    @field_validator("policy_reload_interval", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> timedelta:
+        return parse_duration(value)
+
+
+class Policy(Strict):
+    """Everything loaded from one policy directory."""
+
+    targets: list[Target] = Field(default_factory=list)
+    settings: SettingsFile = Field(default_factory=SettingsFile)
+
+    def target(self, name: str) -> HttpTarget | HostTarget:
+        for target in self.targets:
+            if target.name == name:
+                return target
+        raise KeyError(name)

@@ -1,0 +1,52 @@
+"""Secrets are referenced from the environment as ``${NAME}`` and never stored.
+
+``expand`` fills the references in for one use and returns the secret values it used, so
+the caller can ``redact`` them from anything it records (evidence, errors, logs).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+from policies.errors import WorkbenchError
+
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+MASK = "***"
+# Shapes that are secrets whatever their source: bearer tokens, basic auth, key=value pairs.
+_SHAPES = [
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
+    re.compile(r"(?i)(basic\s+)[A-Za-z0-9+/=]{8,}"),
+    re.compile(r"(?i)((?:password|passwd|secret|token|api[_-]?key)[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,;]{4,}"),
+    re.compile(r"(://[^/\s:@]+:)[^/\s@]+(@)"),
+]
+
+
+class MissingSecret(WorkbenchError):
+    pass
+
+
+def references(template: str) -> list[str]:
+    return _REFERENCE.findall(template)
+
+
+def expand(template: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
+    """Return ``template`` with every ``${NAME}`` replaced from ``env``, and the values used."""
+    used: list[str] = []
+
+    def fill(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in env:
+            raise MissingSecret(f"environment variable {name} is not set")
+        used.append(env[name])
+        return env[name]
+
+    return _REFERENCE.sub(fill, template), used
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    for shape in _SHAPES:
+        text = shape.sub(lambda m: m.group(1) + MASK + (m.group(2) if shape.groups > 1 else ""), text)
+    return text

@@ -1,0 +1,88 @@
+"""One probe run of one target: probe, record, detect, fold. The scheduler and
+``workbench probe run --once`` both go through here."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import traceback
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlmodel import col, select
+
+from ledger import repo
+from ledger.db import write_session
+from ledger.tables import Observation
+from probes.context import ProbeContext, failed
+from probes.detectors import Signal, ThresholdState, threshold
+from probes.registry import PROBES
+
+
+@dataclass(frozen=True)
+class Outcome:
+    observation: Observation
+    signal: Signal
+    write_seconds: float
+
+
+async def probe(target, ctx: ProbeContext) -> Observation:
+    """Run the target's probe; whatever goes wrong becomes a failed observation, never an exception."""
+    started_at = ctx.now()
+    try:
+        return await PROBES[target.kind](target, ctx)
+    except Exception as exc:  # a probe bug must not take the worker down
+        last = traceback.extract_tb(exc.__traceback__)[-1]
+        return failed(target, started_at, 0.0,
+                      f"probe error {type(exc).__name__}: {exc} ({last.filename.rsplit('/', 1)[-1]}:{last.lineno})")
+
+
+def record(engine: Engine, target, observation: Observation) -> Outcome:
+    """Store the observation and act on what the threshold detector says, in one transaction."""
+    t0 = time.perf_counter()
+    now = observation.started_at
+    with write_session(engine) as session:
+        repo.add_observation(session, observation)
+        state = repo.target_state(session, target.name)
+        before = ThresholdState(state.consecutive_failures, state.consecutive_successes,
+                                state.active_finding_id is not None)
+        after, signal = threshold(before, observation.ok, target.failure_threshold, target.success_threshold)
+        active = state.active_finding_id
+        if signal is Signal.FIRING:
+            streak = _failure_streak(session, target.name, target.failure_threshold)
+            active = repo.open_finding(session, _finding_spec(target, observation), streak, now).id
+        elif signal is Signal.STILL_FIRING:
+            repo.finding_failed_again(session, active, observation, now)
+        elif signal is Signal.RECOVERING:
+            repo.finding_recovering(session, active, observation, target.success_threshold, now)
+        elif signal is Signal.RECOVERED:
+            repo.finding_recovered(session, active, observation, after.consecutive_successes, now)
+            active = None
+        repo.save_target_state(session, state, failures=after.consecutive_failures,
+                               successes=after.consecutive_successes, observation=observation,
+                               active_finding_id=active)
+    return Outcome(observation, signal, time.perf_counter() - t0)
+
+
+async def run_target(engine: Engine, target, ctx: ProbeContext) -> Outcome:
+    observation = await probe(target, ctx)
+    return await asyncio.to_thread(record, engine, target, observation)
+
+
+def _finding_spec(target, observation: Observation) -> repo.FindingSpec:
+    return repo.FindingSpec(
+        rule=f"probe:{target.kind}",
+        target=target.name,
+        service=target.service,
+        severity=target.severity,
+        summary=f"{target.name} failing: {observation.error or 'conditions not met'}",
+        correlation_key=f"{target.service}/{target.name}",
+    )
+
+
+def _failure_streak(session, target_name: str, limit: int) -> list[Observation]:
+    rows = session.exec(
+        select(Observation).where(Observation.target == target_name)
+        .order_by(col(Observation.started_at).desc(), col(Observation.id).desc()).limit(limit)
+    ).all()
+    return [row for row in reversed(rows) if not row.ok]

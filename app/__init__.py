@@ -1,0 +1,1 @@
+"""The operator's surfaces: the `workbench` CLI, the Streamlit app and its shared pieces."""

@@ -1,0 +1,16 @@
+"""Entry point of the web app: `streamlit run app/streamlit_app.py` (or `workbench ui`)."""
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # pages import app, ledger and policies from the checkout
+    sys.path.insert(0, str(ROOT))
+
+st.set_page_config(page_title="SRE Workbench", page_icon=":material/monitor_heart:", layout="wide")
+navigation = st.navigation([
+    st.Page(ROOT / "pages" / "incidents.py", title="Incidents", icon=":material/emergency:", default=True),
+])
+navigation.run()

@@ -1,0 +1,43 @@
+"""Pieces every page shares: the cached ledger engine and the error boundary."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import streamlit as st
+from sqlalchemy import Engine
+
+from app import settings
+from ledger.db import open_ledger
+from policies.errors import WorkbenchError
+
+log = logging.getLogger("workbench.ui")
+
+STATE_COLOURS = {
+    "observed": "red", "triaged": "orange", "escalated": "violet", "contained": "blue",
+    "recovering": "green", "suppressed": "gray", "resolved": "gray",
+}
+SEVERITY_ICONS = {"critical": ":material/error:", "warning": ":material/warning:", "info": ":material/info:"}
+
+
+@st.cache_resource
+def engine() -> Engine:
+    return open_ledger(settings.resolve().database_url)
+
+
+@contextmanager
+def error_boundary(what: str) -> Iterator[None]:
+    """Show a failure as one readable line on the page instead of a traceback."""
+    try:
+        yield
+    except WorkbenchError as exc:
+        st.error(f"{what}: {exc}")
+    except Exception as exc:  # the page stays up; the traceback goes to the log
+        log.exception("%s failed", what)
+        st.error(f"{what} failed: {type(exc).__name__}: {exc}")
+
+
+def state_badge(state: str) -> str:
+    return f":{STATE_COLOURS.get(state, 'gray')}-badge[{state}]"

@@ -112,7 +112,7 @@ def cmd_demo(args, paths: settings.Paths) -> int:
     server = make_server(args.port, args.fault)
     print(f"demo service on http://127.0.0.1:{args.port}/ (fault: {args.fault}); "
           f"switch with: workbench demo fault errors|latency|down|none", file=sys.stderr)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -120,6 +120,10 @@ def cmd_demo(args, paths: settings.Paths) -> int:
     finally:
         server.server_close()
     return 0
+
+
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt
 
 
 def cmd_demo_fault(args, paths: settings.Paths) -> int:

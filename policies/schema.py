@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated, Literal, Union
+from typing import Annotated, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -56,25 +56,31 @@ class _TargetBase(Strict):
     def probe_timeout(self) -> timedelta:
         return self.timeout or min(timedelta(seconds=10), self.interval)
 
-    @model_validator(mode="after")
-    def _check_conditions(self) -> "_TargetBase":
+    @field_validator("conditions")
+    @classmethod
+    def _parse_conditions(cls, conditions: list[str]) -> list[str]:
         problems = []
-        for i, source in enumerate(self.conditions):
+        for i, source in enumerate(conditions):
             try:
-                Condition.parse(source, self.kind)  # type: ignore[attr-defined]
+                Condition.parse(source, cls.KIND)
             except ValueError as exc:
-                problems.append(f"conditions[{i}]: {exc}")
+                problems.append(f"[{i}] {exc}")
         if problems:
             raise ValueError("; ".join(problems))
+        return conditions
+
+    @model_validator(mode="after")
+    def _timeout_within_interval(self) -> "_TargetBase":
         if self.timeout is not None and self.timeout > self.interval:
             raise ValueError(f"timeout ({self.timeout}) must not exceed interval ({self.interval})")
         return self
 
     def parsed_conditions(self) -> list[Condition]:
-        return [Condition.parse(source, self.kind) for source in self.conditions]  # type: ignore[attr-defined]
+        return [Condition.parse(source, self.KIND) for source in self.conditions]
 
 
 class HttpTarget(_TargetBase):
+    KIND: ClassVar[str] = "http"
     kind: Literal["http"]
     url: str = Field(pattern=r"^https?://", description="URL to request")
     method: Literal["GET", "HEAD", "POST", "PUT", "OPTIONS"] = "GET"
@@ -85,6 +91,7 @@ class HttpTarget(_TargetBase):
 
 
 class HostTarget(_TargetBase):
+    KIND: ClassVar[str] = "host"
     kind: Literal["host"]
     path: str = Field(default="/", description="filesystem whose space [DISK] measures")
 

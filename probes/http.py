@@ -40,7 +40,7 @@ async def run(target: HttpTarget, ctx: ProbeContext):
         return failed(target, started_at, _ms(t0), f"timed out: {_reason(exc)}", secrets)
     except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
         return failed(target, started_at, _ms(t0), f"connection broken: {_reason(exc)}", secrets)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.StreamError) as exc:
         return failed(target, started_at, _ms(t0), f"{type(exc).__name__}: {_reason(exc)}", secrets)
     elapsed = _ms(t0)
     values = {"STATUS": status, "RESPONSE_TIME": elapsed, "CONNECTED": True,
@@ -54,7 +54,7 @@ async def _request(target: HttpTarget, ctx: ProbeContext, url: str, headers: dic
     try:
         body = bytearray()
         truncated = False
-        async for chunk in response.aiter_raw():
+        async for chunk in response.aiter_bytes():
             body.extend(chunk)
             if len(body) >= ctx.max_body_bytes:
                 truncated = True

@@ -1,0 +1,106 @@
+import json
+
+import pytest
+
+from app.cli import _parser, main
+
+TARGET = """
+targets:
+  - name: shop-web
+    kind: http
+    service: shop
+    url: {url}
+    timeout: 1s
+    failure_threshold: 2
+    conditions: ["[STATUS] == 200"]
+"""
+
+
+@pytest.fixture
+def cli(tmp_path, capsys, monkeypatch):
+    for name in ("WORKBENCH_POLICY_DIR", "WORKBENCH_DATA_DIR", "WORKBENCH_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+    def run(*args: str, policy=None):
+        prefix = ["--data", str(tmp_path / "var")] + (["--policy", str(policy)] if policy else [])
+        code = main(prefix + list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+@pytest.fixture
+def shop_policy(policy_dir, demo_target):
+    return policy_dir(TARGET.format(url=demo_target.url))
+
+
+def test_probe_run_once_records_and_detects_across_runs(cli, shop_policy, demo_target):
+    code, out, _ = cli("probe", "run", "--once", policy=shop_policy)
+    assert code == 0 and out.startswith("shop-web") and " ok " in out
+    demo_target.fault("errors")
+    assert cli("probe", "run", "--once", policy=shop_policy)[0] == 0
+    code, out, _ = cli("probe", "run", "--once", "--target", "shop-web", policy=shop_policy)
+    assert code == 0 and "firing: [STATUS] == 200 -> got 503" in out
+    code, out, _ = cli("incidents", "list", "--format", "json")
+    incidents = json.loads(out)
+    assert len(incidents) == 1
+    assert {"id", "title", "state", "severity", "service", "correlation_key", "opened_at", "updated_at",
+            "resolved_at", "finding_count"} <= set(incidents[0])
+    assert incidents[0]["state"] == "observed" and incidents[0]["correlation_key"] == "shop/shop-web"
+
+
+def test_work_an_incident_from_the_command_line(cli, shop_policy, demo_target):
+    demo_target.fault("errors")
+    for _ in range(2):
+        cli("probe", "run", "--once", policy=shop_policy)
+    assert cli("incidents", "triage", "1") == (0, "incident 1 is now triaged\n", "")
+    code, _, err = cli("incidents", "triage", "1")
+    assert code == 1 and err == "workbench: cannot go from triaged to triaged " \
+        "(from triaged: contained, escalated, recovering, resolved, suppressed)\n"
+    assert cli("incidents", "resolve", "1", "--reason", "fixed the upstream")[0] == 0
+    code, out, _ = cli("incidents", "show", "1", "--format", "json")
+    detail = json.loads(out)
+    assert detail["state"] == "resolved" and detail["resolved_at"]
+    assert [t["to_state"] for t in detail["timeline"] if t["to_state"]] == ["observed", "triaged", "resolved"]
+    assert detail["timeline"][-1]["message"] == "fixed the upstream"
+    code, out, _ = cli("incidents", "show", "1")
+    assert "[STATUS] == 200 -> got 503" in out and "fixed the upstream" in out
+    assert cli("incidents", "show", "42") == (1, "", "workbench: no incident with id 42\n")
+
+
+def test_invalid_policy_exits_non_zero_with_one_line(cli, policy_dir):
+    bad = policy_dir("targets:\n  - name: x\n    kind: http\n")
+    code, out, err = cli("probe", "run", "--once", policy=bad)
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert err.startswith("workbench: policy invalid (") and "targets.yaml: line 2, targets[0].service" in err
+
+
+def test_policy_check_lists_every_problem(cli, policy_dir, shop_policy):
+    assert cli("policy", "check", str(shop_policy))[0] == 0
+    bad = policy_dir("targets:\n  - name: x\n    kind: http\n    service: s\n    url: nope\n    conditions: []\n")
+    code, _, err = cli("policy", "check", str(bad))
+    lines = err.strip().splitlines()
+    assert code == 2 and lines[-1].startswith("policy invalid: 2 problem(s)")
+    assert any("targets[0].url" in line for line in lines) and any("targets[0].conditions" in line for line in lines)
+
+
+def test_unknown_target_is_a_clear_error(cli, shop_policy):
+    assert cli("probe", "run", "--once", "--target", "nope", policy=shop_policy)[0:2] == (1, "")
+
+
+def _commands(parser, prefix=()):
+    for action in parser._subparsers._group_actions if parser._subparsers else []:
+        for name, sub in action.choices.items():
+            yield (*prefix, name)
+            yield from _commands(sub, (*prefix, name))
+
+
+def test_every_command_has_help(capsys):
+    commands = list(_commands(_parser()))
+    assert ("probe", "run") in commands and ("incidents", "show") in commands and ("demo", "fault") in commands
+    for command in [(), *commands]:
+        with pytest.raises(SystemExit) as done:
+            main([*command, "--help"])
+        assert done.value.code == 0
+        assert capsys.readouterr().out.startswith("usage: workbench")

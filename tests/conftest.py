@@ -1,0 +1,125 @@
+"""Shared fixtures: ledgers on SQLite and on the machine's PostgreSQL, policy directories,
+free ports, and a real local HTTP target whose answers a test switches."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+
+from ledger.db import open_ledger, sqlite_url
+
+ROOT = Path(__file__).resolve().parent.parent
+# The PostgreSQL server on this machine (trust auth on loopback); override for another.
+POSTGRES_ADMIN_URL = os.environ.get("WORKBENCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_database():
+    """A fresh database on the local PostgreSQL server for this test session, dropped after."""
+    name = f"workbench_test_{uuid.uuid4().hex[:10]}"
+    admin = sqlalchemy.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sqlalchemy.exc.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {exc.orig}")
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def _reset_postgres(url: str) -> None:
+    engine = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request, tmp_path) -> str:
+    """A database URL for an empty ledger, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return sqlite_url(tmp_path / "data")
+    url = request.getfixturevalue("postgres_database")
+    _reset_postgres(url)
+    return url
+
+
+@pytest.fixture
+def engine(ledger_url):
+    engine = open_ledger(ledger_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path):
+    engine = open_ledger(sqlite_url(tmp_path / "data"))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def policy_dir(tmp_path):
+    """Write a policy directory: policy_dir(targets_yaml, settings_yaml=None) -> Path."""
+
+    def write(targets: str, settings: str | None = None) -> Path:
+        directory = tmp_path / "policy"
+        directory.mkdir(exist_ok=True)
+        (directory / "targets.yaml").write_text(targets)
+        if settings is not None:
+            (directory / "settings.yaml").write_text(settings)
+        return directory
+
+    return write
+
+
+@pytest.fixture
+def demo_target():
+    """The demo service on a free port in this process: a real HTTP server the test flips."""
+    import threading
+
+    from app.demo import make_server, set_fault
+
+    port = free_port()
+    server = make_server(port)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    class Target:
+        url = f"http://127.0.0.1:{port}/"
+
+        def __init__(self):
+            self.port = port
+
+        def fault(self, mode: str) -> None:
+            set_fault(port, mode)
+
+    yield Target()
+    server.shutdown()
+    server.server_close()
+
+
+def wait_until(predicate, what: str, attempts: int = 300, pause: float = 0.1):
+    """Poll ``predicate`` until it returns something truthy; fail naming ``what`` if it never does."""
+    import time
+
+    for _ in range(attempts):
+        value = predicate()
+        if value:
+            return value
+        time.sleep(pause)
+    pytest.fail(f"gave up waiting for {what}")

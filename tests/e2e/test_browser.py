@@ -1,0 +1,37 @@
+"""The whole loop in a real browser: the worker sees the demo service fail, opens an incident,
+and the operator triages it on the Incidents page."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from app.operator import operator_name
+from ledger import queries
+from ledger.db import open_ledger, sqlite_url
+
+pytestmark = pytest.mark.e2e
+TITLE = "demo-web failing: [STATUS] == 200 -> got 503"
+UI_TIMEOUT_MS = 30_000
+
+
+def test_operator_triages_the_incident_the_worker_opened(workbench, page, tmp_path):
+    ledger = open_ledger(sqlite_url(workbench.data_dir))
+    try:
+        incident = workbench.wait_for("the worker to open an incident", lambda: queries.list_incidents(ledger))[0]
+        assert (incident.title, incident.state) == (TITLE, "observed")
+
+        page.goto(workbench.ui_url)
+        expect(page.get_by_role("heading", name=f"#{incident.id} {TITLE}")).to_be_visible(timeout=UI_TIMEOUT_MS)
+        page.get_by_role("tab", name="Evidence").click()
+        expect(page.get_by_text("[STATUS] == 200 -> got 503", exact=True).first).to_be_visible()
+
+        page.get_by_role("button", name="Triage", exact=True).click()
+        expect(page.get_by_text("triaged", exact=True)).to_be_visible(timeout=UI_TIMEOUT_MS)
+        page.screenshot(path=tmp_path / "incidents-triaged.png", full_page=True)
+
+        detail = queries.incident_detail(ledger, incident.id)
+        assert detail.state == "triaged"
+        assert (detail.timeline[-1].actor, detail.timeline[-1].to_state) == (operator_name(), "triaged")
+    finally:
+        ledger.dispose()

@@ -1,0 +1,161 @@
+"""A real worker process against a real local HTTP target the test flips."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import httpx
+import pytest
+from sqlmodel import func, select
+
+from ledger.db import open_ledger, read_session, sqlite_url
+from ledger.queries import incident_detail, list_incidents
+from ledger.tables import Incident, Observation
+from tests.conftest import ROOT, free_port, wait_until
+
+pytestmark = pytest.mark.integration
+
+POLICY = """
+targets:
+  - name: shop-web
+    kind: http
+    service: shop
+    url: {url}
+    interval: {interval}
+    timeout: 250ms
+    severity: critical
+    failure_threshold: 2
+    success_threshold: 2
+    conditions: ["[STATUS] == 200"]
+"""
+
+
+class WorkerProcess:
+    def __init__(self, policy, data, log):
+        self.port = free_port()
+        self.policy, self.data, self.log = policy, data, log
+        self.proc: subprocess.Popen | None = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "--policy", str(self.policy), "--data", str(self.data),
+             "worker", "--port", str(self.port)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(self.log, "a"),
+            env={k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")},
+        )
+        wait_until(self.health, "the worker to answer /healthz")
+        return self
+
+    def health(self):
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).json()
+        except httpx.HTTPError:
+            assert self.proc.poll() is None, f"worker exited: {open(self.log).read()[-2000:]}"
+            return None
+
+    def metrics(self) -> str:
+        return httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=2).text
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=20)
+
+
+@pytest.fixture
+def worker(tmp_path, demo_target):
+    processes = []
+
+    def make(interval="300ms"):
+        policy = tmp_path / "policy"
+        policy.mkdir(exist_ok=True)
+        (policy / "targets.yaml").write_text(POLICY.format(url=demo_target.url, interval=interval))
+        w = WorkerProcess(policy, tmp_path / "var", tmp_path / "worker.log")
+        processes.append(w)
+        return w
+
+    yield make
+    for w in processes:
+        w.stop(signal.SIGKILL)
+
+
+def test_failing_target_opens_an_incident_that_recovers_and_resolves(worker, demo_target, tmp_path):
+    w = worker().start()
+    engine = open_ledger(sqlite_url(w.data))
+    demo_target.fault("errors")
+    incident = wait_until(lambda: list_incidents(engine), "an incident")[0]
+    assert (incident.state, incident.severity, incident.service) == ("observed", "critical", "shop")
+    detail = incident_detail(engine, incident.id)
+    assert any(c["text"] == "[STATUS] == 200 -> got 503" for e in detail.evidence for c in e.checks)
+
+    demo_target.fault("none")
+    resolved = wait_until(lambda: [i for i in list_incidents(engine) if i.state == "resolved"], "resolution")[0]
+    states = [t.to_state for t in incident_detail(engine, resolved.id).timeline if t.to_state]
+    assert states == ["observed", "recovering", "resolved"]
+
+    metrics = w.metrics()
+    assert 'workbench_probe_runs_total{target="shop-web",kind="http"}' in metrics
+    assert 'workbench_probe_failures_total{target="shop-web"}' in metrics
+    assert 'workbench_open_incidents{state="observed"} 0' in metrics
+    assert "workbench_schedule_lag_seconds_count" in metrics
+    assert "workbench_ledger_write_seconds_bucket" in metrics
+    w.stop()
+    assert w.proc.returncode == 0
+    assert "worker stopped" in (tmp_path / "worker.log").read_text()
+
+
+def test_kill_9_loses_no_committed_incident_and_creates_no_duplicate(worker, demo_target):
+    demo_target.fault("errors")
+    w = worker(interval="250ms").start()
+    engine = open_ledger(sqlite_url(w.data))
+    first = wait_until(lambda: list_incidents(engine), "an incident")[0]
+
+    def counts():
+        with read_session(engine) as s:
+            return (s.exec(select(func.count()).select_from(Observation)).one(),
+                    s.exec(select(func.count()).select_from(Incident)).one())
+
+    committed = 0
+    for _ in range(3):  # kill during probe cycles, restart, and again
+        wait_until(lambda: counts()[0] > committed + 2, "more probe results")
+        w.stop(signal.SIGKILL)
+        observations, incidents = counts()
+        assert observations > committed and incidents == 1
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+        committed = observations
+        w.start()
+    wait_until(lambda: counts()[0] > committed, "probe results after the last restart")
+    assert [i.id for i in list_incidents(engine)] == [first.id]
+    assert incident_detail(engine, first.id).finding_count == 1
+
+
+def test_invalid_policy_keeps_the_last_good_one_running(worker, demo_target):
+    w = worker().start()
+    wait_until(lambda: 'workbench_probe_runs_total{target="shop-web"' in w.metrics(), "a first probe run")
+    (w.policy / "targets.yaml").write_text("targets:\n  - name: shop-web\n    kind: http\n    url: 12\n")
+    health = wait_until(lambda: (h := w.health()) and h["status"] == "degraded" and h, "degraded health")
+    assert any("targets.yaml" in e and "targets[0].url" in e for e in health["policy"]["errors"])
+    assert "workbench_policy_valid 0" in w.metrics()
+
+    def probe_runs():
+        for line in w.metrics().splitlines():
+            if line.startswith('workbench_probe_runs_total{target="shop-web"'):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    seen = probe_runs()
+    wait_until(lambda: probe_runs() > seen, "probes to go on under the last good policy")
+    assert w.proc.poll() is None
+
+
+def test_busy_port_is_a_one_line_error(worker):
+    w = worker().start()
+    clash = subprocess.run(
+        [sys.executable, "-m", "app.cli", "--policy", str(w.policy), "--data", str(w.data), "worker",
+         "--port", str(w.port)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert clash.returncode == 1
+    assert clash.stderr.strip().splitlines()[-1].startswith("workbench: worker cannot serve on its port:")

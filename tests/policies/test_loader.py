@@ -1,0 +1,121 @@
+from pathlib import Path
+
+import pytest
+
+from policies.conditions import Condition
+from policies.errors import PolicyError
+from policies.holder import PolicyHolder
+from policies.loader import DEFAULT_DIR, load_policy
+from policies.schema import parse_duration
+
+GOOD = """
+targets:
+  - name: web
+    kind: http
+    service: shop
+    url: http://127.0.0.1:9/
+    interval: 30s
+    conditions: ["[STATUS] == 200", "[RESPONSE_TIME] < 500"]
+"""
+
+
+def problems_of(directory: Path) -> list[str]:
+    with pytest.raises(PolicyError) as caught:
+        load_policy(directory)
+    return [str(p) for p in caught.value.problems]
+
+
+def test_default_policy_is_valid():
+    policy = load_policy(DEFAULT_DIR)
+    assert {t.kind for t in policy.targets} == {"http", "host"}
+
+
+def test_good_policy_loads_with_defaults(policy_dir):
+    policy = load_policy(policy_dir(GOOD))
+    target = policy.target("web")
+    assert target.failure_threshold == 3 and target.success_threshold == 2
+    assert target.probe_timeout.total_seconds() == 10
+    assert policy.settings.worker_port == 8502
+
+
+def test_every_problem_is_reported_with_file_line_and_path(policy_dir):
+    directory = policy_dir("""
+targets:
+  - name: web
+    kind: http
+    service: shop
+    url: ftp://nowhere
+    colour: red
+    conditions: ["[STATUS] === 200"]
+""", settings="worker_port: 99999\n")
+    found = problems_of(directory)
+    targets = str(directory / "targets.yaml")
+    assert f"{targets}: line 6, targets[0].url: String should match pattern '^https?://'" in found
+    assert f"{targets}: line 7, targets[0].colour: unknown key" in found
+    assert f"{targets}: line 8, targets[0].conditions: [0] [STATUS] == needs a number, got '= 200'" in found
+    assert any(p.startswith(f"{directory / 'settings.yaml'}: line 1, worker_port:") for p in found)
+
+
+def test_yaml_syntax_error_names_line_and_column(policy_dir):
+    found = problems_of(policy_dir("targets:\n  - name: [web\n"))
+    assert len(found) == 1 and "line 3, column 1: not valid YAML" in found[0]
+
+
+def test_unknown_file_duplicate_names_and_unknown_kind(policy_dir):
+    directory = policy_dir(GOOD.replace("targets:\n", "targets:\n  - {name: web, kind: ping, service: x, conditions: ['[STATUS] == 1']}\n"))
+    (directory / "alerts.yaml").write_text("{}\n")
+    found = "\n".join(problems_of(directory))
+    assert "alerts.yaml: unknown policy file" in found
+    assert "targets[0]: Input tag 'ping' found using 'kind' does not match any of the expected tags" in found
+
+
+def test_duplicate_target_names_are_refused(policy_dir):
+    twice = GOOD + GOOD.split("targets:\n", 1)[1]
+    assert any("target name 'web' is used twice" in p for p in problems_of(policy_dir(twice)))
+
+
+def test_placeholder_must_fit_the_probe_kind(policy_dir):
+    found = problems_of(policy_dir(GOOD.replace("[RESPONSE_TIME] < 500", "[CPU] < 90")))
+    assert any("targets[0].conditions: [1] unknown placeholder [CPU] for a http probe" in p for p in found)
+
+
+def test_timeout_longer_than_interval_is_refused(policy_dir):
+    found = problems_of(policy_dir(GOOD.replace("interval: 30s", "interval: 5s\n    timeout: 10s")))
+    assert any("timeout (0:00:10) must not exceed interval (0:00:05)" in p for p in found)
+
+
+@pytest.mark.parametrize("text,seconds", [("250ms", 0.25), ("30s", 30), ("5m", 300), ("1.5h", 5400), (12, 12)])
+def test_durations(text, seconds):
+    assert parse_duration(text).total_seconds() == seconds
+
+
+@pytest.mark.parametrize("text", ["soon", "-5s", "0s", "5 minutes"])
+def test_bad_durations(text):
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize("source,values,ok,text", [
+    ("[STATUS] == 200", {"STATUS": 503}, False, "[STATUS] == 200 -> got 503"),
+    ("[STATUS] == 200", {"STATUS": 200}, True, "[STATUS] == 200 -> got 200"),
+    ("[RESPONSE_TIME] < 800", {"RESPONSE_TIME": 1234.56}, False, "[RESPONSE_TIME] < 800 -> got 1234.6"),
+    ("[BODY] contains ok", {"BODY": '{"status": "ok"}'}, True, '[BODY] contains ok -> got {"status": "ok"}'),
+    ("[CONNECTED] == true", {"CONNECTED": True}, True, "[CONNECTED] == true -> got true"),
+    ("[STATUS] == 200", {}, False, "[STATUS] == 200 -> got nothing (not measured)"),
+])
+def test_conditions_keep_the_actual_value(source, values, ok, text):
+    result = Condition.parse(source, "http").evaluate(values)
+    assert (result.ok, result.text) == (ok, text)
+
+
+def test_holder_keeps_last_good_policy_and_reports_the_error(policy_dir):
+    directory = policy_dir(GOOD)
+    holder = PolicyHolder(directory, now=lambda: None)
+    assert holder.reload_if_changed() is False
+    (directory / "targets.yaml").write_text(GOOD.replace("url: http://127.0.0.1:9/", "url: nope"))
+    assert holder.reload_if_changed() is False
+    assert holder.policy.target("web").url == "http://127.0.0.1:9/"
+    assert "targets[0].url" in str(holder.error)
+    (directory / "targets.yaml").write_text(GOOD.replace("interval: 30s", "interval: 60s"))
+    assert holder.reload_if_changed() is True
+    assert holder.error is None and holder.policy.target("web").interval.total_seconds() == 60

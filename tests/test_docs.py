@@ -1,0 +1,45 @@
+"""The public surface is documented: every probe kind, policy key, placeholder, command and metric."""
+
+import re
+
+import pytest
+
+from app.cli import _parser
+from policies.conditions import PLACEHOLDERS
+from policies.schema import DemoSettings, HostTarget, HttpTarget, SettingsFile
+from probes.registry import PROBES
+from probes.worker import Worker
+from tests.conftest import ROOT
+
+README = (ROOT / "README.md").read_text()
+
+
+@pytest.mark.parametrize("kind", sorted(PROBES))
+def test_probe_kinds(kind):
+    assert f"| `{kind}` |" in README
+
+
+@pytest.mark.parametrize("key", sorted({*HttpTarget.model_fields, *HostTarget.model_fields,
+                                        *SettingsFile.model_fields, *DemoSettings.model_fields}))
+def test_policy_keys(key):
+    assert f"`{key}`" in README
+
+
+@pytest.mark.parametrize("placeholder", sorted({p for kind in PLACEHOLDERS.values() for p in kind}))
+def test_placeholders(placeholder):
+    assert f"[{placeholder}]" in README
+
+
+def test_commands():
+    commands = _parser()._subparsers._group_actions[0].choices
+    for name in commands:
+        assert f"`workbench {name}" in README
+
+
+def test_metrics(tmp_path):
+    from ledger.db import open_ledger, sqlite_url
+    from policies.holder import PolicyHolder
+
+    worker = Worker(PolicyHolder(ROOT / "policies", now=lambda: None), open_ledger(sqlite_url(tmp_path)))
+    names = re.findall(r"^# TYPE (\S+)", worker.metrics.render(), re.M)
+    assert names and all(f"`{name}" in README for name in names)

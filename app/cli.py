@@ -102,7 +102,7 @@ def cmd_worker(args, paths: settings.Paths) -> int:
 def cmd_ui(args, paths: settings.Paths) -> int:
     port = args.port or load_policy(paths.policy_dir).settings.ui_port
     argv = [sys.executable, "-m", "streamlit", "run", str(STREAMLIT_APP), "--server.address=127.0.0.1",
-            f"--server.port={port}", "--server.headless=true", "--browser.gatherUsageStats=false"]
+            f"--server.port={port}", "--server.headless=true", "--browser.gatherUsageStats=false", "--client.toolbarMode=minimal"]
     os.execvpe(sys.executable, argv, {**os.environ, **paths.environment()})
 
 

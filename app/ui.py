@@ -19,7 +19,7 @@ STATE_COLOURS = {
     "observed": "red", "triaged": "orange", "escalated": "violet", "contained": "blue",
     "recovering": "green", "suppressed": "gray", "resolved": "gray",
 }
-SEVERITY_ICONS = {"critical": ":material/error:", "warning": ":material/warning:", "info": ":material/info:"}
+SEVERITY_ICONS = {"critical": ":red[:material/error:]", "warning": ":orange[:material/warning:]", "info": ":blue[:material/info:]"}
 
 
 @st.cache_resource

@@ -3,7 +3,10 @@
 SQLite (the default, a file under the data directory) runs in WAL mode with a busy
 timeout, so the UI, the CLI and notebooks read while the worker writes. Writes take the
 write lock up front (BEGIN IMMEDIATE) so two writers wait for each other instead of
-failing with "database is locked". PostgreSQL takes the same code, given a URL.
+failing with "database is locked". PostgreSQL takes the same code, given a URL; there a
+write transaction takes a transaction-level advisory lock first, so writers take turns
+the same way and the repository's read-then-write steps never act on a stale row (under
+READ COMMITTED a finding could otherwise fold into an incident resolved meanwhile).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from ledger import tables
 from ledger.errors import LedgerError
 
 BUSY_TIMEOUT_MS = 15_000
+POSTGRES_WRITE_LOCK = 0x5E1ED6E5  # pg_advisory_xact_lock key of the ledger's write lock
 
 
 def utcnow() -> datetime:
@@ -44,6 +48,7 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
     else:
         engine = create_engine(url, pool_pre_ping=True)
+        event.listen(engine, "begin", _postgres_begin)
     return engine
 
 
@@ -60,6 +65,11 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 def _sqlite_begin(conn: Connection) -> None:
     mode = "IMMEDIATE" if conn.get_execution_options().get("ledger_write") else "DEFERRED"
     conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _postgres_begin(conn: Connection) -> None:
+    if conn.get_execution_options().get("ledger_write"):
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({POSTGRES_WRITE_LOCK})")
 
 
 @contextmanager

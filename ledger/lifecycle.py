@@ -38,8 +38,8 @@ def check_transition(current: str, target: str, *, by_operator: bool, reason: st
         raise TransitionRefused(f"unknown state {target!r}; states are {', '.join(STATES)}")
     if by_operator and target not in OPERATOR_ACTIONS.values():
         raise TransitionRefused(f"{target!r} is entered automatically, not by the operator")
-    if target not in TRANSITIONS[current]:
-        allowed = ", ".join(sorted(TRANSITIONS[current])) or "none: it is final"
+    if target not in TRANSITIONS.get(current, ()):
+        allowed = ", ".join(sorted(TRANSITIONS.get(current, ()))) or "none: it is final"
         raise TransitionRefused(f"cannot go from {current} to {target} (from {current}: {allowed})")
     if target in REASON_REQUIRED and not (reason and reason.strip()):
         raise TransitionRefused(f"going to {target} needs a reason")

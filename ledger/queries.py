@@ -85,7 +85,8 @@ def list_incidents(engine: Engine, *, states: list[str] | None = None, severitie
         query = query.where(col(Incident.severity).in_(severities))
     if services:
         query = query.where(col(Incident.service).in_(services))
-    query = query.order_by(col(Incident.resolved_at).is_not(None), col(Incident.updated_at).desc()).limit(limit)
+    query = query.order_by(col(Incident.resolved_at).is_not(None), col(Incident.updated_at).desc(),
+                           col(Incident.id).desc()).limit(limit)
     with read_session(engine) as session:
         return [IncidentSummary.model_validate(row, from_attributes=True) for row in session.exec(query)]
 

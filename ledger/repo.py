@@ -96,9 +96,10 @@ def finding_failed_again(session: Session, finding_id: int, observation: Observa
 
 
 def finding_recovering(session: Session, finding_id: int, observation: Observation, needed: int, now: datetime) -> None:
+    """First success of a firing finding: the incident recovers unless another of its findings still fires."""
     finding = _get(session, Finding, finding_id)
     incident = _get(session, Incident, finding.incident_id)
-    if lifecycle.RECOVERING in lifecycle.TRANSITIONS[incident.state]:
+    if _other_firing(session, incident, finding) is None and lifecycle.RECOVERING in lifecycle.TRANSITIONS[incident.state]:
         _set_state(session, incident, lifecycle.RECOVERING, SYSTEM, now,
                    f"signal recovered; resolves after {needed} successes in a row")
         add_evidence(session, incident, finding, observation, now)
@@ -112,10 +113,7 @@ def finding_recovered(session: Session, finding_id: int, observation: Observatio
     add_evidence(session, incident, finding, observation, now)
     _timeline(session, incident, now, SYSTEM, "recovery",
               f"finding #{finding.id} recovered: {successes} successes in a row")
-    still_firing = session.exec(
-        select(Finding.id).where(Finding.incident_id == incident.id, col(Finding.recovered_at).is_(None))
-    ).first()
-    if still_firing is None and incident.state != lifecycle.RESOLVED:
+    if _other_firing(session, incident, finding) is None and incident.state != lifecycle.RESOLVED:
         if incident.state != lifecycle.RECOVERING and lifecycle.RECOVERING in lifecycle.TRANSITIONS[incident.state]:
             _set_state(session, incident, lifecycle.RECOVERING, SYSTEM, now, "signal recovered")
         _set_state(session, incident, lifecycle.RESOLVED, SYSTEM, now,
@@ -146,6 +144,13 @@ def add_evidence(session: Session, incident: Incident, finding: Finding | None, 
 def open_incident_for(session: Session, correlation_key: str) -> Incident | None:
     return session.exec(
         select(Incident).where(Incident.correlation_key == correlation_key, col(Incident.resolved_at).is_(None))
+    ).first()
+
+
+def _other_firing(session: Session, incident: Incident, finding: Finding) -> int | None:
+    return session.exec(
+        select(Finding.id).where(Finding.incident_id == incident.id, Finding.id != finding.id,
+                                 col(Finding.recovered_at).is_(None))
     ).first()
 
 

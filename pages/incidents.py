@@ -6,30 +6,31 @@ import streamlit as st
 from app.operator import act, available_actions
 from app.ui import SEVERITY_ICONS, engine, error_boundary, state_badge
 from ledger import queries
-from ledger.lifecycle import OPEN_STATES, STATES
+from ledger.lifecycle import OPEN_STATES, OPERATOR_ACTIONS, STATES
 
 REFRESH = "5s"
 
 st.title("Incidents")
 with error_boundary("Loading services"):
     services = queries.services(engine())
-filters = st.columns(3)
+filters = st.columns([3, 1, 1])
 states = filters[0].multiselect("State", STATES, default=list(OPEN_STATES), key="filter_state")
 severities = filters[1].multiselect("Severity", ["critical", "warning", "info"], key="filter_severity")
 chosen_services = filters[2].multiselect("Service", services, key="filter_service")
 
 
-def render_action(incident_id: int, action: str) -> None:
+def render_action(incident_id: int, action: str, allowed: bool) -> None:
+    """Every action keeps its place; the ones the lifecycle does not allow now are disabled."""
     needs_reason = action in ("suppress", "resolve")
     label = {"resolve": "Resolve with a note", "suppress": "Suppress with a reason"}.get(action, action.title())
     if not needs_reason:
-        if st.button(action.title(), key=f"{action}-{incident_id}"):
+        if st.button(action.title(), key=f"{action}-{incident_id}", disabled=not allowed):
             with error_boundary(f"{action.title()} incident {incident_id}"):
                 state = act(engine(), incident_id, action)
                 st.toast(f"Incident {incident_id} is now {state}")
                 st.rerun()
         return
-    with st.popover(label):
+    with st.popover(label, disabled=not allowed):
         with st.form(f"{action}-form-{incident_id}", clear_on_submit=True):
             reason = st.text_area("Note" if action == "resolve" else "Reason", key=f"{action}-reason-{incident_id}")
             if st.form_submit_button(action.title()):
@@ -41,38 +42,38 @@ def render_action(incident_id: int, action: str) -> None:
 
 def render_detail(incident_id: int) -> None:
     detail = queries.incident_detail(engine(), incident_id)
-    st.subheader(f"#{detail.id} {detail.title}")
+    st.subheader(f"Incident #{detail.id}")
+    st.markdown(f"`{detail.title}`")
     st.markdown(
         f"{state_badge(detail.state)} {SEVERITY_ICONS.get(detail.severity, '')} **{detail.severity}** · "
         f"service **{detail.service}** · key `{detail.correlation_key}` · {detail.finding_count} finding(s) · "
         f"opened {detail.opened_at:%Y-%m-%d %H:%M:%S} UTC · last seen {detail.last_seen_at:%H:%M:%S} UTC"
         + (f" · resolved {detail.resolved_at:%Y-%m-%d %H:%M:%S} UTC" if detail.resolved_at else "")
     )
-    actions = available_actions(detail.state)
-    if actions:
-        for column, action in zip(st.columns(len(actions)), actions):
-            with column:
-                render_action(detail.id, action)
+    allowed = available_actions(detail.state)
+    with st.container(horizontal=True):
+        for action in OPERATOR_ACTIONS:
+            render_action(detail.id, action, action in allowed)
     timeline, evidence, findings, observations = st.tabs(["Timeline", "Evidence", "Findings", "Recent probes"])
     with timeline:
         st.dataframe(
             [{"at (UTC)": t.at, "actor": t.actor, "kind": t.kind,
               "change": f"{t.from_state or '-'} → {t.to_state}" if t.to_state else "", "message": t.message}
              for t in detail.timeline],
-            hide_index=True, use_container_width=True,
+            hide_index=True, width="stretch",
         )
     with evidence:
         for item in reversed(detail.evidence):
             with st.container(border=True):
-                st.markdown(f"**{item.at:%Y-%m-%d %H:%M:%S} UTC** · {item.summary}")
+                st.markdown(f"**{item.at:%Y-%m-%d %H:%M:%S} UTC** · `{item.summary}`")
                 for check in item.checks:
                     icon = ":green[✔]" if check["ok"] else ":red[✘]"
                     st.markdown(f"{icon} `{check['text']}`")
     with findings:
-        st.dataframe([f.model_dump() for f in detail.findings], hide_index=True, use_container_width=True)
+        st.dataframe([f.model_dump() for f in detail.findings], hide_index=True, width="stretch")
     with observations:
         st.dataframe([o.model_dump() for o in detail.recent_observations], hide_index=True,
-                     use_container_width=True)
+                     width="stretch")
 
 
 @st.fragment(run_every=REFRESH)
@@ -86,7 +87,7 @@ def render_incidents() -> None:
             [{"id": r.id, "state": r.state, "severity": r.severity, "service": r.service, "title": r.title,
               "findings": r.finding_count, "opened (UTC)": r.opened_at, "updated (UTC)": r.updated_at}
              for r in rows],
-            hide_index=True, use_container_width=True,
+            hide_index=True, width="stretch",
         )
         labels = {r.id: f"#{r.id} · {r.state} · {r.title}" for r in rows}
         wanted = st.query_params.get("incident")

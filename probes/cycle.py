@@ -6,13 +6,15 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from ledger import repo
-from ledger.db import write_session
+from ledger.db import utcnow, write_session
 from ledger.tables import Observation
 from probes.context import ProbeContext, failed
 from probes.detectors import Signal, ThresholdState, threshold
@@ -37,11 +39,13 @@ async def probe(target, ctx: ProbeContext) -> Observation:
                       f"probe error {type(exc).__name__}: {exc} ({last.filename.rsplit('/', 1)[-1]}:{last.lineno})")
 
 
-def record(engine: Engine, target, observation: Observation) -> Outcome:
-    """Store the observation and act on what the threshold detector says, in one transaction."""
+def record(engine: Engine, target, observation: Observation, now: Callable[[], datetime] = utcnow) -> Outcome:
+    """Store the observation and act on what the threshold detector says, in one transaction.
+    Timeline entries carry the time of recording, so they stay in causal order with the
+    operator's own entries; evidence carries the time of the observation."""
     t0 = time.perf_counter()
-    now = observation.started_at
     with write_session(engine) as session:
+        at = now()
         repo.add_observation(session, observation)
         state = repo.target_state(session, target.name)
         before = ThresholdState(state.consecutive_failures, state.consecutive_successes,
@@ -50,13 +54,13 @@ def record(engine: Engine, target, observation: Observation) -> Outcome:
         active = state.active_finding_id
         if signal is Signal.FIRING:
             streak = _failure_streak(session, target.name, target.failure_threshold)
-            active = repo.open_finding(session, _finding_spec(target, observation), streak, now).id
+            active = repo.open_finding(session, _finding_spec(target, observation), streak, at).id
         elif signal is Signal.STILL_FIRING:
-            repo.finding_failed_again(session, active, observation, now)
+            repo.finding_failed_again(session, active, observation, at)
         elif signal is Signal.RECOVERING:
-            repo.finding_recovering(session, active, observation, target.success_threshold, now)
+            repo.finding_recovering(session, active, observation, target.success_threshold, at)
         elif signal is Signal.RECOVERED:
-            repo.finding_recovered(session, active, observation, after.consecutive_successes, now)
+            repo.finding_recovered(session, active, observation, after.consecutive_successes, at)
             active = None
         repo.save_target_state(session, state, failures=after.consecutive_failures,
                                successes=after.consecutive_successes, observation=observation,

@@ -4,7 +4,6 @@ free ports, and a real local HTTP target whose answers a test switches."""
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from pathlib import Path
 
@@ -12,16 +11,10 @@ import pytest
 import sqlalchemy
 
 from ledger.db import open_ledger, sqlite_url
+from tests.support import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 # The PostgreSQL server on this machine (trust auth on loopback); override for another.
 POSTGRES_ADMIN_URL = os.environ.get("WORKBENCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -112,14 +105,3 @@ def demo_target():
     server.shutdown()
     server.server_close()
 
-
-def wait_until(predicate, what: str, attempts: int = 300, pause: float = 0.1):
-    """Poll ``predicate`` until it returns something truthy; fail naming ``what`` if it never does."""
-    import time
-
-    for _ in range(attempts):
-        value = predicate()
-        if value:
-            return value
-        time.sleep(pause)
-    pytest.fail(f"gave up waiting for {what}")

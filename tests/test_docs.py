@@ -9,7 +9,7 @@ from policies.conditions import PLACEHOLDERS
 from policies.schema import DemoSettings, HostTarget, HttpTarget, SettingsFile
 from probes.registry import PROBES
 from probes.worker import Worker
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 README = (ROOT / "README.md").read_text()
 

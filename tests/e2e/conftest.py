@@ -7,8 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,12 +16,11 @@ import pytest
 from playwright.sync_api import Page, sync_playwright
 
 from app.settings import ENV_DATA, ENV_DB, ENV_POLICY, ENV_PORT, ROOT
-from tests.conftest import free_port
+from tests.support import free_port, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
-WAIT_SECONDS = 60
 
 TARGETS = """
 targets:
@@ -44,23 +42,18 @@ class Workbench:
     logs: Path
     processes: list[subprocess.Popen]
 
-    def wait_for(self, what: str, check: Callable[[], object], timeout: float = WAIT_SECONDS):
-        """Poll ``check`` until it returns something truthy; fail when the bound is reached or a
-        process has died, with the process logs in the message."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            dead = [p for p in self.processes if p.poll() is not None]
-            if dead:
-                pytest.fail(f"waiting for {what}: {dead[0].args[3:]} exited with {dead[0].returncode}\n{self.log_text()}")
-            result = check()
-            if result:
-                return result
-            time.sleep(0.2)
-        pytest.fail(f"gave up waiting for {what} after {timeout:g}s\n{self.log_text()}")
+    def wait_for(self, what: str, check: Callable[[], object]):
+        """Poll ``check`` (bounded) until it returns something truthy; fail at once, with the
+        process logs, when a process has died."""
+        return wait_until(lambda: self.alive() and check(), f"{what} (process logs in {self.logs})", attempts=600)
 
-    def log_text(self) -> str:
-        return "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}"
-                         for log in sorted(self.logs.glob("*.log")))
+    def alive(self) -> bool:
+        for process in self.processes:
+            if process.poll() is not None:
+                logs = "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}"
+                                 for log in sorted(self.logs.glob("*.log")))
+                pytest.fail(f"{' '.join(process.args[3:])} exited with status {process.returncode}\n{logs}")
+        return True
 
 
 def answers(url: str) -> bool:
@@ -105,7 +98,7 @@ def workbench(tmp_path, policy_dir):
 
 
 @pytest.fixture
-def page() -> Page:
+def page() -> Iterator[Page]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:

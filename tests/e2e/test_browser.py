@@ -22,12 +22,13 @@ def test_operator_triages_the_incident_the_worker_opened(workbench, page, tmp_pa
         assert (incident.title, incident.state) == (TITLE, "observed")
 
         page.goto(workbench.ui_url)
-        expect(page.get_by_role("heading", name=f"#{incident.id} {TITLE}")).to_be_visible(timeout=UI_TIMEOUT_MS)
+        chosen = page.get_by_role("combobox", name="Incident")  # shows "#id · state · title" verbatim
+        expect(chosen).to_have_value(f"#{incident.id} · observed · {TITLE}", timeout=UI_TIMEOUT_MS)
         page.get_by_role("tab", name="Evidence").click()
         expect(page.get_by_text("[STATUS] == 200 -> got 503", exact=True).first).to_be_visible()
 
         page.get_by_role("button", name="Triage", exact=True).click()
-        expect(page.get_by_text("triaged", exact=True)).to_be_visible(timeout=UI_TIMEOUT_MS)
+        expect(chosen).to_have_value(f"#{incident.id} · triaged · {TITLE}", timeout=UI_TIMEOUT_MS)
         page.screenshot(path=tmp_path / "incidents-triaged.png", full_page=True)
 
         detail = queries.incident_detail(ledger, incident.id)

@@ -8,7 +8,7 @@ import sys
 import httpx
 import pytest
 
-from tests.conftest import ROOT, free_port, wait_until
+from tests.support import ROOT, free_port, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from sqlmodel import func, select
 from ledger.db import open_ledger, read_session, sqlite_url
 from ledger.queries import incident_detail, list_incidents
 from ledger.tables import Incident, Observation
-from tests.conftest import ROOT, free_port, wait_until
+from tests.support import ROOT, free_port, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -21,11 +21,6 @@ from probes.detectors import Signal
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-def naive(moment: datetime) -> datetime:
-    """The ledger stores UTC without a zone; rows read back are naive."""
-    return moment.replace(tzinfo=None)
-
-
 class Clock:
     """Time for one test: each probe run and operator action is 30 s after the last."""
 
@@ -62,7 +57,7 @@ class Probe:
                 for _ in range(times)]
 
     def _record(self, observation) -> Signal:
-        return record(self.engine, self.target, observation).signal
+        return record(self.engine, self.target, observation, now=lambda: observation.started_at).signal
 
 
 def operator(engine, clock: Clock, incident_id: int, to_state: str, actor: str = "alice",
@@ -116,7 +111,7 @@ def test_a_finding_opens_an_incident_with_timeline_and_evidence(engine, clock):
     assert (incident.title, incident.state, incident.severity, incident.service) == (title, "observed", "critical", "shop")
     assert incident.correlation_key == "shop/checkout-api"
     assert incident.finding_count == 1
-    assert incident.opened_at == incident.last_seen_at == naive(clock.now)
+    assert incident.opened_at == incident.last_seen_at == clock.now
     assert incident.resolved_at is None
 
     detail = queries.incident_detail(engine, incident.id)
@@ -154,8 +149,8 @@ def test_a_second_finding_with_the_same_key_folds_into_the_open_incident(engine,
 
     incident = only_incident(engine)
     assert incident.finding_count == 2
-    assert incident.opened_at == naive(first_at)
-    assert incident.last_seen_at == incident.updated_at == naive(second_at)
+    assert incident.opened_at == first_at
+    assert incident.last_seen_at == incident.updated_at == second_at
     assert first.incident_id == second.incident_id == incident.id
     detail = queries.incident_detail(engine, incident.id)
     assert [f.target for f in detail.findings] == ["payments-api", "payments-host"]
@@ -193,13 +188,13 @@ def test_recovery_resolves_only_after_the_success_threshold(engine, clock):
 
     assert probe.ok() == [Signal.RECOVERED]
     incident = only_incident(engine)
-    assert (incident.state, incident.resolved_at) == ("resolved", naive(clock.now))
+    assert (incident.state, incident.resolved_at) == ("resolved", clock.now)
     assert transitions(engine, incident_id)[1:] == [
         ("workbench", "observed", "recovering", "signal recovered; resolves after 3 successes in a row"),
         ("workbench", "recovering", "resolved", "success threshold held (3 in a row)"),
     ]
     detail = queries.incident_detail(engine, incident_id)
-    assert [f.recovered_at for f in detail.findings] == [naive(clock.now)]
+    assert [f.recovered_at for f in detail.findings] == [clock.now]
     assert [t.message for t in detail.timeline if t.kind == "recovery"] == [
         f"finding #{detail.findings[0].id} recovered: 3 successes in a row"
     ]
@@ -248,7 +243,7 @@ def test_operator_transitions_are_recorded_with_actor_and_reason(engine, clock):
         ("alice", "escalated", "resolved", "rolled back the deploy"),
     ]
     incident = only_incident(engine)
-    assert (incident.state, incident.resolved_at, incident.updated_at) == ("resolved", naive(clock.now), naive(clock.now))
+    assert (incident.state, incident.resolved_at, incident.updated_at) == ("resolved", clock.now, clock.now)
     with pytest.raises(TransitionRefused, match="cannot go from resolved to triaged"):
         operator(engine, clock, incident_id, "triaged", reason="reopen")
     with pytest.raises(NotFound, match="no incident with id 999"):
@@ -270,7 +265,7 @@ def test_a_manual_resolve_while_still_failing_then_more_failures_open_a_new_inci
     assert probe.fail() == [Signal.FIRING]
     second, old = queries.list_incidents(engine)
     assert (old.id, old.state, old.finding_count) == (first.id, "resolved", 1)
-    assert (second.state, second.finding_count, second.opened_at) == ("observed", 1, naive(clock.now))
+    assert (second.state, second.finding_count, second.opened_at) == ("observed", 1, clock.now)
 
 
 def test_repeats_never_duplicate_the_open_incident_even_across_a_restart(engine, reopen, clock):
@@ -287,7 +282,7 @@ def test_repeats_never_duplicate_the_open_incident_even_across_a_restart(engine,
     assert probe.fail(4) == [Signal.STILL_FIRING] * 4
 
     incident = only_incident(probe.engine)
-    assert (incident.state, incident.finding_count, incident.last_seen_at) == ("observed", 1, naive(clock.now))
+    assert (incident.state, incident.finding_count, incident.last_seen_at) == ("observed", 1, clock.now)
     [finding] = queries.incident_detail(probe.engine, incident.id).findings
     assert finding.occurrences == 3 + 4 + 4
     assert queries.open_incident_counts(probe.engine)["observed"] == 1
@@ -307,7 +302,7 @@ def test_the_database_allows_one_open_incident_per_key(engine):
     with pytest.raises(IntegrityError, match="uq_incident_open_key|UNIQUE constraint failed"):
         with write_session(engine) as session:
             session.add(incident_row("shop/a"))
-    assert [i.correlation_key for i in queries.list_incidents(engine, states=["observed"])] == ["shop/a", "shop/b"]
+    assert [i.correlation_key for i in queries.list_incidents(engine, states=["observed"])] == ["shop/b", "shop/a"]  # ties: newest first
 
 
 def test_list_incidents_filters_by_state_severity_and_service(engine, clock):

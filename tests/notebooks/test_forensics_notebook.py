@@ -10,7 +10,7 @@ from ledger.db import open_ledger, sqlite_url, utcnow
 from policies.schema import HttpTarget
 from probes.context import observe
 from probes.cycle import record
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 
 def seed(data_dir) -> None:
@@ -19,8 +19,8 @@ def seed(data_dir) -> None:
                         failure_threshold=2, success_threshold=2, conditions=["[STATUS] == 200"])
     start = utcnow() - timedelta(minutes=5)
     for i, status in enumerate([200, 503, 503, 503, 200, 200]):
-        record(engine, target, observe(target, start + timedelta(seconds=30 * i), 12.5, {"STATUS": status},
-                                       status=status))
+        at = start + timedelta(seconds=30 * i)
+        record(engine, target, observe(target, at, 12.5, {"STATUS": status}, status=status), now=lambda: at)
     engine.dispose()
 
 

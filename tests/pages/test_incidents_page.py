@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.cli import STREAMLIT_APP
 from app.operator import operator_name
+from app.settings import ENV_DATA, ENV_DB
 from ledger import queries
 from ledger.db import open_ledger, sqlite_url, utcnow
 from policies.loader import load_policy
@@ -41,8 +42,8 @@ targets:
 def data_dir(tmp_path, monkeypatch):
     """The page's ledger lives in a fresh data directory; the cached engine is dropped around each test."""
     directory = tmp_path / "data"
-    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(directory))
-    monkeypatch.delenv("WORKBENCH_DATABASE_URL", raising=False)
+    monkeypatch.setenv(ENV_DATA, str(directory))
+    monkeypatch.delenv(ENV_DB, raising=False)
     st.cache_resource.clear()
     yield directory
     st.cache_resource.clear()

@@ -1,0 +1,249 @@
+"""Engine, sessions and migrations: SQLite pragmas, writers taking turns on both databases,
+schema versions, and a worker process writing while another process reads."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, inspect, text
+from sqlmodel import SQLModel, select
+
+from ledger import queries, repo
+from ledger.db import BUSY_TIMEOUT_MS, latest_version, make_engine, migrate, open_ledger, read_session, write_session
+from ledger.errors import LedgerError
+from ledger.tables import Evidence, Finding, Incident, Observation, SchemaVersion, TimelineEntry
+from policies.schema import HttpTarget
+from probes.context import failed, observe
+from probes.cycle import record
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def http_target(name: str, failure_threshold: int = 3, success_threshold: int = 2) -> HttpTarget:
+    return HttpTarget(kind="http", name=name, service="shop", url=f"http://127.0.0.1:9/{name}",
+                      conditions=["[STATUS] == 200"], failure_threshold=failure_threshold,
+                      success_threshold=success_threshold)
+
+
+def versions(engine) -> list[tuple[int, str]]:
+    with read_session(engine) as session:
+        rows = session.exec(select(SchemaVersion).order_by(SchemaVersion.version)).all()
+    return [(row.version, row.description) for row in rows]
+
+
+def count(engine, table) -> int:
+    with read_session(engine) as session:
+        return session.exec(select(func.count()).select_from(table)).one()
+
+
+@pytest.fixture
+def bare_engine(ledger_url):
+    """An engine on an empty database (SQLite and PostgreSQL) that nothing has migrated yet."""
+    engine = make_engine(ledger_url)
+    yield engine
+    engine.dispose()
+
+
+# --- SQLite pragmas and the write lock ---------------------------------------------------
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(sqlite_engine):
+    with sqlite_engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == BUSY_TIMEOUT_MS
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_a_sqlite_write_session_holds_the_write_lock_from_its_first_statement(sqlite_engine):
+    other = sqlite3.connect(sqlite_engine.url.database, timeout=0, isolation_level=None)
+    try:
+        with write_session(sqlite_engine) as session:
+            session.exec(select(Incident)).all()  # only a read so far, yet the lock is held
+            with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+                other.execute("BEGIN IMMEDIATE")
+            assert other.execute("SELECT count(*) FROM incident").fetchone() == (0,), "readers are not blocked"
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+
+
+@pytest.mark.parametrize("ledger_url", ["postgresql"], indirect=True)
+def test_postgresql_writers_take_turns_as_on_sqlite(engine):
+    """An operator resolves an incident while the worker folds a finding with the same key:
+    the worker must wait and then open a new incident, never fold into the resolved one."""
+    target = http_target("checkout-api")
+    for i in range(3):
+        record(engine, target, failed(target, T0 + timedelta(seconds=i), 1.0, "cannot connect"))
+    [first] = queries.list_incidents(engine)
+    spec = repo.FindingSpec(rule="probe:http", target="checkout-api", service="shop", severity="warning",
+                            summary="checkout-api failing again", correlation_key=first.correlation_key)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            with write_session(engine) as session:
+                repo.open_finding(session, spec, [], T0 + timedelta(minutes=2))
+        except BaseException as exc:  # handed to the test thread
+            errors.append(exc)
+
+    with write_session(engine) as operator:
+        repo.transition(operator, first.id, "resolved", "alice", "rolled back", T0 + timedelta(minutes=1))
+        operator.flush()
+        thread = threading.Thread(target=worker)
+        thread.start()
+        assert wait_for_a_lock_wait(engine), "the worker never waited for the operator's transaction"
+    thread.join()
+    assert not errors, errors
+
+    assert [(i.id == first.id, i.state, i.finding_count) for i in queries.list_incidents(engine)] == [
+        (False, "observed", 1),
+        (True, "resolved", 1),
+    ]
+
+
+def wait_for_a_lock_wait(engine, attempts: int = 1000) -> bool:
+    """Poll PostgreSQL until some session of this database waits for a lock."""
+    query = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
+    with engine.connect() as conn:
+        for _ in range(attempts):
+            if conn.execute(query).scalar():
+                return True
+            conn.rollback()  # pg_stat_activity is read once per transaction
+            time.sleep(0.01)
+    return False
+
+
+# --- migrations --------------------------------------------------------------------------
+
+
+def add_runbook_column(conn) -> None:
+    conn.exec_driver_sql("ALTER TABLE incident ADD COLUMN runbook_url VARCHAR")
+
+
+def fill_runbook_urls(conn) -> None:
+    conn.exec_driver_sql("UPDATE incident SET runbook_url = 'https://runbooks.example/' || correlation_key")
+
+
+def must_not_run(conn) -> None:
+    raise AssertionError("a new database is created at the latest schema, not migrated")
+
+
+def test_migrate_creates_a_new_database_at_the_latest_version(bare_engine):
+    migrations = [(2, "add incident.runbook_url", must_not_run), (3, "fill runbook urls", must_not_run)]
+    assert latest_version(migrations) == 3
+    assert migrate(bare_engine, migrations) == 3
+    assert versions(bare_engine) == [(3, "created at the latest schema")]
+    assert {"incident", "finding", "observation", "target_state", "timeline_entry", "evidence"} <= set(
+        inspect(bare_engine).get_table_names())
+
+
+def test_migrate_is_idempotent(engine):
+    stamped = versions(engine)
+    target = http_target("checkout-api", failure_threshold=1)
+    record(engine, target, failed(target, T0, 1.0, "cannot connect"))
+
+    assert migrate(engine) == migrate(engine) == latest_version()
+    assert versions(engine) == stamped
+    assert [i.finding_count for i in queries.list_incidents(engine)] == [1]
+
+
+def test_an_upgrade_runs_only_pending_migrations_and_keeps_rows(bare_engine):
+    assert migrate(bare_engine, []) == 1
+    target = http_target("checkout-api", failure_threshold=1)
+    record(bare_engine, target, failed(target, T0, 1.0, "cannot connect"))
+    before = queries.list_incidents(bare_engine)
+
+    add_column = (2, "add incident.runbook_url", add_runbook_column)
+    assert migrate(bare_engine, [add_column]) == 2
+    fill = (3, "fill runbook urls", fill_runbook_urls)
+    assert migrate(bare_engine, [add_column, fill]) == 3  # 2 again would fail: the column exists
+    assert migrate(bare_engine, [add_column, fill]) == 3
+
+    assert versions(bare_engine) == [(1, "created at the latest schema"), (2, "add incident.runbook_url"),
+                                     (3, "fill runbook urls")]
+    assert queries.list_incidents(bare_engine) == before
+    with bare_engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT runbook_url FROM incident").scalars().all() == [
+            "https://runbooks.example/shop/checkout-api"]
+    assert count(bare_engine, Observation) == 1
+
+
+def test_a_failing_migration_rolls_the_whole_upgrade_back(bare_engine):
+    migrate(bare_engine, [])
+
+    def create_note_table(conn) -> None:
+        conn.exec_driver_sql("CREATE TABLE incident_note (id INTEGER PRIMARY KEY, body VARCHAR)")
+
+    def half_done(conn) -> None:
+        add_runbook_column(conn)
+        raise RuntimeError("migration 3 broke")
+
+    with pytest.raises(RuntimeError, match="migration 3 broke"):
+        migrate(bare_engine, [(2, "add incident_note", create_note_table), (3, "breaks", half_done)])
+    assert versions(bare_engine) == [(1, "created at the latest schema")]
+    assert "incident_note" not in inspect(bare_engine).get_table_names()
+    assert "runbook_url" not in {c["name"] for c in inspect(bare_engine).get_columns("incident")}
+
+
+def test_workbench_tables_without_a_schema_version_are_refused(bare_engine):
+    SQLModel.metadata.create_all(bare_engine, tables=[Incident.__table__])
+    with pytest.raises(LedgerError, match="has workbench tables but no schema_version table"):
+        migrate(bare_engine)
+
+
+# --- one process writes while another reads ----------------------------------------------
+
+WRITERS = ("alpha", "beta")
+CYCLES = 60  # per writer: a failure opens an incident, a success resolves it
+
+
+def write_cycles(url: str, name: str, go) -> None:
+    """A worker process: each failure opens an incident and the next success resolves it."""
+    engine = open_ledger(url)
+    target = http_target(name, failure_threshold=1, success_threshold=1)
+    go.wait()
+    for i in range(CYCLES):
+        at = T0 + timedelta(minutes=i)
+        record(engine, target, failed(target, at, 1.0, "cannot connect"))
+        record(engine, target, observe(target, at + timedelta(seconds=30), 1.0, {"STATUS": 200}, status=200))
+    engine.dispose()
+
+
+def test_a_writer_process_and_a_reader_never_see_database_is_locked(engine, ledger_url):
+    spawn = multiprocessing.get_context("spawn")
+    go = spawn.Event()
+    writers = [spawn.Process(target=write_cycles, args=(ledger_url, name, go)) for name in WRITERS]
+    for writer in writers:
+        writer.start()
+    total = len(WRITERS) * CYCLES
+    seen: list[int] = []
+    try:
+        go.set()
+        while any(writer.is_alive() for writer in writers):
+            incidents = queries.list_incidents(engine, limit=total)
+            open_keys = [i.correlation_key for i in incidents if i.resolved_at is None]
+            assert len(open_keys) == len(set(open_keys)), "an open incident was duplicated"
+            assert sum(queries.open_incident_counts(engine).values()) <= len(WRITERS)
+            seen.append(len(incidents))
+    finally:
+        for writer in writers:
+            writer.join()
+    assert [w.exitcode for w in writers] == [0] * len(WRITERS), "a writer failed; its traceback is in the captured stderr"
+
+    assert seen == sorted(seen), "incidents went missing between reads"
+    assert any(0 < n < total for n in seen), "no read happened while the writers were writing"
+    incidents = queries.list_incidents(engine, limit=total + 1)
+    assert len(incidents) == total
+    assert {(i.state, i.finding_count) for i in incidents} == {("resolved", 1)}
+    assert sum(queries.open_incident_counts(engine).values()) == 0
+    assert count(engine, Observation) == 2 * total
+    assert count(engine, Finding) == total
+    # opened, finding folded in, finding recovered, recovering, resolved
+    assert count(engine, TimelineEntry) == 5 * total
+    assert count(engine, Evidence) == 2 * total  # the failure that fired, the success that recovered

@@ -9,6 +9,7 @@ from ledger import queries
 from ledger.lifecycle import OPEN_STATES, OPERATOR_ACTIONS, STATES
 
 REFRESH = "5s"
+WHEN = st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")
 
 st.title("Incidents")
 with error_boundary("Loading services"):
@@ -60,7 +61,7 @@ def render_detail(incident_id: int) -> None:
             [{"at (UTC)": t.at, "actor": t.actor, "kind": t.kind,
               "change": f"{t.from_state or '-'} → {t.to_state}" if t.to_state else "", "message": t.message}
              for t in detail.timeline],
-            hide_index=True, width="stretch",
+            hide_index=True, width="stretch", column_config={"at (UTC)": WHEN},
         )
     with evidence:
         for item in reversed(detail.evidence):
@@ -87,7 +88,7 @@ def render_incidents() -> None:
             [{"id": r.id, "state": r.state, "severity": r.severity, "service": r.service, "title": r.title,
               "findings": r.finding_count, "opened (UTC)": r.opened_at, "updated (UTC)": r.updated_at}
              for r in rows],
-            hide_index=True, width="stretch",
+            hide_index=True, width="stretch", column_config={"opened (UTC)": WHEN, "updated (UTC)": WHEN},
         )
         labels = {r.id: f"#{r.id} · {r.state} · {r.title}" for r in rows}
         wanted = st.query_params.get("incident")

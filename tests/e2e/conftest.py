@@ -39,6 +39,7 @@ targets:
 class Workbench:
     data_dir: Path
     ui_url: str
+    demo_port: int
     logs: Path
     processes: list[subprocess.Popen]
 
@@ -65,15 +66,16 @@ def answers(url: str) -> bool:
 
 @pytest.fixture
 def workbench(tmp_path, policy_dir):
-    """The demo service failing with 503s, a worker probing it every second (2 failures open an
-    incident) and the web app, as ``python -m app.cli`` subprocesses on free loopback ports."""
+    """The demo service (healthy until a test switches its fault), a worker probing it every
+    second (2 failures open an incident) and the web app, as ``python -m app.cli`` subprocesses
+    on free loopback ports."""
     demo_port, worker_port, ui_port = free_port(), free_port(), free_port()
     policy = policy_dir(TARGETS.format(port=demo_port))
     data_dir, logs = tmp_path / "data", tmp_path / "logs"
     logs.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in (ENV_DATA, ENV_DB, ENV_POLICY, ENV_PORT)}
     commands = {
-        "demo": ["demo", "--port", str(demo_port), "--fault", "errors"],
+        "demo": ["demo", "--port", str(demo_port)],
         "worker": ["--policy", str(policy), "--data", str(data_dir), "worker", "--port", str(worker_port)],
         "ui": ["--policy", str(policy), "--data", str(data_dir), "ui", "--port", str(ui_port)],
     }
@@ -83,7 +85,7 @@ def workbench(tmp_path, policy_dir):
             with open(logs / f"{name}.log", "wb") as log:
                 processes.append(subprocess.Popen([sys.executable, "-m", "app.cli", *args], cwd=ROOT, env=env,
                                                   stdout=log, stderr=subprocess.STDOUT))
-        stack = Workbench(data_dir, f"http://127.0.0.1:{ui_port}/", logs, processes)
+        stack = Workbench(data_dir, f"http://127.0.0.1:{ui_port}/", demo_port, logs, processes)
         stack.wait_for("the web app", lambda: answers(f"{stack.ui_url}_stcore/health"))
         yield stack
     finally:

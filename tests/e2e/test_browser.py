@@ -1,11 +1,12 @@
-"""The whole loop in a real browser: the worker sees the demo service fail, opens an incident,
-and the operator triages it on the Incidents page."""
+"""The whole loop in a real browser: the demo service starts failing, the worker opens an
+incident, the open Incidents page shows it without a reload, and the operator triages it."""
 
 from __future__ import annotations
 
 import pytest
 from playwright.sync_api import expect
 
+from app.demo import set_fault
 from app.operator import operator_name
 from ledger import queries
 from ledger.db import open_ledger, sqlite_url
@@ -18,10 +19,14 @@ UI_TIMEOUT_MS = 30_000
 def test_operator_triages_the_incident_the_worker_opened(workbench, page, tmp_path):
     ledger = open_ledger(sqlite_url(workbench.data_dir))
     try:
+        page.goto(workbench.ui_url)
+        expect(page.get_by_text("No incidents match these filters.")).to_be_visible(timeout=UI_TIMEOUT_MS)
+
+        set_fault(workbench.demo_port, "errors")
         incident = workbench.wait_for("the worker to open an incident", lambda: queries.list_incidents(ledger))[0]
         assert (incident.title, incident.state) == (TITLE, "observed")
 
-        page.goto(workbench.ui_url)
+        # the open page refreshes itself: the incident appears without a reload
         chosen = page.get_by_role("combobox", name="Incident")  # shows "#id · state · title" verbatim
         expect(chosen).to_have_value(f"#{incident.id} · observed · {TITLE}", timeout=UI_TIMEOUT_MS)
         page.get_by_role("tab", name="Evidence").click()

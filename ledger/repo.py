@@ -11,7 +11,9 @@ from sqlmodel import Session, col, select
 
 from ledger import lifecycle
 from ledger.errors import NotFound
-from ledger.tables import Evidence, Finding, Incident, Observation, TargetState, TimelineEntry
+from ledger.tables import (
+    Alert, Evidence, Finding, Incident, IngestPayload, Observation, TargetState, TimelineEntry,
+)
 
 SYSTEM = "workbench"
 
@@ -26,6 +28,22 @@ class FindingSpec:
     severity: str
     summary: str
     correlation_key: str
+
+
+@dataclass(frozen=True)
+class AlertEvent:
+    """One alert as Alertmanager reports it, pulled from its API or pushed by its webhook.
+    Deduplicated on (fingerprint, starts_at); ``raw`` keeps what was received."""
+
+    source: str  # alertmanager-webhook | alertmanager-pull
+    fingerprint: str
+    status: str  # firing | resolved
+    starts_at: datetime
+    ends_at: datetime | None
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    generator_url: str | None
+    raw: dict
 
 
 def target_state(session: Session, target: str) -> TargetState:
@@ -108,16 +126,90 @@ def finding_recovering(session: Session, finding_id: int, observation: Observati
 def finding_recovered(session: Session, finding_id: int, observation: Observation, successes: int, now: datetime) -> None:
     """The success threshold held: close the finding; resolve its incident when nothing else fires."""
     finding = _get(session, Finding, finding_id)
+    add_evidence(session, _get(session, Incident, finding.incident_id), finding, observation, now)
+    _close_finding(session, finding, now, f"{successes} successes in a row",
+                   f"success threshold held ({successes} in a row)")
+
+
+def _close_finding(session: Session, finding: Finding, now: datetime, why: str, resolution: str) -> None:
     finding.recovered_at = now
     incident = _get(session, Incident, finding.incident_id)
-    add_evidence(session, incident, finding, observation, now)
-    _timeline(session, incident, now, SYSTEM, "recovery",
-              f"finding #{finding.id} recovered: {successes} successes in a row")
+    _timeline(session, incident, now, SYSTEM, "recovery", f"finding #{finding.id} recovered: {why}")
     if _other_firing(session, incident, finding) is None and incident.state != lifecycle.RESOLVED:
         if incident.state != lifecycle.RECOVERING and lifecycle.RECOVERING in lifecycle.TRANSITIONS[incident.state]:
             _set_state(session, incident, lifecycle.RECOVERING, SYSTEM, now, "signal recovered")
-        _set_state(session, incident, lifecycle.RESOLVED, SYSTEM, now,
-                   f"success threshold held ({successes} in a row)")
+        _set_state(session, incident, lifecycle.RESOLVED, SYSTEM, now, resolution)
+
+
+ALERT_SEVERITIES = {"critical": "critical", "page": "critical", "error": "critical", "warning": "warning",
+                    "warn": "warning", "info": "info", "none": "info"}
+
+
+def record_alert(session: Session, event: AlertEvent, now: datetime) -> str:
+    """Fold one alert event into the ledger; return what happened (new, duplicate, resolved, stale).
+
+    An episode is (fingerprint, starts_at). Firing opens a finding (and so an incident);
+    resolved recovers it. Redelivery is a duplicate; a firing event for an episode already
+    resolved (reordered delivery) is stale and changes nothing.
+    """
+    alert = session.exec(select(Alert).where(Alert.fingerprint == event.fingerprint,
+                                             Alert.starts_at == event.starts_at)).first()
+    if alert is None:
+        alert = Alert(
+            fingerprint=event.fingerprint, starts_at=event.starts_at, status=event.status, ends_at=event.ends_at,
+            alertname=event.labels.get("alertname", "unnamed"), labels=event.labels, annotations=event.annotations,
+            generator_url=event.generator_url, source=event.source, first_received=now, last_received=now,
+            raw=event.raw,
+        )
+        session.add(alert)
+        session.flush()
+        if event.status == "resolved":
+            return "resolved"  # its firing delivery never came, or comes later and is stale
+        finding = open_finding(session, _alert_finding(event), [], now)
+        alert.finding_id = finding.id
+        _alert_evidence(session, finding, event, now)
+        return "new"
+    alert.last_received = now
+    alert.deliveries += 1
+    if alert.status == "resolved" or event.status == "firing":
+        return "stale" if alert.status == "resolved" and event.status == "firing" else "duplicate"
+    alert.status, alert.ends_at, alert.raw = "resolved", event.ends_at, event.raw
+    if alert.finding_id is not None:
+        finding = _get(session, Finding, alert.finding_id)
+        if finding.recovered_at is None:
+            _alert_evidence(session, finding, event, now)
+            _close_finding(session, finding, now, "resolved in Alertmanager", "every alert resolved")
+    return "resolved"
+
+
+def _alert_finding(event: AlertEvent) -> FindingSpec:
+    labels = event.labels
+    name = labels.get("alertname", "unnamed")
+    service = labels.get("service") or labels.get("job") or "alertmanager"
+    summary = event.annotations.get("summary") or event.annotations.get("description") or "firing"
+    return FindingSpec(
+        rule=f"alert:{name}", target=labels.get("instance") or name, service=service,
+        severity=ALERT_SEVERITIES.get(labels.get("severity", "").lower(), "warning"),
+        summary=f"{name}: {summary}", correlation_key=f"{service}/alert:{name}",
+    )
+
+
+def _alert_evidence(session: Session, finding: Finding, event: AlertEvent, now: datetime) -> None:
+    session.add(Evidence(
+        incident_id=finding.incident_id, finding_id=finding.id, at=now, kind="alert",
+        summary=f"alert {event.labels.get('alertname', 'unnamed')} {event.status} ({event.source})",
+        data={"labels": event.labels, "annotations": event.annotations, "starts_at": event.starts_at.isoformat(),
+              "ends_at": event.ends_at.isoformat() if event.ends_at else None,
+              "generator_url": event.generator_url, "checks": []},
+    ))
+
+
+def add_ingest_payload(session: Session, source: str, body: str, accepted: bool, reason: str | None,
+                       alerts: int, now: datetime) -> IngestPayload:
+    payload = IngestPayload(received_at=now, source=source, accepted=accepted, reason=reason, alerts=alerts,
+                            body=body)
+    session.add(payload)
+    return payload
 
 
 def transition(session: Session, incident_id: int, to_state: str, actor: str, reason: str | None, now: datetime) -> Incident:

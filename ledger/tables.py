@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Column, Index, text
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -113,3 +113,39 @@ class SchemaVersion(SQLModel, table=True):
     version: int = Field(primary_key=True)
     applied_at: datetime
     description: str
+
+
+class Alert(SQLModel, table=True):
+    """One alert episode from Alertmanager, pulled or pushed: deduplicated on
+    (fingerprint, starts_at), whatever the order or number of deliveries."""
+
+    __tablename__ = "alert"
+    __table_args__ = (UniqueConstraint("fingerprint", "starts_at", name="uq_alert_episode"),)
+    id: int | None = Field(default=None, primary_key=True)
+    fingerprint: str = Field(index=True)
+    starts_at: datetime
+    status: str  # firing | resolved
+    ends_at: datetime | None = None
+    alertname: str
+    labels: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    annotations: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    generator_url: str | None = None
+    source: str
+    first_received: datetime
+    last_received: datetime
+    deliveries: int = 1
+    finding_id: int | None = Field(default=None, foreign_key="finding.id")
+    raw: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class IngestPayload(SQLModel, table=True):
+    """Every payload pushed to the worker, kept as received (secrets masked), accepted or not."""
+
+    __tablename__ = "ingest_payload"
+    id: int | None = Field(default=None, primary_key=True)
+    received_at: datetime = Field(index=True)
+    source: str
+    accepted: bool
+    reason: str | None = None
+    alerts: int = 0
+    body: str

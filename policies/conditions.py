@@ -12,18 +12,48 @@ import re
 from dataclasses import dataclass
 
 # Placeholders each probe kind fills in, with what they mean.
+_REACHED = {
+    "CONNECTED": "true when the target answered",
+    "RESPONSE_TIME": "time to the full answer, in milliseconds",
+}
 PLACEHOLDERS: dict[str, dict[str, str]] = {
     "http": {
         "STATUS": "HTTP status code of the response",
-        "RESPONSE_TIME": "time to the full response, in milliseconds",
-        "BODY": "response body (read up to the configured maximum)",
-        "CONNECTED": "true when a response arrived",
+        "BODY": "response body (read up to the maximum); [BODY].a.b[0] reads a JSON path",
+        "CERTIFICATE_EXPIRATION": "days until the server certificate expires (https only)",
+        **_REACHED,
+    },
+    "tcp": {"BODY": "what the server sent back after `send`", **_REACHED},
+    "dns": {
+        "DNS_RCODE": "response code: NOERROR, NXDOMAIN, SERVFAIL, ...",
+        "BODY": "the answers, one per line",
+        "RECORD_COUNT": "number of answers",
+        **_REACHED,
+    },
+    "tls": {
+        "CERTIFICATE_EXPIRATION": "days until the certificate expires",
+        "CHAIN_VALID": "true when the chain verifies against the system's trust store",
+        **_REACHED,
     },
     "host": {
         "CPU": "CPU busy, percent over a short sampling window",
         "MEMORY": "memory in use (total minus available), percent",
         "DISK": "disk space in use on the target's path, percent",
         "LOAD": "one-minute load average divided by the number of cores",
+        "NET_RX_BPS": "bytes received per second over the sampling window",
+        "NET_TX_BPS": "bytes sent per second over the sampling window",
+        "NET_ERRORS": "receive and send errors and drops over the sampling window",
+    },
+    "prometheus": {
+        "SERIES_COUNT": "number of series the query returned",
+        "VALUE": "every series' latest value (all must hold; the worst is shown)",
+        **_REACHED,
+    },
+    "alertmanager": {"ALERT_COUNT": "number of active alerts pulled", **_REACHED},
+    "logs": {
+        "LINES": "lines read since the last run",
+        "MATCHES": "lines matching any signature since the last run",
+        "CONNECTED": "true when the file or Loki could be read",
     },
 }
 

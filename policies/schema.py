@@ -44,7 +44,8 @@ class _TargetBase(Strict):
     severity: Severity = Field(default="warning", description="severity of the incident it opens")
     failure_threshold: int = Field(default=3, ge=1, le=100, description="failures in a row that open a finding")
     success_threshold: int = Field(default=2, ge=1, le=100, description="successes in a row that recover it")
-    conditions: list[str] = Field(min_length=1, description="Gatus-style conditions, all must hold")
+    conditions: list[str] = Field(default_factory=list, description="Gatus-style conditions, all must hold; "
+                                  "with none, the probe passes when it runs without error")
     enabled: bool = Field(default=True, description="false keeps the target in the file but never probes it")
 
     @field_validator("interval", "timeout", mode="before")
@@ -87,16 +88,111 @@ class HttpTarget(_TargetBase):
     headers: dict[str, str] = Field(
         default_factory=dict, description="request headers; reference secrets as ${ENV_VAR}"
     )
-    follow_redirects: bool = Field(default=False, description="follow up to 5 redirects")
+    body: str | None = Field(default=None, description="request body to send")
+    follow_redirects: bool = Field(default=False, description="follow redirects")
+    max_redirects: int = Field(default=5, ge=0, le=30, description="most redirects followed")
+    verify_tls: bool = Field(default=True, description="verify the server certificate")
+    max_body_bytes: int | None = Field(default=None, ge=1, description="most bytes of the body read "
+                                       "(default: the max_body_bytes setting)")
+
+
+class TcpTarget(_TargetBase):
+    KIND: ClassVar[str] = "tcp"
+    kind: Literal["tcp"]
+    host: str = Field(description="host name or address")
+    port: int = Field(ge=1, le=65535)
+    send: str | None = Field(default=None, description="text to send after connecting (\\r\\n escapes allowed)")
+    expect: str | None = Field(default=None, description="text the answer must contain")
+
+
+class DnsTarget(_TargetBase):
+    KIND: ClassVar[str] = "dns"
+    kind: Literal["dns"]
+    query_name: str = Field(description="name to resolve")
+    record_type: Literal["A", "AAAA", "CNAME", "MX", "NS", "TXT", "SRV", "PTR", "SOA"] = "A"
+    resolver: str | None = Field(default=None, description="resolver address[:port]; default: the system's")
+
+
+class TlsTarget(_TargetBase):
+    KIND: ClassVar[str] = "tls"
+    kind: Literal["tls"]
+    host: str = Field(description="host name or address")
+    port: int = Field(default=443, ge=1, le=65535)
+    server_name: str | None = Field(default=None, description="SNI and name to verify (default: host)")
 
 
 class HostTarget(_TargetBase):
     KIND: ClassVar[str] = "host"
     kind: Literal["host"]
     path: str = Field(default="/", description="filesystem whose space [DISK] measures")
+    interface: str | None = Field(default=None, description="network interface for [NET_*] (default: all but lo)")
 
 
-Target = Annotated[Union[HttpTarget, HostTarget], Field(discriminator="kind")]
+class PrometheusTarget(_TargetBase):
+    KIND: ClassVar[str] = "prometheus"
+    kind: Literal["prometheus"]
+    url: str = Field(pattern=r"^https?://", description="base URL of the Prometheus HTTP API")
+    query: str = Field(min_length=1, description="PromQL expression")
+    mode: Literal["instant", "range"] = Field(default="instant", description="instant or range query")
+    range: timedelta = Field(default=timedelta(minutes=5), description="how far back a range query reaches")
+    step: timedelta = Field(default=timedelta(seconds=15), description="resolution of a range query")
+    metric: str | None = Field(default=None, pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
+                               description="name of the samples stored (default: each series' __name__, "
+                                           "else the target name)")
+    headers: dict[str, str] = Field(default_factory=dict, description="request headers; secrets as ${ENV_VAR}")
+
+    @field_validator("range", "step", mode="before")
+    @classmethod
+    def _span(cls, value: object) -> timedelta:
+        return parse_duration(value)
+
+
+class AlertmanagerTarget(_TargetBase):
+    KIND: ClassVar[str] = "alertmanager"
+    kind: Literal["alertmanager"]
+    url: str = Field(pattern=r"^https?://", description="base URL of the Alertmanager API")
+    filter: list[str] = Field(default_factory=list, description='label matchers, e.g. severity="critical"')
+    include_silenced: bool = Field(default=False, description="also pull silenced alerts")
+    include_inhibited: bool = Field(default=False, description="also pull inhibited alerts")
+    headers: dict[str, str] = Field(default_factory=dict, description="request headers; secrets as ${ENV_VAR}")
+
+
+class LogSignature(Strict):
+    name: str = Field(pattern=_NAME)
+    pattern: str = Field(description="regular expression a matching line contains")
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from exc
+        return pattern
+
+
+class LogsTarget(_TargetBase):
+    KIND: ClassVar[str] = "logs"
+    kind: Literal["logs"]
+    path: str | None = Field(default=None, description="local log file to tail")
+    loki_url: str | None = Field(default=None, pattern=r"^https?://", description="base URL of a Loki server")
+    query: str | None = Field(default=None, description="LogQL stream selector for Loki")
+    signatures: list[LogSignature] = Field(min_length=1, description="named patterns to count")
+    headers: dict[str, str] = Field(default_factory=dict, description="Loki request headers; secrets as ${ENV_VAR}")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "LogsTarget":
+        if (self.path is None) == (self.loki_url is None):
+            raise ValueError("give either path (a local file) or loki_url with query, not both or neither")
+        if self.loki_url is not None and not self.query:
+            raise ValueError("loki_url needs a query (a LogQL stream selector)")
+        return self
+
+
+Target = Annotated[
+    Union[HttpTarget, TcpTarget, DnsTarget, TlsTarget, HostTarget, PrometheusTarget, AlertmanagerTarget, LogsTarget],
+    Field(discriminator="kind"),
+]
 
 
 class TargetsFile(Strict):

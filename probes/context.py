@@ -11,8 +11,20 @@ from pathlib import Path
 import httpx
 
 from ledger.db import utcnow
+from ledger.repo import AlertEvent
+from ledger.samples import Sample
 from ledger.tables import Observation
 from policies.secrets import redact
+
+
+@dataclass
+class ProbeResult:
+    """What one probe run gives: the observation for the ledger, series for the samples
+    store, and alerts (from Alertmanager) for the alert envelope."""
+
+    observation: Observation
+    samples: list[Sample] = field(default_factory=list)
+    alerts: list[AlertEvent] = field(default_factory=list)
 
 
 @dataclass
@@ -35,7 +47,8 @@ def make_client(max_connections: int) -> httpx.AsyncClient:
 
 
 def observe(target, started_at: datetime, duration_ms: float, values: dict, *, status: int | None = None,
-            error: str | None = None, secrets: list[str] = ()) -> Observation:
+            error: str | None = None, secrets: list[str] = (), samples: list[Sample] = (),
+            alerts: list[AlertEvent] = ()) -> ProbeResult:
     """Evaluate the target's conditions over ``values`` and build the observation, redacted."""
     checks = []
     if error is None:
@@ -47,14 +60,15 @@ def observe(target, started_at: datetime, duration_ms: float, values: dict, *, s
     if error is None and not ok:
         error = "; ".join(check["text"] for check in checks if not check["ok"])
     stored = {k: v for k, v in values.items() if isinstance(v, (int, float, bool)) and v is not None}
-    return Observation(
+    observation = Observation(
         target=target.name, kind=target.kind, service=target.service, ok=ok, started_at=started_at,
         duration_ms=round(duration_ms, 3), status=status,
         error=redact(error, secrets) if error else None, checks=checks, values=stored,
     )
+    return ProbeResult(observation, list(samples), list(alerts))
 
 
-def failed(target, started_at: datetime, duration_ms: float, reason: str, secrets: list[str] = ()) -> Observation:
+def failed(target, started_at: datetime, duration_ms: float, reason: str, secrets: list[str] = ()) -> ProbeResult:
     return observe(target, started_at, duration_ms, {}, error=reason, secrets=secrets)
 
 

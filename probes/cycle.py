@@ -15,8 +15,9 @@ from sqlmodel import col, select
 
 from ledger import repo
 from ledger.db import utcnow, write_session
+from ledger.samples import Sample, SampleStore
 from ledger.tables import Observation
-from probes.context import ProbeContext, failed
+from probes.context import ProbeContext, ProbeResult, failed
 from probes.detectors import Signal, ThresholdState, threshold
 from probes.registry import PROBES
 
@@ -26,9 +27,10 @@ class Outcome:
     observation: Observation
     signal: Signal
     write_seconds: float
+    alerts: dict[str, int]
 
 
-async def probe(target, ctx: ProbeContext) -> Observation:
+async def probe(target, ctx: ProbeContext) -> ProbeResult:
     """Run the target's probe; whatever goes wrong becomes a failed observation, never an exception."""
     started_at = ctx.now()
     try:
@@ -39,11 +41,13 @@ async def probe(target, ctx: ProbeContext) -> Observation:
                       f"probe error {type(exc).__name__}: {exc} ({last.filename.rsplit('/', 1)[-1]}:{last.lineno})")
 
 
-def record(engine: Engine, target, observation: Observation, now: Callable[[], datetime] = utcnow) -> Outcome:
-    """Store the observation and act on what the threshold detector says, in one transaction.
-    Timeline entries carry the time of recording, so they stay in causal order with the
-    operator's own entries; evidence carries the time of the observation."""
+def record(engine: Engine, target, result: ProbeResult, now: Callable[[], datetime] = utcnow) -> Outcome:
+    """Store the observation, act on what the threshold detector says and fold in any alerts,
+    in one transaction. Timeline entries carry the time of recording, so they stay in causal
+    order with the operator's own entries; evidence carries the time of the observation."""
     t0 = time.perf_counter()
+    observation = result.observation
+    alerts: dict[str, int] = {}
     with write_session(engine) as session:
         at = now()
         repo.add_observation(session, observation)
@@ -65,12 +69,28 @@ def record(engine: Engine, target, observation: Observation, now: Callable[[], d
         repo.save_target_state(session, state, failures=after.consecutive_failures,
                                successes=after.consecutive_successes, observation=observation,
                                active_finding_id=active)
-    return Outcome(observation, signal, time.perf_counter() - t0)
+        for event in result.alerts:
+            outcome = repo.record_alert(session, event, at)
+            alerts[outcome] = alerts.get(outcome, 0) + 1
+    return Outcome(observation, signal, time.perf_counter() - t0, alerts)
 
 
-async def run_target(engine: Engine, target, ctx: ProbeContext) -> Outcome:
-    observation = await probe(target, ctx)
-    return await asyncio.to_thread(record, engine, target, observation)
+async def run_target(engine: Engine, target, ctx: ProbeContext, store: SampleStore | None = None) -> Outcome:
+    result = await probe(target, ctx)
+    if store is not None:
+        store.append(probe_samples(target, result))
+    return await asyncio.to_thread(record, engine, target, result)
+
+
+def probe_samples(target, result: ProbeResult) -> list[Sample]:
+    """Every run's own series (success, duration, each measured value) plus what the probe collected."""
+    obs = result.observation
+    labels = {"service": target.service, "target": target.name, "kind": target.kind}
+    samples = [Sample("probe_success", labels, 1.0 if obs.ok else 0.0, obs.started_at),
+               Sample("probe_duration_seconds", labels, obs.duration_ms / 1000, obs.started_at)]
+    samples += [Sample("probe_value", {**labels, "value": name}, float(value), obs.started_at)
+                for name, value in obs.values.items() if isinstance(value, (int, float))]
+    return samples + result.samples
 
 
 def _finding_spec(target, observation: Observation) -> repo.FindingSpec:

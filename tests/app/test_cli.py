@@ -78,11 +78,11 @@ def test_invalid_policy_exits_non_zero_with_one_line(cli, policy_dir):
 
 def test_policy_check_lists_every_problem(cli, policy_dir, shop_policy):
     assert cli("policy", "check", str(shop_policy))[0] == 0
-    bad = policy_dir("targets:\n  - name: x\n    kind: http\n    service: s\n    url: nope\n    conditions: []\n")
+    bad = policy_dir("targets:\n  - name: x\n    kind: http\n    service: s\n    url: nope\n    interval: soon\n")
     code, _, err = cli("policy", "check", str(bad))
     lines = err.strip().splitlines()
     assert code == 2 and lines[-1].startswith("policy invalid: 2 problem(s)")
-    assert any("targets[0].url" in line for line in lines) and any("targets[0].conditions" in line for line in lines)
+    assert any("targets[0].url" in line for line in lines) and any("targets[0].interval" in line for line in lines)
 
 
 def test_unknown_target_is_a_clear_error(cli, shop_policy):

@@ -56,8 +56,8 @@ class Probe:
         return [self._record(observe(self.target, self.clock.tick(), 8.0, {"STATUS": 200}, status=200))
                 for _ in range(times)]
 
-    def _record(self, observation) -> Signal:
-        return record(self.engine, self.target, observation, now=lambda: observation.started_at).signal
+    def _record(self, result) -> Signal:
+        return record(self.engine, self.target, result, now=lambda: result.observation.started_at).signal
 
 
 def operator(engine, clock: Clock, incident_id: int, to_state: str, actor: str = "alice",

@@ -68,8 +68,8 @@ def incidents(ledger, policy_dir, demo_target) -> dict[str, int]:
         async with ctx.client:
             return [await probe(policy.target("shop-web"), ctx) for _ in range(2)]
 
-    for observation in asyncio.run(probe_shop()):
-        record(ledger, policy.target("shop-web"), observation)
+    for result in asyncio.run(probe_shop()):
+        record(ledger, policy.target("shop-web"), result)
     db = policy.target("db-ping")
     for seconds in range(2):
         record(ledger, db, failed(db, utcnow() + timedelta(seconds=seconds), 1.0, "cannot connect: connection refused"))

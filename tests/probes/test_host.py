@@ -8,7 +8,7 @@ from probes.context import ProbeContext, make_client
 def run(target: HostTarget, **ctx):
     async def go():
         async with make_client(1) as client:
-            return await host.run(target, ProbeContext(client, **ctx))
+            return (await host.run(target, ProbeContext(client, **ctx))).observation
     return asyncio.run(go())
 
 

@@ -22,7 +22,7 @@ def target(url: str, **extra) -> HttpTarget:
 def probe(t: HttpTarget, client: httpx.AsyncClient | None = None, **ctx):
     async def go():
         async with (client or make_client(10)) as c:
-            return await http.run(t, ProbeContext(c, **ctx))
+            return (await http.run(t, ProbeContext(c, **ctx))).observation
     return asyncio.run(go())
 
 
@@ -183,7 +183,7 @@ def test_a_hanging_target_does_not_hold_up_others_on_the_shared_client(raw_serve
     order = []
 
     async def run(t, ctx):
-        obs = await http.run(t, ctx)
+        obs = (await http.run(t, ctx)).observation
         order.append(t.url)
         return obs
 

@@ -4,8 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Debian packages the tests start: the browser and the real monitoring servers.
 need_apt=()
-command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+for pair in chromium:chromium prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager \
+            prometheus-node-exporter:prometheus-node-exporter \
+            prometheus-blackbox-exporter:prometheus-blackbox-exporter; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || need_apt+=("${pair#*:}")
+done
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq

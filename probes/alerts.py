@@ -1,0 +1,102 @@
+"""The alert envelope: Alertmanager alerts, pushed by its webhook (payload version 4) or
+pulled from its v2 API, validated and turned into ``AlertEvent``s for the ledger."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ledger.repo import AlertEvent
+from policies.errors import WorkbenchError
+
+ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)  # Alertmanager's "no end yet"
+
+
+class PayloadRejected(WorkbenchError):
+    """A payload that cannot be ingested; the message is the one-line reason."""
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=False)
+
+
+class WebhookAlert(_Lenient):
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str]
+    annotations: dict[str, str] = Field(default_factory=dict)
+    startsAt: datetime
+    endsAt: datetime | None = None
+    generatorURL: str | None = None
+    fingerprint: str = Field(min_length=1)
+
+
+class WebhookPayload(_Lenient):
+    version: Literal["4"]
+    status: Literal["firing", "resolved"]
+    receiver: str
+    alerts: list[WebhookAlert]
+
+
+class ApiAlertStatus(_Lenient):
+    state: str
+    silencedBy: list[str] = Field(default_factory=list)
+    inhibitedBy: list[str] = Field(default_factory=list)
+
+
+class ApiAlert(_Lenient):
+    labels: dict[str, str]
+    annotations: dict[str, str] = Field(default_factory=dict)
+    startsAt: datetime
+    endsAt: datetime | None = None
+    generatorURL: str | None = None
+    fingerprint: str = Field(min_length=1)
+    status: ApiAlertStatus
+
+
+def parse_webhook(body: bytes) -> list[AlertEvent]:
+    """Events of one webhook delivery, or PayloadRejected with the reason in one line."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PayloadRejected(f"body is not valid UTF-8 (byte {exc.start})") from exc
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PayloadRejected(f"body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    if isinstance(doc, dict) and "version" in doc and doc["version"] != "4":
+        raise PayloadRejected(f"unsupported webhook payload version {doc['version']!r}; expected '4'")
+    payload = _validate(WebhookPayload, doc)
+    return [_event("alertmanager-webhook", a.status, a, raw) for a, raw in zip(payload.alerts, doc["alerts"])]
+
+
+def parse_api_alerts(doc: object) -> list[AlertEvent]:
+    """Events from GET /api/v2/alerts: every alert returned is firing (active, or silenced/inhibited)."""
+    if not isinstance(doc, list):
+        raise PayloadRejected(f"expected a JSON array of alerts, got {type(doc).__name__}")
+    return [_event("alertmanager-pull", "firing", _validate(ApiAlert, raw), raw) for raw in doc]
+
+
+def _validate(model: type[BaseModel], doc: object):
+    try:
+        return model.model_validate(doc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise PayloadRejected(f"{where}: {first['msg']}{more}") from exc
+
+
+def _event(source: str, status: str, alert, raw: dict) -> AlertEvent:
+    ends_at = alert.endsAt if alert.endsAt and alert.endsAt > ZERO_TIME else None
+    return AlertEvent(
+        source=source, fingerprint=alert.fingerprint, status=status, starts_at=_utc(alert.startsAt),
+        ends_at=_utc(ends_at) if ends_at else None, labels=dict(alert.labels), annotations=dict(alert.annotations),
+        generator_url=alert.generatorURL, raw=raw,
+    )
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

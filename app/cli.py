@@ -19,6 +19,7 @@ from app.render import incident_table
 from ledger import queries
 from ledger.db import open_ledger
 from ledger.lifecycle import OPERATOR_ACTIONS, STATES
+from ledger.samples import SampleStore
 from policies.errors import PolicyError, WorkbenchError
 from policies.loader import load_policy
 
@@ -93,7 +94,7 @@ def cmd_worker(args, paths: settings.Paths) -> int:
 
     port = args.port or (int(os.environ[settings.ENV_PORT]) if os.environ.get(settings.ENV_PORT) else None)
     try:
-        serve(paths.policy_dir, open_ledger(paths.database_url), port)
+        serve(paths.policy_dir, open_ledger(paths.database_url), SampleStore(paths.samples_dir), port)
     except OSError as exc:
         raise WorkbenchError(f"worker cannot serve on its port: {exc}") from exc
     return 0
@@ -149,14 +150,17 @@ def cmd_probe_run(args, paths: settings.Paths) -> int:
         if not targets:
             raise WorkbenchError(f"no target named {args.target!r} in {paths.policy_dir}")
     engine = open_ledger(paths.database_url)
+    store = SampleStore(paths.samples_dir)
 
     async def run_all():
         ctx = ProbeContext(make_client(policy.settings.max_connections),
-                           max_body_bytes=policy.settings.max_body_bytes)
+                           max_body_bytes=policy.settings.max_body_bytes, engine=engine)
         async with ctx.client:
-            return await asyncio.gather(*(run_target(engine, t, ctx) for t in targets))
+            return await asyncio.gather(*(run_target(engine, t, ctx, store) for t in targets))
 
-    for target, outcome in zip(targets, asyncio.run(run_all())):
+    outcomes = asyncio.run(run_all())
+    store.flush()
+    for target, outcome in zip(targets, outcomes):
         obs = outcome.observation
         print(f"{target.name:<24} {'ok' if obs.ok else 'FAIL':<4} {obs.duration_ms:8.1f} ms  "
               f"{outcome.signal.value}{': ' + obs.error if obs.error else ''}")

@@ -20,6 +20,10 @@ class Paths:
     data_dir: Path
     database_url: str
 
+    @property
+    def samples_dir(self) -> Path:
+        return self.data_dir / "samples"
+
     def environment(self) -> dict[str, str]:
         """The same settings for a child process (the worker, the UI)."""
         return {ENV_POLICY: str(self.policy_dir), ENV_DATA: str(self.data_dir), ENV_DB: self.database_url}

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from ledger.db import read_session
 from ledger.errors import NotFound
 from ledger.lifecycle import OPEN_STATES
-from ledger.tables import Evidence, Finding, Incident, Observation, TimelineEntry
+from ledger.tables import Evidence, Finding, Incident, LogCursor, Observation, TimelineEntry
 
 
 class IncidentSummary(BaseModel):
@@ -113,6 +113,12 @@ def incident_detail(engine: Engine, incident_id: int, observations: int = 20) ->
             findings=[FindingItem.model_validate(f, from_attributes=True) for f in findings],
             recent_observations=[ObservationItem.model_validate(o, from_attributes=True) for o in recent],
         )
+
+
+def log_cursor(engine: Engine, target: str) -> LogCursor | None:
+    """Where the logs probe of ``target`` stopped reading, or None before its first run."""
+    with read_session(engine) as session:
+        return session.get(LogCursor, target)
 
 
 def open_incident_counts(engine: Engine) -> dict[str, int]:

@@ -5,14 +5,14 @@ together or not at all."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
 from ledger import lifecycle
 from ledger.errors import NotFound
 from ledger.tables import (
-    Alert, Evidence, Finding, Incident, IngestPayload, Observation, TargetState, TimelineEntry,
+    Alert, Evidence, Finding, Incident, IngestPayload, LogCursor, Observation, TargetState, TimelineEntry,
 )
 
 SYSTEM = "workbench"
@@ -61,6 +61,14 @@ def save_target_state(session: Session, state: TargetState, *, failures: int, su
     state.last_ok = observation.ok
     state.last_observed_at = observation.started_at
     state.active_finding_id = active_finding_id
+
+
+def save_log_cursor(session: Session, target: str, *, path: str, inode: str | None, offset: int,
+                    now: datetime) -> None:
+    """Where the logs probe of ``target`` resumes next run (see LogCursor)."""
+    cursor = session.get(LogCursor, target) or LogCursor(target=target)
+    cursor.path, cursor.inode, cursor.offset, cursor.updated_at = path, inode, offset, now
+    session.add(cursor)
 
 
 def add_observation(session: Session, observation: Observation) -> Observation:
@@ -145,7 +153,7 @@ ALERT_SEVERITIES = {"critical": "critical", "page": "critical", "error": "critic
                     "warn": "warning", "info": "info", "none": "info"}
 
 
-def record_alert(session: Session, event: AlertEvent, now: datetime) -> str:
+def record_alert(session: Session, event: AlertEvent, now: datetime, origin: str = "webhook") -> str:
     """Fold one alert event into the ledger; return what happened (new, duplicate, resolved, stale).
 
     An episode is (fingerprint, starts_at). Firing opens a finding (and so an incident);
@@ -158,7 +166,8 @@ def record_alert(session: Session, event: AlertEvent, now: datetime) -> str:
         alert = Alert(
             fingerprint=event.fingerprint, starts_at=event.starts_at, status=event.status, ends_at=event.ends_at,
             alertname=event.labels.get("alertname", "unnamed"), labels=event.labels, annotations=event.annotations,
-            generator_url=event.generator_url, source=event.source, first_received=now, last_received=now,
+            generator_url=event.generator_url, source=event.source, origin=origin, first_received=now,
+            last_received=now,
             raw=event.raw,
         )
         session.add(alert)
@@ -169,17 +178,34 @@ def record_alert(session: Session, event: AlertEvent, now: datetime) -> str:
         alert.finding_id = finding.id
         _alert_evidence(session, finding, event, now)
         return "new"
-    alert.last_received = now
+    alert.last_received = max(alert.last_received, now)
     alert.deliveries += 1
     if alert.status == "resolved" or event.status == "firing":
         return "stale" if alert.status == "resolved" and event.status == "firing" else "duplicate"
+    _resolve_alert(session, alert, event, now, "resolved in Alertmanager")
+    return "resolved"
+
+
+def resolve_unlisted_alerts(session: Session, origin: str, listed: set[tuple[str, datetime]], now: datetime,
+                            grace: timedelta) -> int:
+    """Alerts a pull has not listed for ``grace`` have resolved: recover their findings; return how many."""
+    firing = session.exec(select(Alert).where(Alert.origin == origin, Alert.status == "firing")).all()
+    gone = [a for a in firing if (a.fingerprint, a.starts_at) not in listed and a.last_received <= now - grace]
+    for alert in gone:
+        event = AlertEvent(source=alert.source, fingerprint=alert.fingerprint, status="resolved",
+                           starts_at=alert.starts_at, ends_at=now, labels=alert.labels,
+                           annotations=alert.annotations, generator_url=alert.generator_url, raw=alert.raw)
+        _resolve_alert(session, alert, event, now, f"no longer listed by {origin}")
+    return len(gone)
+
+
+def _resolve_alert(session: Session, alert: Alert, event: AlertEvent, now: datetime, why: str) -> None:
     alert.status, alert.ends_at, alert.raw = "resolved", event.ends_at, event.raw
     if alert.finding_id is not None:
         finding = _get(session, Finding, alert.finding_id)
         if finding.recovered_at is None:
             _alert_evidence(session, finding, event, now)
-            _close_finding(session, finding, now, "resolved in Alertmanager", "every alert resolved")
-    return "resolved"
+            _close_finding(session, finding, now, why, "every alert resolved")
 
 
 def _alert_finding(event: AlertEvent) -> FindingSpec:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -35,6 +35,19 @@ class TargetState(SQLModel, table=True):
     last_ok: bool | None = None
     last_observed_at: datetime | None = None
     active_finding_id: int | None = Field(default=None, foreign_key="finding.id")
+
+
+class LogCursor(SQLModel, table=True):
+    """Where a logs target stopped reading, so a restart resumes there: for a file its identity
+    (``device:inode``) and the byte offset after the last complete line read; for Loki the end
+    of the last query, in nanoseconds since the epoch."""
+
+    __tablename__ = "log_cursor"
+    target: str = Field(primary_key=True)
+    path: str  # the file, or the Loki URL
+    inode: str | None = None
+    offset: int = Field(sa_column=Column(BigInteger, nullable=False))
+    updated_at: datetime
 
 
 class Finding(SQLModel, table=True):
@@ -131,6 +144,7 @@ class Alert(SQLModel, table=True):
     annotations: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     generator_url: str | None = None
     source: str
+    origin: str = Field(index=True)  # "webhook", or the name of the alertmanager target that pulled it
     first_received: datetime
     last_received: datetime
     deliveries: int = 1

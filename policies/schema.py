@@ -220,8 +220,15 @@ class SettingsFile(Strict):
     worker_port: int = Field(default=8502, ge=1, le=65535)
     ui_port: int = Field(default=8501, ge=1, le=65535)
     demo: DemoSettings = Field(default_factory=DemoSettings)
+    ingest_token_env: str = Field(default="WORKBENCH_INGEST_TOKEN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                                  description="environment variable whose value, when set, the alert "
+                                              "webhook requires as a bearer token")
+    ingest_max_bytes: int = Field(default=1_048_576, ge=1024, description="largest webhook body accepted")
+    samples_retention: timedelta = Field(default=timedelta(days=30), description="how long samples are kept")
+    samples_flush_interval: timedelta = Field(default=timedelta(seconds=5),
+                                              description="how often buffered samples are written")
 
-    @field_validator("policy_reload_interval", mode="before")
+    @field_validator("policy_reload_interval", "samples_retention", "samples_flush_interval", mode="before")
     @classmethod
     def _duration(cls, value: object) -> timedelta:
         return parse_duration(value)

@@ -76,15 +76,16 @@ def parse_api_alerts(doc: object) -> list[AlertEvent]:
     """Events from GET /api/v2/alerts: every alert returned is firing (active, or silenced/inhibited)."""
     if not isinstance(doc, list):
         raise PayloadRejected(f"expected a JSON array of alerts, got {type(doc).__name__}")
-    return [_event("alertmanager-pull", "firing", _validate(ApiAlert, raw), raw) for raw in doc]
+    return [_event("alertmanager-pull", "firing", _validate(ApiAlert, raw, f"alerts[{i}]."), raw)
+            for i, raw in enumerate(doc)]
 
 
-def _validate(model: type[BaseModel], doc: object):
+def _validate(model: type[BaseModel], doc: object, prefix: str = ""):
     try:
         return model.model_validate(doc)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        where = prefix + ".".join(str(p) for p in first["loc"]) if first["loc"] or prefix else "(top level)"
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise PayloadRejected(f"{where}: {first['msg']}{more}") from exc
 

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import socket
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import httpx
+from sqlalchemy import Engine
 
 from ledger.db import utcnow
 from ledger.repo import AlertEvent
 from ledger.samples import Sample
 from ledger.tables import Observation
+from policies.conditions import Noted
 from policies.secrets import redact
+
+TLS_ERROR = "TLS error: "
+UNVERIFIED_MAX_CONNECTIONS = 100  # pool of the client for targets with verify_tls: false
 
 
 @dataclass
@@ -34,15 +43,36 @@ class ProbeContext:
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
     now: Callable[[], datetime] = utcnow
     proc: Path = Path("/proc")
+    engine: Engine | None = None  # the ledger, for probes that keep a position (logs)
+    _unverified: httpx.AsyncClient | None = field(default=None, init=False, repr=False)
+    _verifying: ssl.SSLContext | None = field(default=None, init=False, repr=False)
+
+    def client_for(self, verify_tls: bool) -> httpx.AsyncClient:
+        """The shared client, or for targets with ``verify_tls: false`` a second one that skips
+        certificate checks, built on first use. That one keeps no idle connection, so it holds
+        no socket between runs and closing the shared client is all a shutdown needs."""
+        if verify_tls:
+            return self.client
+        if self._unverified is None:
+            self._unverified = make_client(UNVERIFIED_MAX_CONNECTIONS, verify=False, keepalive=False)
+        return self._unverified
+
+    def verifying_context(self) -> ssl.SSLContext:
+        """TLS settings that verify against the system's trust store, loaded on first use."""
+        if self._verifying is None:
+            self._verifying = ssl.create_default_context()
+        return self._verifying
 
 
-def make_client(max_connections: int) -> httpx.AsyncClient:
+def make_client(max_connections: int, *, verify: bool = True, keepalive: bool = True) -> httpx.AsyncClient:
     """The one probe client, built once and shared; each probe sets its own deadline."""
     return httpx.AsyncClient(
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        limits=httpx.Limits(max_connections=max_connections,
+                            max_keepalive_connections=max_connections if keepalive else 0),
         timeout=httpx.Timeout(30.0),
         headers={"User-Agent": "sre-workbench-probe"},
         trust_env=False,
+        verify=verify,
     )
 
 
@@ -59,7 +89,8 @@ def observe(target, started_at: datetime, duration_ms: float, values: dict, *, s
     ok = error is None and all(check["ok"] for check in checks)
     if error is None and not ok:
         error = "; ".join(check["text"] for check in checks if not check["ok"])
-    stored = {k: v for k, v in values.items() if isinstance(v, (int, float, bool)) and v is not None}
+    plain = {k: v.value if isinstance(v, Noted) else v for k, v in values.items()}
+    stored = {k: v for k, v in plain.items() if isinstance(v, (int, float, bool)) and v is not None}
     observation = Observation(
         target=target.name, kind=target.kind, service=target.service, ok=ok, started_at=started_at,
         duration_ms=round(duration_ms, 3), status=status,
@@ -72,3 +103,33 @@ def failed(target, started_at: datetime, duration_ms: float, reason: str, secret
     return observe(target, started_at, duration_ms, {}, error=reason, secrets=secrets)
 
 
+def error_reason(exc: BaseException) -> str:
+    """The most specific message in the exception chain (httpx and asyncio wrap the OS or TLS
+    error): 'connection refused', 'TLS error: certificate has expired'."""
+    seen = exc
+    while True:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return TLS_ERROR + (seen.verify_message or str(seen))
+        if isinstance(seen, ssl.SSLError):
+            return TLS_ERROR + (seen.reason or str(seen)).lower().replace("_", " ")
+        if isinstance(seen, socket.gaierror):
+            return str(seen.strerror or seen).lower()
+        if isinstance(seen, OSError) and seen.errno:
+            return os.strerror(seen.errno).lower()
+        if not (seen.__cause__ or seen.__context__):
+            return str(seen) or str(exc) or type(exc).__name__
+        seen = seen.__cause__ or seen.__context__
+
+
+def connect_failure(exc: BaseException) -> str:
+    """Why a connection was not made: 'cannot connect: connection refused', or the TLS verdict."""
+    reason = error_reason(exc)
+    return reason if reason.startswith(TLS_ERROR) else f"cannot connect: {reason}"
+
+
+async def close_stream(writer: asyncio.StreamWriter, timeout: float = 1.0) -> None:
+    """Close a connection a probe opened, waiting a bounded time for the (TLS) shutdown."""
+    writer.close()
+    with contextlib.suppress(OSError, TimeoutError):
+        async with asyncio.timeout(timeout):
+            await writer.wait_closed()

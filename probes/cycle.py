@@ -8,7 +8,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlmodel import col, select
@@ -20,6 +20,11 @@ from ledger.tables import Observation
 from probes.context import ProbeContext, ProbeResult, failed
 from probes.detectors import Signal, ThresholdState, threshold
 from probes.registry import PROBES
+
+
+# A pulled alert must be missing this long before it counts as resolved: an Alertmanager
+# restart empties its list until Prometheus sends the alert again (resend delay 1m by default).
+PULL_RESOLVE_GRACE = timedelta(seconds=90)
 
 
 @dataclass(frozen=True)
@@ -70,8 +75,12 @@ def record(engine: Engine, target, result: ProbeResult, now: Callable[[], dateti
                                successes=after.consecutive_successes, observation=observation,
                                active_finding_id=active)
         for event in result.alerts:
-            outcome = repo.record_alert(session, event, at)
+            outcome = repo.record_alert(session, event, at, origin=target.name)
             alerts[outcome] = alerts.get(outcome, 0) + 1
+        if target.kind == "alertmanager" and "ALERT_COUNT" in observation.values:  # the whole list was read
+            listed = {(event.fingerprint, event.starts_at) for event in result.alerts}
+            resolved = repo.resolve_unlisted_alerts(session, target.name, listed, at, PULL_RESOLVE_GRACE)
+            alerts["resolved"] = alerts.get("resolved", 0) + resolved
     return Outcome(observation, signal, time.perf_counter() - t0, alerts)
 
 

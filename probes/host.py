@@ -1,4 +1,7 @@
-"""Host probe: CPU, memory, disk and load saturation of the machine the worker runs on."""
+"""Host probe: CPU, memory, disk, load and network saturation of the machine the worker runs on.
+
+CPU and network are deltas over one short sampling window: /proc/stat and /proc/net/dev are
+read at its start and at its end. The window's length comes from the injected clock (ctx.now)."""
 
 from __future__ import annotations
 
@@ -17,11 +20,13 @@ async def run(target: HostTarget, ctx: ProbeContext):
     started_at = ctx.now()
     t0 = time.perf_counter()
     try:
-        first = _cpu_times(ctx.proc)
+        first, net_first = _cpu_times(ctx.proc), _net_counters(ctx.proc, target.interface)
         await asyncio.sleep(CPU_WINDOW_S)
-        second = _cpu_times(ctx.proc)
+        second, net_second = _cpu_times(ctx.proc), _net_counters(ctx.proc, target.interface)
+        window = (ctx.now() - started_at).total_seconds()
         values = {
             "CPU": _busy_percent(first, second),
+            **_net_rates(net_first, net_second, window if window > 0 else CPU_WINDOW_S),
             "MEMORY": _memory_percent(ctx.proc),
             "DISK": _disk_percent(target.path),
             "LOAD": os.getloadavg()[0] / (os.cpu_count() or 1),
@@ -41,6 +46,28 @@ def _cpu_times(proc: Path) -> tuple[int, int]:
 def _busy_percent(first: tuple[int, int], second: tuple[int, int]) -> float:
     idle, total = second[0] - first[0], second[1] - first[1]
     return 0.0 if total <= 0 else round(100.0 * (total - idle) / total, 2)
+
+
+def _net_counters(proc: Path, interface: str | None) -> dict[str, tuple[int, int, int]]:
+    """Per interface (rx bytes, tx bytes, rx+tx errors and drops) from /proc/net/dev:
+    ``interface`` alone, or every interface but lo."""
+    counters = {}
+    for line in (proc / "net" / "dev").read_text().splitlines()[2:]:
+        name, _, rest = line.partition(":")
+        name, fields = name.strip(), [int(x) for x in rest.split()]
+        if name == interface or (interface is None and name != "lo"):
+            counters[name] = (fields[0], fields[8], fields[2] + fields[3] + fields[10] + fields[11])
+    if interface is not None and not counters:
+        raise ValueError(f"no network interface {interface!r} in {proc / 'net' / 'dev'}")
+    return counters
+
+
+def _net_rates(first: dict, second: dict, seconds: float) -> dict[str, float]:
+    """Deltas over the window of the interfaces seen at both ends; a counter that went back
+    (an interface re-created) adds nothing."""
+    delta = [sum(max(0, second[i][k] - first[i][k]) for i in first.keys() & second.keys()) for k in range(3)]
+    return {"NET_RX_BPS": round(delta[0] / seconds, 2), "NET_TX_BPS": round(delta[1] / seconds, 2),
+            "NET_ERRORS": delta[2]}
 
 
 def _memory_percent(proc: Path) -> float:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 import threading
 import time
@@ -18,19 +19,24 @@ from sqlalchemy import Engine
 
 from ledger.db import utcnow
 from ledger.queries import open_incident_counts
+from ledger.samples import SampleStore
 from policies.holder import PolicyHolder
 from probes.context import ProbeContext, make_client
 from probes.cycle import run_target
+from probes.ingest import IngestResult, authorized, ingest_alertmanager
 from probes.metrics import Counter, Gauge, Histogram, Registry
 
 log = logging.getLogger("workbench.worker")
-RELOAD_JOB = "policy-reload"
+RELOAD_JOB, FLUSH_JOB, HOUSEKEEPING_JOB = "policy-reload", "samples-flush", "housekeeping"
+HOUSE_JOBS = {RELOAD_JOB, FLUSH_JOB, HOUSEKEEPING_JOB}
+DRAIN_LIMIT = 64 * 1024 * 1024
 
 
 class Worker:
-    def __init__(self, holder: PolicyHolder, engine: Engine):
+    def __init__(self, holder: PolicyHolder, engine: Engine, store: SampleStore):
         self.holder = holder
         self.engine = engine
+        self.store = store
         self.started = time.monotonic()
         self.scheduler: AsyncIOScheduler | None = None
         self.ctx: ProbeContext | None = None
@@ -42,6 +48,9 @@ class Worker:
         self.lag = m.add(Histogram("workbench_schedule_lag_seconds", "Delay between a job's planned and actual start."))
         self.write = m.add(Histogram("workbench_ledger_write_seconds", "Time to commit one probe result to the ledger."))
         self.errors = m.add(Counter("workbench_cycle_errors_total", "Probe cycles that could not be recorded.", ("target",)))
+        self.ingested = m.add(Counter("workbench_ingest_payloads_total", "Webhook payloads by result.", ("result",)))
+        self.alert_events = m.add(Counter("workbench_alert_events_total", "Alert events by what they did.", ("outcome",)))
+        self.samples_written = m.add(Counter("workbench_samples_written_total", "Samples written to the store."))
         m.add(Gauge("workbench_open_incidents", "Open incidents by state.", ("state",),
                     lambda: {(state,): n for state, n in open_incident_counts(self.engine).items()}))
         m.add(Gauge("workbench_policy_valid", "1 when the policy files on disk are in force, 0 when rejected.", (),
@@ -51,12 +60,17 @@ class Worker:
     # --- scheduling -------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         settings = self.holder.policy.settings
-        self.ctx = ProbeContext(make_client(settings.max_connections), max_body_bytes=settings.max_body_bytes)
+        self.ctx = ProbeContext(make_client(settings.max_connections), max_body_bytes=settings.max_body_bytes,
+                                engine=self.engine)
         self.scheduler = AsyncIOScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
         self.scheduler.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED)
         self._schedule_targets()
         self.scheduler.add_job(self._reload, "interval", id=RELOAD_JOB,
                                seconds=settings.policy_reload_interval.total_seconds())
+        self.scheduler.add_job(self._flush_samples, "interval", id=FLUSH_JOB,
+                               seconds=settings.samples_flush_interval.total_seconds())
+        self.scheduler.add_job(self._housekeeping, "interval", id=HOUSEKEEPING_JOB, minutes=10,
+                               next_run_time=utcnow())
         self.scheduler.start()
         log.info("worker started: %d targets", len(self._enabled()))
         try:
@@ -64,6 +78,7 @@ class Worker:
         finally:
             self.scheduler.shutdown(wait=False)
             await self.ctx.client.aclose()
+            await self._flush_samples()
             log.info("worker stopped")
 
     def _enabled(self):
@@ -72,7 +87,7 @@ class Worker:
     def _schedule_targets(self) -> None:
         wanted = {t.name: t for t in self._enabled()}
         for job in self.scheduler.get_jobs():
-            if job.id != RELOAD_JOB and job.id not in wanted:
+            if job.id not in HOUSE_JOBS and job.id not in wanted:
                 job.remove()
         for name, target in wanted.items():
             self.scheduler.add_job(
@@ -87,8 +102,26 @@ class Worker:
             self._schedule_targets()
 
     def _on_submitted(self, event: JobSubmissionEvent) -> None:
-        if event.job_id != RELOAD_JOB and event.scheduled_run_times:
+        if event.job_id not in HOUSE_JOBS and event.scheduled_run_times:
             self.lag.observe(max(0.0, (utcnow() - max(event.scheduled_run_times)).total_seconds()))
+
+    async def _flush_samples(self) -> None:
+        written = await asyncio.to_thread(self.store.flush)
+        self.samples_written.inc(amount=written)
+
+    async def _housekeeping(self) -> None:
+        keep = self.holder.policy.settings.samples_retention
+        removed = await asyncio.to_thread(self.store.enforce_retention, keep)
+        compacted = await asyncio.to_thread(self.store.compact)
+        if removed or compacted:
+            log.info("samples: %d segments past retention removed, %d hours compacted", removed, compacted)
+
+    def ingest(self, body: bytes) -> IngestResult:
+        result = ingest_alertmanager(self.engine, body)
+        self.ingested.inc("accepted" if result.status < 300 else "rejected")
+        for outcome, count in result.outcomes.items():
+            self.alert_events.inc(outcome, amount=count)
+        return result
 
     async def _run_target(self, name: str) -> None:
         try:
@@ -96,7 +129,7 @@ class Worker:
         except KeyError:
             return
         try:
-            outcome = await run_target(self.engine, target, self.ctx)
+            outcome = await run_target(self.engine, target, self.ctx, self.store)
         except Exception:
             self.errors.inc(name)
             log.exception("could not record the probe of %s; it runs again next interval", name)
@@ -105,6 +138,8 @@ class Worker:
         self.runs.inc(name, target.kind)
         self.duration.observe(observation.duration_ms / 1000, name)
         self.write.observe(outcome.write_seconds)
+        for result, count in outcome.alerts.items():
+            self.alert_events.inc(result, amount=count)
         if not observation.ok:
             self.failures.inc(name)
         quiet = observation.ok and outcome.signal.value == "none"
@@ -140,6 +175,41 @@ def _handler(worker: Worker):
             else:
                 self._send(404, "text/plain", b"not found\n")
 
+        def do_POST(self):
+            if self.path.split("?", 1)[0] != "/ingest/alertmanager":
+                return self._send(404, "text/plain", b"not found\n")
+            settings = worker.holder.policy.settings
+            refusal = self._refusal(settings)
+            if refusal:
+                status, reason = refusal
+                worker.ingested.inc("rejected")
+                self._drain()
+                self.close_connection = True
+                return self._send(status, "application/json", json.dumps({"error": reason}).encode())
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            result = worker.ingest(body)
+            self._send(result.status, "application/json", json.dumps(result.body()).encode())
+
+        def _drain(self) -> None:
+            """Read and drop a refused body (within reason) so the client sees the answer, not a reset."""
+            length = self.headers.get("Content-Length", "")
+            left = min(int(length), DRAIN_LIMIT) if length.isdigit() else 0
+            while left > 0:
+                chunk = self.rfile.read(min(left, 65_536))
+                if not chunk:
+                    break
+                left -= len(chunk)
+
+        def _refusal(self, settings) -> tuple[int, str] | None:
+            if not authorized(self.headers.get("Authorization"), os.environ.get(settings.ingest_token_env)):
+                return 401, "missing or wrong bearer token"
+            length = self.headers.get("Content-Length")
+            if length is None or not length.isdigit():
+                return 411, "a Content-Length header is required"
+            if int(length) > settings.ingest_max_bytes:
+                return 413, f"body of {int(length)} bytes exceeds the limit of {settings.ingest_max_bytes}"
+            return None
+
         def _send(self, status: int, content_type: str, body: bytes) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
@@ -153,10 +223,10 @@ def _handler(worker: Worker):
     return Handler
 
 
-def serve(policy_dir: Path, engine: Engine, port: int | None = None) -> None:
+def serve(policy_dir: Path, engine: Engine, store: SampleStore, port: int | None = None) -> None:
     """Run the worker until SIGINT or SIGTERM."""
     holder = PolicyHolder(policy_dir, now=utcnow)
-    worker = Worker(holder, engine)
+    worker = Worker(holder, engine, store)
     port = port or holder.policy.settings.worker_port
     server = ThreadingHTTPServer(("127.0.0.1", port), _handler(worker))
     server.daemon_threads = True

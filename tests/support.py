@@ -25,3 +25,6 @@ def wait_until(predicate, what: str, attempts: int = 300, pause: float = 0.1):
             return value
         time.sleep(pause)
     pytest.fail(f"gave up waiting for {what}")
+
+# Responses captured from real Prometheus 2.42, Alertmanager 0.25, blackbox-exporter and Loki 3.4.6.
+SAMPLES = ROOT / "tests" / "samples"

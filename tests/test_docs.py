@@ -38,8 +38,10 @@ def test_commands():
 
 def test_metrics(tmp_path):
     from ledger.db import open_ledger, sqlite_url
+    from ledger.samples import SampleStore
     from policies.holder import PolicyHolder
 
-    worker = Worker(PolicyHolder(ROOT / "policies", now=lambda: None), open_ledger(sqlite_url(tmp_path)))
+    worker = Worker(PolicyHolder(ROOT / "policies", now=lambda: None), open_ledger(sqlite_url(tmp_path)),
+                    SampleStore(tmp_path / "samples"))
     names = re.findall(r"^# TYPE (\S+)", worker.metrics.render(), re.M)
     assert names and all(f"`{name}" in README for name in names)

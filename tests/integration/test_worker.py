@@ -14,7 +14,7 @@ from sqlmodel import func, select
 from ledger.db import open_ledger, read_session, sqlite_url
 from ledger.queries import incident_detail, list_incidents
 from ledger.tables import Incident, Observation
-from tests.support import ROOT, free_port, wait_until
+from tests.support import ROOT, SAMPLES, free_port, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -34,9 +34,10 @@ targets:
 
 
 class WorkerProcess:
-    def __init__(self, policy, data, log):
+    def __init__(self, policy, data, log, env=None):
         self.port = free_port()
         self.policy, self.data, self.log = policy, data, log
+        self.env = env or {}
         self.proc: subprocess.Popen | None = None
 
     def start(self):
@@ -44,7 +45,7 @@ class WorkerProcess:
             [sys.executable, "-m", "app.cli", "--policy", str(self.policy), "--data", str(self.data),
              "worker", "--port", str(self.port)],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(self.log, "a"),
-            env={k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")},
+            env={**{k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}, **self.env},
         )
         wait_until(self.health, "the worker to answer /healthz")
         return self
@@ -69,11 +70,11 @@ class WorkerProcess:
 def worker(tmp_path, demo_target):
     processes = []
 
-    def make(interval="300ms"):
+    def make(interval="300ms", env=None):
         policy = tmp_path / "policy"
         policy.mkdir(exist_ok=True)
         (policy / "targets.yaml").write_text(POLICY.format(url=demo_target.url, interval=interval))
-        w = WorkerProcess(policy, tmp_path / "var", tmp_path / "worker.log")
+        w = WorkerProcess(policy, tmp_path / "var", tmp_path / "worker.log", env)
         processes.append(w)
         return w
 
@@ -159,3 +160,42 @@ def test_busy_port_is_a_one_line_error(worker):
          "--port", str(w.port)], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert clash.returncode == 1
     assert clash.stderr.strip().splitlines()[-1].startswith("workbench: worker cannot serve on its port:")
+
+
+WEBHOOK = (SAMPLES / "alertmanager-webhook.json").read_bytes()
+
+
+def counter(metrics: str, line_start: str) -> float:
+    for line in metrics.splitlines():
+        if line.startswith(line_start):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_webhook_refuses_bad_payloads_and_keeps_every_accepted_one_across_kill_9(worker):
+    w = worker(env={"WORKBENCH_INGEST_TOKEN": "t0ken-for-tests"}).start()
+    url = f"http://127.0.0.1:{w.port}/ingest/alertmanager"
+    auth = {"Authorization": "Bearer t0ken-for-tests"}
+
+    def post(body: bytes, headers=auth):
+        return httpx.post(url, content=body, headers=headers, timeout=30)
+
+    refused = [
+        (post(WEBHOOK, headers={}), 401, "missing or wrong bearer token"),
+        (post(b"x" * 10_000_000), 413, "body of 10000000 bytes exceeds the limit of 1048576"),
+        (post(b"\xff\xfe"), 400, "body is not valid UTF-8 (byte 0)"),
+        (post(WEBHOOK.replace(b'"version": "4"', b'"version": "5"')), 400,
+         "unsupported webhook payload version '5'; expected '4'"),
+    ]
+    for response, status, reason in refused:
+        assert (response.status_code, response.json()) == (status, {"error": reason})
+    assert counter(w.metrics(), 'workbench_ingest_payloads_total{result="rejected"}') == 4
+
+    accepted = post(WEBHOOK)
+    assert (accepted.status_code, accepted.json()) == (200, {"status": "accepted", "new": 1})
+    w.stop(signal.SIGKILL)  # right after answering
+    engine = open_ledger(sqlite_url(w.data))
+    assert [i.correlation_key for i in list_incidents(engine)] == ["blackbox-http/alert:BlackboxProbeFailed"]
+    w.start()
+    assert post(WEBHOOK).json() == {"status": "accepted", "duplicate": 1}
+    assert len(list_incidents(engine)) == 1

@@ -3,6 +3,7 @@ produced with httpx.MockTransport."""
 
 import asyncio
 import socket
+import ssl
 import threading
 
 import httpx
@@ -11,6 +12,7 @@ import pytest
 from policies.schema import HttpTarget
 from probes import http
 from probes.context import ProbeContext, make_client
+from tests.probes.tls_support import NOW, SELF_SIGNED_DAYS, VALID_DAYS, HttpsServer, make_certs
 
 
 def target(url: str, **extra) -> HttpTarget:
@@ -195,3 +197,125 @@ def test_a_hanging_target_does_not_hold_up_others_on_the_shared_client(raw_serve
     slow_obs, fast_obs = asyncio.run(both())
     assert fast_obs.ok and slow_obs.error == "timed out after 1s"
     assert order == [fast.url, slow.url]
+
+
+# --- bodies as JSON, request bodies, limits and redirects -------------------------------
+
+def not_json(conn, stop):
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot json!")
+
+
+def test_json_path_conditions_against_a_real_server(demo_target):
+    assert probe(target(demo_target.url, conditions=["[BODY].status == ok", "[BODY].service matches ^dem"])).ok
+    demo_target.fault("errors")
+    obs = probe(target(demo_target.url, conditions=["[BODY].status == ok", "[BODY].detail.code == 1"]))
+    assert obs.error == "[BODY].status == ok -> got error; [BODY].detail.code == 1 -> got no value at detail.code"
+
+
+def test_body_that_is_not_json_fails_the_json_check_clearly(raw_server):
+    obs = probe(target(raw_server(not_json).url, conditions=["[STATUS] == 200", "[BODY].status == ok"]))
+    assert obs.checks[0]["ok"] is True
+    assert obs.error == "[BODY].status == ok -> got invalid JSON: Expecting value at line 1 column 1"
+
+
+def test_request_body_is_sent():
+    seen = {}
+
+    def echo(request):
+        seen["method"], seen["body"] = request.method, request.content
+        return httpx.Response(200, json={"echo": request.content.decode()})
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(echo))
+    t = target("http://api.test/", method="POST", body='{"q": 1}', conditions=["[BODY].echo contains q"])
+    obs = probe(t, client)
+    assert obs.ok and seen == {"method": "POST", "body": b'{"q": 1}'}
+
+
+def test_target_body_limit_overrides_the_setting(raw_server):
+    obs = probe(target(raw_server(endless_body).url, max_body_bytes=100, conditions=["[BODY] matches ^y{100}$"]),
+                max_body_bytes=4096)
+    assert obs.ok, obs.error
+    assert obs.values["BODY_TRUNCATED"] is True
+
+
+def redirects(count: int, seen: list):
+    """A handler that redirects the first ``count`` requests back to / and then answers 200."""
+    def handle(conn, stop):
+        seen.append(1)
+        if len(seen) <= count:
+            conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: /\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        else:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+    return handle
+
+
+def test_redirect_loop_against_a_real_server(raw_server):
+    seen = []
+    obs = probe(target(raw_server(redirects(1000, seen)).url, follow_redirects=True, max_redirects=3))
+    assert obs.error == "too many redirects"
+    assert len(seen) == 4  # the request and the three redirects allowed
+
+
+@pytest.mark.parametrize("max_redirects,error", [(2, None), (1, "too many redirects")])
+def test_redirects_are_followed_up_to_the_target_limit(raw_server, max_redirects, error):
+    obs = probe(target(raw_server(redirects(2, [])).url, follow_redirects=True, max_redirects=max_redirects))
+    assert obs.error == error
+
+
+def test_redirect_is_the_answer_when_not_followed(raw_server):
+    obs = probe(target(raw_server(redirects(1, [])).url, conditions=["[STATUS] == 302"]))
+    assert obs.ok, obs.error
+
+
+# --- https: certificates made by the test, served on 127.0.0.1 ------------------------
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    return make_certs(tmp_path_factory.mktemp("certs"))
+
+
+def trusting(ca) -> httpx.AsyncClient:
+    """A client that trusts the test CA (and only it)."""
+    return httpx.AsyncClient(verify=ssl.create_default_context(cafile=str(ca)))
+
+
+def test_https_with_a_valid_certificate_measures_its_days(certs):
+    with HttpsServer(certs.valid) as server:
+        obs = probe(target(server.url, conditions=["[BODY].status == ok", "[CERTIFICATE_EXPIRATION] > 7"]),
+                    trusting(certs.ca), now=lambda: NOW)
+    assert obs.ok, obs.error
+    assert obs.values["CERTIFICATE_EXPIRATION"] == VALID_DAYS
+
+
+def test_expired_certificate_is_a_tls_error(certs):
+    with HttpsServer(certs.expired) as server:
+        obs = probe(target(server.url), trusting(certs.ca))
+    assert not obs.ok and obs.error == "TLS error: certificate has expired"
+
+
+def test_self_signed_certificate_is_a_tls_error(certs):
+    with HttpsServer(certs.self_signed) as server:
+        obs = probe(target(server.url))
+    assert not obs.ok and obs.error == "TLS error: self-signed certificate"
+
+
+def test_verify_tls_false_accepts_a_self_signed_certificate_and_still_reads_it(certs):
+    async def twice(t):
+        async with make_client(2) as client:
+            ctx = ProbeContext(client, now=lambda: NOW)
+            first = await http.run(t, ctx)
+            unverified = ctx.client_for(False)
+            second = await http.run(t, ctx)
+            assert unverified is ctx.client_for(False) and unverified is not client  # built once per context
+            return first.observation, second.observation
+
+    with HttpsServer(certs.self_signed) as server:
+        first, second = asyncio.run(twice(target(server.url, verify_tls=False, conditions=[
+            "[STATUS] == 200", "[CERTIFICATE_EXPIRATION] > 7"])))
+    assert first.ok and second.ok, (first.error, second.error)
+    assert first.values["CERTIFICATE_EXPIRATION"] == SELF_SIGNED_DAYS
+
+
+def test_certificate_expiration_is_not_measured_over_plain_http(demo_target):
+    obs = probe(target(demo_target.url, conditions=["[CERTIFICATE_EXPIRATION] > 7"]))
+    assert obs.error == "[CERTIFICATE_EXPIRATION] > 7 -> got nothing (not measured)"

@@ -8,6 +8,7 @@ import pytest
 
 from ledger.db import open_ledger, sqlite_url
 from ledger.queries import list_incidents
+from ledger.samples import SampleStore
 from policies.holder import PolicyHolder
 from probes import registry
 from probes.context import observe
@@ -23,7 +24,7 @@ targets:
 @pytest.fixture
 def worker(tmp_path, policy_dir):
     holder = PolicyHolder(policy_dir(POLICY), now=lambda: None)
-    return Worker(holder, open_ledger(sqlite_url(tmp_path / "var")))
+    return Worker(holder, open_ledger(sqlite_url(tmp_path / "var")), SampleStore(tmp_path / "var" / "samples"))
 
 
 def run_worker(worker: Worker, until) -> None:

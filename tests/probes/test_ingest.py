@@ -1,0 +1,152 @@
+"""The alert envelope end to end on the ledger (SQLite and PostgreSQL): webhook deliveries,
+duplicates, reordering, redelivery, bad payloads, and pulled alerts that stop being listed."""
+
+import copy
+import json
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+
+from ledger.db import read_session, utcnow
+from ledger.queries import incident_detail, list_incidents
+from ledger.tables import IngestPayload
+from policies.schema import AlertmanagerTarget
+from probes.alerts import parse_api_alerts
+from probes.context import observe
+from probes.cycle import record
+from probes.ingest import authorized, ingest_alertmanager
+from tests.support import SAMPLES
+
+
+
+
+def webhook(status="firing", fingerprint="9e0d2a5f628de785", starts="2026-11-22T12:49:18.251Z") -> dict:
+    doc = json.loads((SAMPLES / "alertmanager-webhook.json").read_text())
+    doc["status"] = status
+    for alert in doc["alerts"]:
+        alert.update(status=status, fingerprint=fingerprint, startsAt=starts)
+        if status == "resolved":
+            alert["endsAt"] = "2026-11-22T12:59:18.251Z"
+    return doc
+
+
+def send(engine, doc) -> tuple[int, dict]:
+    result = ingest_alertmanager(engine, json.dumps(doc).encode() if not isinstance(doc, bytes) else doc)
+    return result.status, result.body()
+
+
+def test_firing_alert_opens_an_incident_and_resolved_recovers_it(engine):
+    assert send(engine, webhook()) == (200, {"status": "accepted", "new": 1})
+    incident = list_incidents(engine)[0]
+    assert (incident.title, incident.severity, incident.service, incident.correlation_key) == (
+        "BlackboxProbeFailed: HTTP probe of http://127.0.0.1:18081/ failed", "critical", "blackbox-http",
+        "blackbox-http/alert:BlackboxProbeFailed")
+    evidence = incident_detail(engine, incident.id).evidence
+    assert evidence[0].kind == "alert" and evidence[0].data["labels"]["instance"] == "http://127.0.0.1:18081/"
+
+    assert send(engine, webhook("resolved")) == (200, {"status": "accepted", "resolved": 1})
+    assert list_incidents(engine)[0].state == "resolved"
+
+
+def test_redelivery_is_a_duplicate_and_opens_nothing_more(engine):
+    for _ in range(3):
+        send(engine, webhook())
+    incidents = list_incidents(engine)
+    assert len(incidents) == 1 and incidents[0].finding_count == 1
+    assert send(engine, webhook())[1] == {"status": "accepted", "duplicate": 1}
+
+
+def test_resolved_before_firing_keeps_the_episode_resolved(engine):
+    assert send(engine, webhook("resolved"))[1] == {"status": "accepted", "resolved": 1}
+    assert send(engine, webhook("firing"))[1] == {"status": "accepted", "stale": 1}
+    assert list_incidents(engine) == []
+
+
+def test_a_new_episode_of_the_same_alert_opens_a_new_incident(engine):
+    send(engine, webhook())
+    send(engine, webhook("resolved"))
+    send(engine, webhook(starts="2026-11-22T13:30:00Z"))
+    assert [i.state for i in list_incidents(engine)] == ["observed", "resolved"]
+
+
+def mistyped() -> dict:
+    doc = webhook()
+    doc["alerts"][0]["labels"]["severity"] = 5
+    return doc
+
+
+def missing_fingerprint() -> dict:
+    doc = webhook()
+    del doc["alerts"][0]["fingerprint"]
+    return doc
+
+
+@pytest.mark.parametrize("payload,reason", [
+    (b"\xff\xfe{}", "body is not valid UTF-8 (byte 0)"),
+    (b"{not json", "body is not JSON: Expecting property name enclosed in double quotes at line 1 column 2"),
+    ({**webhook(), "version": "3"}, "unsupported webhook payload version '3'; expected '4'"),
+    (mistyped(), "alerts.0.labels.severity: Input should be a valid string"),
+    (missing_fingerprint(), "alerts.0.fingerprint: Field required"),
+    ([1, 2], "(top level): Input should be a valid dictionary or instance of WebhookPayload"),
+])
+def test_bad_payloads_are_refused_with_one_line_and_kept(engine, payload, reason):
+    status, body = send(engine, payload)
+    assert (status, body) == (400, {"error": reason})
+    with read_session(engine) as session:
+        kept = session.exec(select(IngestPayload)).one()
+    assert (kept.accepted, kept.reason) == (False, reason)
+    assert send(engine, webhook())[0] == 200  # the next good payload is not affected
+
+
+def test_kept_payloads_mask_secrets(engine):
+    doc = webhook()
+    doc["alerts"][0]["annotations"]["runbook"] = "curl -H 'Authorization: Bearer abcdef0123456789' ..."
+    send(engine, doc)
+    with read_session(engine) as session:
+        body = session.exec(select(IngestPayload)).one().body
+    assert "abcdef0123456789" not in body and "Bearer ***" in body
+
+
+@pytest.mark.parametrize("header,token,ok", [
+    (None, None, True), ("Bearer s3cret", "s3cret", True), ("bearer s3cret", "s3cret", True),
+    (None, "s3cret", False), ("Bearer wrong", "s3cret", False), ("Basic s3cret", "s3cret", False),
+])
+def test_bearer_token(header, token, ok):
+    assert authorized(header, token) is ok
+
+
+def test_pulled_alerts_that_stop_being_listed_are_resolved(engine):
+    target = AlertmanagerTarget(name="am", kind="alertmanager", service="alerting", url="http://127.0.0.1:9/")
+    listed = parse_api_alerts(json.loads((SAMPLES / "alertmanager-v2-alerts.json").read_text()))
+    start = utcnow()
+
+    def pull(alerts, seconds):
+        at = start + timedelta(seconds=seconds)
+        result = observe(target, at, 3.0, {"ALERT_COUNT": len(alerts)}, alerts=alerts)
+        return record(engine, target, result, now=lambda: at).alerts
+
+    assert pull(listed, 0) == {"new": 2, "resolved": 0}
+    assert pull(listed, 30) == {"duplicate": 2, "resolved": 0}
+    assert pull(listed[:1], 60) == {"duplicate": 1, "resolved": 0}  # missing for 30 s: within the grace
+    assert pull(listed[:1], 110) == {"duplicate": 1, "resolved": 0}
+    assert pull(listed[:1], 121) == {"duplicate": 1, "resolved": 1}  # missing since 30 s + 90 s
+    states = sorted(i.state for i in list_incidents(engine))
+    assert states == ["observed", "resolved"]
+    assert pull(copy.deepcopy(listed[:1]), 150) == {"duplicate": 1, "resolved": 0}
+
+
+def test_a_failed_pull_resolves_nothing_but_a_failing_condition_does_not_stop_resolution(engine):
+    target = AlertmanagerTarget(name="am", kind="alertmanager", service="alerting", url="http://127.0.0.1:9/",
+                                conditions=["[ALERT_COUNT] == 0"])
+    listed = parse_api_alerts(json.loads((SAMPLES / "alertmanager-v2-alerts.json").read_text()))
+    start = utcnow()
+
+    def pull(values, alerts, seconds, error=None):
+        at = start + timedelta(seconds=seconds)
+        return record(engine, target, observe(target, at, 3.0, values, alerts=alerts, error=error),
+                      now=lambda: at).alerts
+
+    assert pull({"ALERT_COUNT": 2}, listed, 0) == {"new": 2, "resolved": 0}
+    assert pull({}, [], 200, error="cannot connect: connection refused") == {}
+    assert pull({"ALERT_COUNT": 1}, listed[:1], 300) == {"duplicate": 1, "resolved": 1}

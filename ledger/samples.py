@@ -5,9 +5,11 @@ Writers buffer samples and flush them as one immutable segment per flush, writte
 temporary name and renamed into place, so readers in other processes never see a partial
 file and never wait for the writer. Each segment's name carries the time span it covers
 (``day=YYYY-MM-DD/part-<first ms>-<last ms>-<id>.parquet``), so retention drops whole
-segments by name. Compaction merges a finished hour's segments into one ``hour-HH`` segment;
-readers list the files themselves and skip the parts of an hour that has been compacted, so
-a reader never counts a sample twice.
+segments by name. Compaction merges a finished hour's segments into one ``hour-HH.parquet``,
+replaced atomically when late parts arrive; readers list the files themselves and skip the
+parts not newer than their hour file (merged, about to be deleted), so a reader never counts
+a sample twice, and retry when a segment they listed was merged away before they opened it.
+A part written after its hour was compacted stays visible and is merged next time.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import os
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -30,8 +33,8 @@ from ledger.db import utcnow
 SCHEMA = {"ts": pl.Datetime("us", "UTC"), "name": pl.String, "service": pl.String, "target": pl.String,
           "labels": pl.String, "value": pl.Float64}
 _PART = re.compile(r"^part-(\d+)-(\d+)-[0-9a-f]+\.parquet$")
-_HOUR = re.compile(r"^hour-(\d\d)-(\d+)-(\d+)\.parquet$")
-READ_ATTEMPTS = 3
+_HOUR = re.compile(r"^hour-(\d\d)\.parquet$")
+READ_ATTEMPTS = 10
 
 
 class Sample(NamedTuple):
@@ -81,13 +84,15 @@ class SampleStore:
         chosen: list[Path] = []
         for directory in sorted(self.root.glob("day=*")):
             names = os.listdir(directory) if directory.is_dir() else []
-            compacted = {int(m[1]) for n in names if (m := _HOUR.match(n))}
+            merged_until = {_span(directory, n)[0] // 3_600_000: _mtime(directory / n) for n in names if _HOUR.match(n)}
             for name in sorted(names):
-                span = _span(name)
+                span = _span(directory, name)
                 if span is None or span[1] < low or span[0] > high:
                     continue
-                if _PART.match(name) and _hour_of(span[0]) in compacted and _hour_of(span[0]) == _hour_of(span[1]):
-                    continue
+                hour = span[0] // 3_600_000
+                if _PART.match(name) and hour in merged_until and _same_hour(span) \
+                        and _mtime(directory / name) <= merged_until[hour]:
+                    continue  # already in the hour file; about to be deleted
                 chosen.append(directory / name)
         return chosen
 
@@ -108,6 +113,7 @@ class SampleStore:
             except duckdb.IOException:
                 if attempt == READ_ATTEMPTS - 1:  # segments kept vanishing under compaction or retention
                     raise
+                time.sleep(0.01 * (attempt + 1))
             finally:
                 con.close()
         raise AssertionError("unreachable")
@@ -130,27 +136,22 @@ class SampleStore:
     # --- housekeeping -----------------------------------------------------------------
     def compact(self, before: datetime | None = None) -> int:
         """Merge the parts of every finished hour (before ``before``, default: this hour) into
-        one segment per hour; return how many hours were compacted."""
-        cutoff = _hour_of(_ms((before or self.now()).replace(minute=0, second=0, microsecond=0)))
+        its hour file; return how many hours were compacted."""
+        cutoff = _ms((before or self.now()).replace(minute=0, second=0, microsecond=0)) // 3_600_000
         done = 0
         for directory in sorted(self.root.glob("day=*")):
             by_hour: dict[int, list[Path]] = {}
             for path in directory.glob("part-*.parquet"):
-                span = _span(path.name)
-                if span and _hour_of(span[0]) == _hour_of(span[1]) and _hour_of(span[0]) < cutoff:
-                    by_hour.setdefault(_hour_of(span[0]), []).append(path)
+                span = _span(directory, path.name)
+                if span and _same_hour(span) and span[0] // 3_600_000 < cutoff:
+                    by_hour.setdefault(span[0] // 3_600_000, []).append(path)
             for hour, parts in by_hour.items():
-                existing = [p for p in directory.glob(f"hour-{_hh(hour)}-*.parquet")]
-                sources = parts + existing
+                final = directory / f"hour-{hour % 24:02d}.parquet"
+                sources = parts + ([final] if final.exists() else [])
                 frame = pl.concat([pl.read_parquet(p) for p in sources]).sort("ts")
-                first, last = _ms(frame["ts"][0]), _ms(frame["ts"][-1])
-                final = directory / f"hour-{_hh(hour)}-{first}-{last}.parquet"
                 temporary = final.with_name(final.name + ".tmp")
                 frame.write_parquet(temporary, compression="zstd", statistics=True)
-                for old in existing:  # a re-compaction replaces the previous hour file
-                    if old != final:
-                        old.unlink()
-                os.replace(temporary, final)
+                os.replace(temporary, final)  # from here on readers skip this hour's parts
                 for part in parts:
                     part.unlink()
                 done += 1
@@ -162,7 +163,7 @@ class SampleStore:
         removed = 0
         for directory in sorted(self.root.glob("day=*")):
             for path in directory.glob("*.parquet"):
-                span = _span(path.name)
+                span = _span(directory, path.name)
                 if span and span[1] < cutoff:
                     path.unlink()
                     removed += 1
@@ -199,17 +200,23 @@ def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def _hour_of(ms: int) -> int:
-    return (ms // 3_600_000) % 24 + (ms // 86_400_000) * 100  # day number * 100 + hour
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:  # merged away meanwhile: newest possible, so nothing is skipped for it
+        return 2**63
 
 
-def _hh(hour: int) -> str:
-    return f"{hour % 100:02d}"
+def _same_hour(span: tuple[int, int]) -> bool:
+    return span[0] // 3_600_000 == span[1] // 3_600_000
 
 
-def _span(name: str) -> tuple[int, int] | None:
+def _span(directory: Path, name: str) -> tuple[int, int] | None:
+    """First and last millisecond a segment may hold, from its name (and its day folder)."""
     if m := _PART.match(name):
         return int(m[1]), int(m[2])
     if m := _HOUR.match(name):
-        return int(m[2]), int(m[3])
+        day = datetime.strptime(directory.name.removeprefix("day="), "%Y-%m-%d").replace(tzinfo=UTC)
+        start = _ms(day) + int(m[1]) * 3_600_000
+        return start, start + 3_599_999
     return None

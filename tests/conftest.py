@@ -1,17 +1,23 @@
 """Shared fixtures: ledgers on SQLite and on the machine's PostgreSQL, policy directories,
-free ports, and a real local HTTP target whose answers a test switches."""
+free ports, a real local HTTP target whose answers a test switches, and a real local HTTP
+server with canned answers (captured from the real peers, in tests/samples/)."""
 
 from __future__ import annotations
 
+import json
 import os
+import threading
+import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import sqlalchemy
 
 from ledger.db import open_ledger, sqlite_url
-from tests.support import free_port
+from tests.support import SAMPLES, free_port
 
 # The PostgreSQL server on this machine (trust auth on loopback); override for another.
 POSTGRES_ADMIN_URL = os.environ.get("WORKBENCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -105,3 +111,58 @@ def demo_target():
     server.shutdown()
     server.server_close()
 
+
+
+class Canned:
+    """Answers every request with ``status``/``body`` (as ``content_type``) after ``delay``
+    seconds; records each request as (path, query pairs, headers) and each POST's body."""
+
+    def __init__(self):
+        self.status, self.body, self.content_type, self.delay = 200, b"[]", "application/json", 0.0
+        self.requests: list[tuple[str, list[tuple[str, str]], dict[str, str]]] = []
+        self.posted: list[bytes] = []
+        canned = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                url = urlsplit(self.path)
+                canned.requests.append((url.path, parse_qsl(url.query), dict(self.headers)))
+                time.sleep(canned.delay)
+                try:
+                    self.send_response(canned.status)
+                    self.send_header("Content-Type", canned.content_type)
+                    self.send_header("Content-Length", str(len(canned.body)))
+                    self.end_headers()
+                    self.wfile.write(canned.body)
+                except ConnectionError:  # the probe gave up first (timeout, body limit)
+                    pass
+
+            def do_POST(self):
+                canned.posted.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                self.do_GET()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"http://{self.address}"
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def reply(self, body: bytes | object, status: int = 200, content_type: str = "application/json") -> None:
+        """Answer with ``body``: bytes as they are, anything else as JSON."""
+        self.status, self.content_type = status, content_type
+        self.body = body if isinstance(body, bytes) else json.dumps(body).encode()
+
+    def replay(self, sample: str, status: int = 200) -> None:
+        """Answer with a captured sample from tests/samples/."""
+        self.reply((SAMPLES / sample).read_bytes(), status)
+
+
+@pytest.fixture
+def canned():
+    server = Canned()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()

@@ -8,6 +8,7 @@ Alertmanager. Tests extend the running peers:
     peers.scrape("workbench", ["127.0.0.1:8502"])  # file_sd targets, labelled job="workbench"
     peers.add_rules("mine", RULES_YAML)             # a rule file; Prometheus reloads
     peers.set_webhook("http://127.0.0.1:P/path")    # Alertmanager's webhook receiver; it reloads
+    peers.set_webhook(url, bearer_token="t0ken")    # ... sending Authorization: Bearer t0ken
     peers.wait_for('up{job="node"}')                # an instant query's result once it has series
 
 The binaries come from Debian's packages; tests/run.sh installs them on a fresh machine.
@@ -104,6 +105,7 @@ class Peers:
         self.prometheus = Peer("prometheus", "prometheus", "/-/ready", root)
         self.all = [self.node_exporter, self.blackbox, self.alertmanager, self.prometheus]
         self.webhook_url = f"http://127.0.0.1:{free_port()}/alertmanager"  # nobody listens until set_webhook
+        self.webhook_token: str | None = None
 
     def start(self) -> Peers:
         """Start every peer, then wait for each (they start in parallel)."""
@@ -152,9 +154,10 @@ class Peers:
         self._write_text(f"rules/{name}.yml", rules_yaml)
         self.prometheus.post("/-/reload")
 
-    def set_webhook(self, url: str) -> None:
-        """Point Alertmanager's one receiver (a webhook, send_resolved) at ``url`` and reload."""
-        self.webhook_url = url
+    def set_webhook(self, url: str, bearer_token: str | None = None) -> None:
+        """Point Alertmanager's one receiver (a webhook, send_resolved) at ``url``, sending
+        ``Authorization: Bearer <bearer_token>`` when one is given, and reload."""
+        self.webhook_url, self.webhook_token = url, bearer_token
         self._write_alertmanager_config()
         self.alertmanager.post("/-/reload")
 
@@ -192,10 +195,13 @@ class Peers:
         }
 
     def _write_alertmanager_config(self) -> None:
+        webhook = {"url": self.webhook_url, "send_resolved": True}
+        if self.webhook_token:
+            webhook["http_config"] = {"authorization": {"type": "Bearer", "credentials": self.webhook_token}}
         self._write("alertmanager.yml", {
             "route": {"receiver": "webhook", "group_by": ["alertname"], "group_wait": "1s",
                       "group_interval": "1s", "repeat_interval": "1h"},
-            "receivers": [{"name": "webhook", "webhook_configs": [{"url": self.webhook_url, "send_resolved": True}]}],
+            "receivers": [{"name": "webhook", "webhook_configs": [webhook]}],
         })
 
     def _write(self, relative: str, doc) -> None:

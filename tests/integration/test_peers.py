@@ -5,9 +5,7 @@ to Alertmanager, pulled and recorded in the ledger as an incident."""
 from __future__ import annotations
 
 import asyncio
-import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -45,53 +43,6 @@ def push_alert(peers, **labels) -> None:
     peers.alertmanager.post("/api/v2/alerts", json=[{"labels": labels, "annotations": {"summary": "pushed by a test"}}])
 
 
-class LocalServer:
-    """A loopback HTTP server: GET answers ``text`` (a metrics page), POST bodies are kept."""
-
-    def __init__(self, text: str = ""):
-        self.text, self.posted = text, []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                self._answer(server.text.encode(), "text/plain; version=0.0.4")
-
-            def do_POST(self):
-                server.posted.append(self.rfile.read(int(self.headers["Content-Length"])))
-                self._answer(b"{}", "application/json")
-
-            def _answer(self, body: bytes, content_type: str):
-                self.send_response(200)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.address = f"127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@pytest.fixture
-def local_server():
-    servers = []
-
-    def start(text: str = "") -> LocalServer:
-        servers.append(LocalServer(text))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
-
-
 def test_instant_query_reads_node_exporter_series_into_labelled_samples(peers):
     peers.wait_for('node_load1{job="node"}')
     result = probe(prometheus_target(peers, "node_load1", conditions=["[SERIES_COUNT] == 1", "[VALUE] >= 0"]))
@@ -124,15 +75,15 @@ def test_bad_query_gives_prometheus_reason(peers):
                                  'unknown function with name "nonexistent_fn"')
 
 
-def test_a_target_added_by_file_sd_is_scraped_and_the_failing_series_is_named(peers, local_server):
-    exporter = local_server("workbench_test_ratio 0.93\n")
-    peers.scrape("workbench", [exporter.address])
+def test_a_target_added_by_file_sd_is_scraped_and_the_failing_series_is_named(peers, canned):
+    canned.reply(b"workbench_test_ratio 0.93\n", content_type="text/plain; version=0.0.4")
+    peers.scrape("workbench", [canned.address])
     try:
         peers.wait_for("workbench_test_ratio")
         result = probe(prometheus_target(peers, "workbench_test_ratio", conditions=["[VALUE] < 0.5"]))
     finally:
         peers.scrape("workbench", [])
-    assert result.observation.error == (f'[VALUE] < 0.5 -> got 0.93 workbench_test_ratio{{instance="{exporter.address}", '
+    assert result.observation.error == (f'[VALUE] < 0.5 -> got 0.93 workbench_test_ratio{{instance="{canned.address}", '
                                         'job="workbench"}')
 
 
@@ -167,19 +118,18 @@ def test_a_pushed_alert_is_pulled_and_recorded_as_an_incident(peers, sqlite_engi
     assert incident.title.startswith(name)
 
 
-def test_alertmanager_delivers_to_the_webhook_a_test_sets(peers, local_server):
-    receiver = local_server()
-    peers.set_webhook(f"http://{receiver.address}/alertmanager")
+def test_alertmanager_delivers_to_the_webhook_a_test_sets(peers, canned):
+    peers.set_webhook(f"http://{canned.address}/alertmanager")
     name = f"WorkbenchWebhook{uuid.uuid4().hex[:8]}"
     push_alert(peers, alertname=name, severity="warning")
 
     def delivered():
-        events = [e for body in list(receiver.posted) for e in parse_webhook(body)]
+        events = [e for body in list(canned.posted) for e in parse_webhook(body)]
         return [e for e in events if e.labels["alertname"] == name]
 
     [event] = wait_until(delivered, "the webhook delivery")
     assert (event.status, event.source) == ("firing", "alertmanager-webhook")
-    assert httpx.get(f"{peers.alertmanager.url}/api/v2/status").json()["config"]["original"].count(receiver.address) == 1
+    assert httpx.get(f"{peers.alertmanager.url}/api/v2/status").json()["config"]["original"].count(canned.address) == 1
 
 
 def test_a_missing_binary_names_the_installer(tmp_path, monkeypatch):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -14,74 +13,9 @@ from sqlmodel import func, select
 from ledger.db import open_ledger, read_session, sqlite_url
 from ledger.queries import incident_detail, list_incidents
 from ledger.tables import Incident, Observation
-from tests.support import ROOT, SAMPLES, free_port, wait_until
+from tests.support import ROOT, SAMPLES, wait_until
 
 pytestmark = pytest.mark.integration
-
-POLICY = """
-targets:
-  - name: shop-web
-    kind: http
-    service: shop
-    url: {url}
-    interval: {interval}
-    timeout: 250ms
-    severity: critical
-    failure_threshold: 2
-    success_threshold: 2
-    conditions: ["[STATUS] == 200"]
-"""
-
-
-class WorkerProcess:
-    def __init__(self, policy, data, log, env=None):
-        self.port = free_port()
-        self.policy, self.data, self.log = policy, data, log
-        self.env = env or {}
-        self.proc: subprocess.Popen | None = None
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "--policy", str(self.policy), "--data", str(self.data),
-             "worker", "--port", str(self.port)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(self.log, "a"),
-            env={**{k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}, **self.env},
-        )
-        wait_until(self.health, "the worker to answer /healthz")
-        return self
-
-    def health(self):
-        try:
-            return httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).json()
-        except httpx.HTTPError:
-            assert self.proc.poll() is None, f"worker exited: {open(self.log).read()[-2000:]}"
-            return None
-
-    def metrics(self) -> str:
-        return httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=2).text
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(timeout=20)
-
-
-@pytest.fixture
-def worker(tmp_path, demo_target):
-    processes = []
-
-    def make(interval="300ms", env=None):
-        policy = tmp_path / "policy"
-        policy.mkdir(exist_ok=True)
-        (policy / "targets.yaml").write_text(POLICY.format(url=demo_target.url, interval=interval))
-        w = WorkerProcess(policy, tmp_path / "var", tmp_path / "worker.log", env)
-        processes.append(w)
-        return w
-
-    yield make
-    for w in processes:
-        w.stop(signal.SIGKILL)
-
 
 def test_failing_target_opens_an_incident_that_recovers_and_resolves(worker, demo_target, tmp_path):
     w = worker().start()
@@ -142,14 +76,9 @@ def test_invalid_policy_keeps_the_last_good_one_running(worker, demo_target):
     assert any("targets.yaml" in e and "targets[0].url" in e for e in health["policy"]["errors"])
     assert "workbench_policy_valid 0" in w.metrics()
 
-    def probe_runs():
-        for line in w.metrics().splitlines():
-            if line.startswith('workbench_probe_runs_total{target="shop-web"'):
-                return float(line.rsplit(" ", 1)[1])
-        return 0.0
-
-    seen = probe_runs()
-    wait_until(lambda: probe_runs() > seen, "probes to go on under the last good policy")
+    runs = 'workbench_probe_runs_total{target="shop-web"'
+    seen = w.metric(runs)
+    wait_until(lambda: w.metric(runs) > seen, "probes to go on under the last good policy")
     assert w.proc.poll() is None
 
 
@@ -163,13 +92,6 @@ def test_busy_port_is_a_one_line_error(worker):
 
 
 WEBHOOK = (SAMPLES / "alertmanager-webhook.json").read_bytes()
-
-
-def counter(metrics: str, line_start: str) -> float:
-    for line in metrics.splitlines():
-        if line.startswith(line_start):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 def test_webhook_refuses_bad_payloads_and_keeps_every_accepted_one_across_kill_9(worker):
@@ -189,7 +111,7 @@ def test_webhook_refuses_bad_payloads_and_keeps_every_accepted_one_across_kill_9
     ]
     for response, status, reason in refused:
         assert (response.status_code, response.json()) == (status, {"error": reason})
-    assert counter(w.metrics(), 'workbench_ingest_payloads_total{result="rejected"}') == 4
+    assert w.metric('workbench_ingest_payloads_total{result="rejected"}') == 4
 
     accepted = post(WEBHOOK)
     assert (accepted.status_code, accepted.json()) == (200, {"status": "accepted", "new": 1})

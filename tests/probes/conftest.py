@@ -1,62 +1,62 @@
-"""A real local HTTP server with canned answers (captured from the real peers, in tests/samples/)."""
+"""A raw TCP server on 127.0.0.1 for the http and tcp probes' tests: each connection goes to a
+handler the test writes (hostile HTTP servers, line protocols). The HTTP server with canned
+answers, ``canned``, is in tests/conftest.py."""
 
 from __future__ import annotations
 
-import json
+import socket
 import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from tests.support import SAMPLES
 
+class RawServer:
+    """A TCP server on 127.0.0.1 handing each connection, in its own thread, to
+    ``handle(conn, stop)``; ``stop`` is set when the test ends. With ``read_request`` the
+    server first reads what the client sent (an HTTP request fits in one read), as an HTTP
+    server would, so the handler only answers."""
 
-class Canned:
-    """Answers every request with ``status``/``body`` after ``delay`` seconds and records each
-    request as (path, query pairs, headers)."""
+    def __init__(self, handle, read_request: bool = False):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.handle, self.read_request, self.stop = handle, read_request, threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
 
-    def __init__(self):
-        self.status, self.body, self.delay = 200, b"[]", 0.0
-        self.requests: list[tuple[str, list[tuple[str, str]], dict[str, str]]] = []
-        canned = self
+    def _serve(self):
+        self.sock.settimeout(0.1)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._run, args=(conn,), daemon=True).start()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                url = urlsplit(self.path)
-                canned.requests.append((url.path, parse_qsl(url.query), dict(self.headers)))
-                time.sleep(canned.delay)
-                try:
-                    self.send_response(canned.status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(canned.body)))
-                    self.end_headers()
-                    self.wfile.write(canned.body)
-                except ConnectionError:  # the probe gave up first (timeout, body limit)
-                    pass
-
-            def log_message(self, *args):
+    def _run(self, conn):
+        with conn:
+            conn.settimeout(5)
+            try:
+                if self.read_request:
+                    conn.recv(65536)
+                self.handle(conn, self.stop)
+            except OSError:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-
-    def reply(self, body: bytes | object, status: int = 200) -> None:
-        """Answer with ``body``: bytes as they are, anything else as JSON."""
-        self.status = status
-        self.body = body if isinstance(body, bytes) else json.dumps(body).encode()
-
-    def replay(self, sample: str, status: int = 200) -> None:
-        """Answer with a captured sample from tests/samples/."""
-        self.reply((SAMPLES / sample).read_bytes(), status)
+    def close(self):
+        self.stop.set()
+        self.sock.close()
 
 
 @pytest.fixture
-def canned():
-    server = Canned()
-    yield server
-    server.server.shutdown()
-    server.server.server_close()
+def raw_server():
+    """raw_server(handle, read_request=False) -> a started RawServer, closed after the test."""
+    servers = []
+
+    def start(handle, read_request: bool = False):
+        servers.append(RawServer(handle, read_request))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+

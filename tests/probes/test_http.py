@@ -4,7 +4,6 @@ produced with httpx.MockTransport."""
 import asyncio
 import socket
 import ssl
-import threading
 
 import httpx
 import pytest
@@ -26,52 +25,6 @@ def probe(t: HttpTarget, client: httpx.AsyncClient | None = None, **ctx):
         async with (client or make_client(10)) as c:
             return (await http.run(t, ProbeContext(c, **ctx))).observation
     return asyncio.run(go())
-
-
-class RawServer:
-    """A TCP server on 127.0.0.1 whose connection handler misbehaves on purpose."""
-
-    def __init__(self, handle):
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.handle, self.stop = handle, threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        self.sock.settimeout(0.2)
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._run, args=(conn,), daemon=True).start()
-
-    def _run(self, conn):
-        try:
-            conn.recv(65536)
-            self.handle(conn, self.stop)
-        except OSError:
-            pass
-        finally:
-            conn.close()
-
-    def close(self):
-        self.stop.set()
-        self.sock.close()
-
-
-@pytest.fixture
-def raw_server():
-    servers = []
-
-    def start(handle):
-        servers.append(RawServer(handle))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
 
 
 def never_answer(conn, stop):
@@ -138,13 +91,13 @@ def test_connection_refused():
     (garbage, "connection broken"),
 ])
 def test_hostile_servers_become_failed_observations(raw_server, handler, reason):
-    obs = probe(target(raw_server(handler).url))
+    obs = probe(target(raw_server(handler, read_request=True).url))
     assert not obs.ok and obs.error.startswith(reason), obs.error
 
 
 def test_huge_body_is_read_only_up_to_the_limit(raw_server):
-    obs = probe(target(raw_server(endless_body).url, conditions=["[STATUS] == 200", "[BODY] contains y"]),
-                max_body_bytes=4096)
+    url = raw_server(endless_body, read_request=True).url
+    obs = probe(target(url, conditions=["[STATUS] == 200", "[BODY] contains y"]), max_body_bytes=4096)
     assert obs.ok and obs.values["BODY_TRUNCATED"] is True
 
 
@@ -180,7 +133,7 @@ def test_missing_secret_fails_without_a_request():
 
 
 def test_a_hanging_target_does_not_hold_up_others_on_the_shared_client(raw_server, demo_target):
-    slow = target(raw_server(never_answer).url)
+    slow = target(raw_server(never_answer, read_request=True).url)
     fast = target(demo_target.url)
     order = []
 
@@ -213,7 +166,8 @@ def test_json_path_conditions_against_a_real_server(demo_target):
 
 
 def test_body_that_is_not_json_fails_the_json_check_clearly(raw_server):
-    obs = probe(target(raw_server(not_json).url, conditions=["[STATUS] == 200", "[BODY].status == ok"]))
+    url = raw_server(not_json, read_request=True).url
+    obs = probe(target(url, conditions=["[STATUS] == 200", "[BODY].status == ok"]))
     assert obs.checks[0]["ok"] is True
     assert obs.error == "[BODY].status == ok -> got invalid JSON: Expecting value at line 1 column 1"
 
@@ -232,8 +186,8 @@ def test_request_body_is_sent():
 
 
 def test_target_body_limit_overrides_the_setting(raw_server):
-    obs = probe(target(raw_server(endless_body).url, max_body_bytes=100, conditions=["[BODY] matches ^y{100}$"]),
-                max_body_bytes=4096)
+    url = raw_server(endless_body, read_request=True).url
+    obs = probe(target(url, max_body_bytes=100, conditions=["[BODY] matches ^y{100}$"]), max_body_bytes=4096)
     assert obs.ok, obs.error
     assert obs.values["BODY_TRUNCATED"] is True
 
@@ -251,19 +205,21 @@ def redirects(count: int, seen: list):
 
 def test_redirect_loop_against_a_real_server(raw_server):
     seen = []
-    obs = probe(target(raw_server(redirects(1000, seen)).url, follow_redirects=True, max_redirects=3))
+    url = raw_server(redirects(1000, seen), read_request=True).url
+    obs = probe(target(url, follow_redirects=True, max_redirects=3))
     assert obs.error == "too many redirects"
     assert len(seen) == 4  # the request and the three redirects allowed
 
 
 @pytest.mark.parametrize("max_redirects,error", [(2, None), (1, "too many redirects")])
 def test_redirects_are_followed_up_to_the_target_limit(raw_server, max_redirects, error):
-    obs = probe(target(raw_server(redirects(2, [])).url, follow_redirects=True, max_redirects=max_redirects))
+    url = raw_server(redirects(2, []), read_request=True).url
+    obs = probe(target(url, follow_redirects=True, max_redirects=max_redirects))
     assert obs.error == error
 
 
 def test_redirect_is_the_answer_when_not_followed(raw_server):
-    obs = probe(target(raw_server(redirects(1, [])).url, conditions=["[STATUS] == 302"]))
+    obs = probe(target(raw_server(redirects(1, []), read_request=True).url, conditions=["[STATUS] == 302"]))
     assert obs.ok, obs.error
 
 

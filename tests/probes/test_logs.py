@@ -4,10 +4,7 @@ against a real local HTTP server that replays answers captured from Loki 3.4.6."
 import asyncio
 import json
 import os
-import threading
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 
@@ -147,45 +144,11 @@ def test_the_position_survives_a_worker_restart(log, ledger_url):
 
 
 # --- Loki ---------------------------------------------------------------------------------
-class StandInLoki:
-    """A real HTTP server on 127.0.0.1 answering every request with ``answer`` and keeping
-    what each request asked for."""
-
-    def __init__(self):
-        self.answer = (200, "application/json", (SAMPLES / "loki-query_range-streams.json").read_bytes())
-        self.requests: list[dict] = []
-        loki = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                url = urlparse(self.path)
-                loki.requests.append({"path": url.path, "params": {k: v[0] for k, v in parse_qs(url.query).items()},
-                                      "headers": dict(self.headers)})
-                status, content_type, body = loki.answer
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def answer_text(self, status: int, text: str) -> None:
-        self.answer = (status, "text/plain; charset=utf-8", text.encode())
-
-
 @pytest.fixture
-def loki():
-    stand_in = StandInLoki()
-    thread = threading.Thread(target=stand_in.server.serve_forever, daemon=True)
-    thread.start()
-    yield stand_in
-    stand_in.server.shutdown()
-    stand_in.server.server_close()
+def loki(canned):
+    """A real HTTP server on 127.0.0.1 answering like Loki's query_range (a captured answer)."""
+    canned.replay("loki-query_range-streams.json")
+    return canned
 
 
 def loki_target(url: str, **keys) -> LogsTarget:
@@ -204,16 +167,17 @@ def test_loki_streams_are_counted_and_the_next_query_starts_where_this_one_ended
     assert counts(result) == (3, 3)
     assert Sample("log_signature_matches", {"service": "app", "target": "loki-errors", "kind": "logs",
                                             "signature": "server-error"}, 3.0, NOW) in result.samples
-    first = loki.requests[0]
-    assert first["path"] == "/loki/api/v1/query_range"
-    assert first["params"] == {"query": '{job="workbench", level="error"} |= "timeout"', "direction": "forward",
-                               "limit": str(logs.LOKI_LIMIT), "start": ns(NOW - timedelta(minutes=1)),
-                               "end": ns(NOW)}
-    assert first["headers"]["X-Scope-OrgID"] == "team-a"
+    path, params, headers = loki.requests[0]
+    assert path == "/loki/api/v1/query_range"
+    assert dict(params) == {"query": '{job="workbench", level="error"} |= "timeout"', "direction": "forward",
+                            "limit": str(logs.LOKI_LIMIT), "start": ns(NOW - timedelta(minutes=1)),
+                            "end": ns(NOW)}
+    assert headers["X-Scope-OrgID"] == "team-a"
 
     run(target, engine, at=NOW + timedelta(seconds=60), env={"LOKI_TENANT": "team-a"})
-    assert loki.requests[1]["params"]["start"] == ns(NOW)
-    assert loki.requests[1]["params"]["end"] == ns(NOW + timedelta(seconds=60))
+    second = dict(loki.requests[1][1])
+    assert second["start"] == ns(NOW)
+    assert second["end"] == ns(NOW + timedelta(seconds=60))
 
 
 def test_when_loki_returns_the_limit_the_next_query_starts_after_the_last_line(loki, sqlite_engine, monkeypatch):
@@ -221,8 +185,8 @@ def test_when_loki_returns_the_limit_the_next_query_starts_after_the_last_line(l
     target = loki_target(loki.url)
     run(target, sqlite_engine)
     run(target, sqlite_engine)
-    newest = max(int(ts) for stream in json.loads(loki.answer[2])["data"]["result"] for ts, _ in stream["values"])
-    assert loki.requests[1]["params"]["start"] == str(newest + 1)
+    newest = max(int(ts) for stream in json.loads(loki.body)["data"]["result"] for ts, _ in stream["values"])
+    assert dict(loki.requests[1][1])["start"] == str(newest + 1)
 
 
 @pytest.mark.parametrize("answer, reason", [
@@ -237,7 +201,8 @@ def test_when_loki_returns_the_limit_the_next_query_starts_after_the_last_line(l
 ], ids=["400", "500", "not-json", "matrix"])
 def test_loki_errors_are_failed_observations_and_keep_the_position(loki, sqlite_engine, answer, reason):
     target = loki_target(loki.url)
-    loki.answer_text(*answer)
+    status, text = answer
+    loki.reply(text.encode(), status, content_type="text/plain; charset=utf-8")
     obs = run(target, sqlite_engine).observation
     assert not obs.ok and obs.error == reason
     assert obs.values == {"CONNECTED": True} and obs.status == answer[0]

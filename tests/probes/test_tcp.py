@@ -2,10 +2,6 @@
 answers wrong, one that never answers, and a closed port."""
 
 import asyncio
-import socket
-import threading
-
-import pytest
 
 from policies.schema import TcpTarget
 from probes import tcp
@@ -24,51 +20,6 @@ def probe(t: TcpTarget, **ctx):
         async with make_client(1) as client:
             return (await tcp.run(t, ProbeContext(client, **ctx))).observation
     return asyncio.run(go())
-
-
-class LineServer:
-    """A TCP server on 127.0.0.1 handing each connection to ``handle(conn, stop)``; records what
-    each client sent before it hung up."""
-
-    def __init__(self, handle):
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.handle, self.stop, self.received = handle, threading.Event(), []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        self.sock.settimeout(0.1)
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._run, args=(conn,), daemon=True).start()
-
-    def _run(self, conn):
-        with conn:
-            conn.settimeout(5)
-            try:
-                self.handle(conn, self.stop)
-            except OSError:
-                pass
-
-    def close(self):
-        self.stop.set()
-        self.sock.close()
-
-
-@pytest.fixture
-def server():
-    servers = []
-
-    def start(handle):
-        servers.append(LineServer(handle))
-        return servers[-1]
-
-    yield start
-    for s in servers:
-        s.close()
 
 
 def read_line(conn) -> bytes:
@@ -106,51 +57,51 @@ def silent(conn, stop):
     stop.wait(5)
 
 
-def test_send_and_expect_across_pieces(server):
-    obs = probe(target(server(redis_like).port, send=r"PING\r\n", expect="+PONG",
+def test_send_and_expect_across_pieces(raw_server):
+    obs = probe(target(raw_server(redis_like).port, send=r"PING\r\n", expect="+PONG",
                        conditions=["[CONNECTED] == true", "[BODY] matches ^\\+PONG\\r\\n$"]))
     assert obs.ok, obs.error
     assert [c["text"] for c in obs.checks][0] == "[CONNECTED] == true -> got true"
     assert obs.values["CONNECTED"] is True and obs.values["RESPONSE_TIME"] >= 0
 
 
-def test_send_without_expect_reads_the_first_answer(server):
-    obs = probe(target(server(echo_once).port, send="hello\\n", conditions=["[BODY] matches ^hello$"]))
+def test_send_without_expect_reads_the_first_answer(raw_server):
+    obs = probe(target(raw_server(echo_once).port, send="hello\\n", conditions=["[BODY] matches ^hello$"]))
     assert obs.ok, obs.error
 
 
-def test_expected_text_missing_from_the_answer(server):
-    obs = probe(target(server(redis_like).port, send="PING\\n", expect="+PONG"))
+def test_expected_text_missing_from_the_answer(raw_server):
+    obs = probe(target(raw_server(redis_like).port, send="PING\\n", expect="+PONG"))
     assert not obs.ok
     assert obs.error == "the answer does not contain '+PONG', got '-ERR unknown command\\r\\n'"
 
 
-def test_banner_without_the_expected_text_before_the_server_closes(server):
-    obs = probe(target(server(banner_then_close).port, expect="SSH-2.0"))
+def test_banner_without_the_expected_text_before_the_server_closes(raw_server):
+    obs = probe(target(raw_server(banner_then_close).port, expect="SSH-2.0"))
     assert obs.error == "the answer does not contain 'SSH-2.0', got '220 mail.test ESMTP ready\\r\\n'"
 
 
-def test_banner_with_the_expected_text(server):
-    assert probe(target(server(banner_then_close).port, expect="ESMTP")).ok
+def test_banner_with_the_expected_text(raw_server):
+    assert probe(target(raw_server(banner_then_close).port, expect="ESMTP")).ok
 
 
-def test_server_that_never_answers(server):
-    obs = probe(target(server(silent).port, send="PING\\r\\n", expect="+PONG"))
+def test_server_that_never_answers(raw_server):
+    obs = probe(target(raw_server(silent).port, send="PING\\r\\n", expect="+PONG"))
     assert obs.error == "timed out after 0.5s waiting for '+PONG', got nothing"
 
 
-def test_connect_only(server):
-    obs = probe(target(server(silent).port, conditions=["[CONNECTED] == true", "[BODY] contains x"]))
+def test_connect_only(raw_server):
+    obs = probe(target(raw_server(silent).port, conditions=["[CONNECTED] == true", "[BODY] contains x"]))
     assert obs.checks[0]["ok"] is True
     assert obs.error == "[BODY] contains x -> got nothing (not measured)"
 
 
-def test_answer_is_read_only_up_to_the_limit(server):
+def test_answer_is_read_only_up_to_the_limit(raw_server):
     def endless(conn, stop):
         while not stop.is_set():
             conn.sendall(b"z" * 65536)
 
-    obs = probe(target(server(endless).port, expect="never sent"), max_body_bytes=4096)
+    obs = probe(target(raw_server(endless).port, expect="never sent"), max_body_bytes=4096)
     assert obs.error.startswith("the answer does not contain 'never sent', got 'zzzz")
 
 

@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy
 
 from ledger.db import open_ledger, sqlite_url
+from tests.hostile import RawServer
 from tests.support import SAMPLES, free_port
 
 # The PostgreSQL server on this machine (trust auth on loopback); override for another.
@@ -166,3 +167,18 @@ def canned():
     yield server
     server.server.shutdown()
     server.server.server_close()
+
+
+@pytest.fixture
+def raw_server():
+    """raw_server(handle, read_request=False) -> a started RawServer, closed after the test."""
+    servers = []
+
+    def start(handle, read_request: bool = False):
+        servers.append(RawServer(handle, read_request))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+

@@ -11,6 +11,7 @@ import pytest
 from policies.schema import HttpTarget
 from probes import http
 from probes.context import ProbeContext, make_client
+from tests.hostile import close_mid_response, endless_body, garbage, never_answer, one_byte_per_tick
 from tests.probes.tls_support import NOW, SELF_SIGNED_DAYS, VALID_DAYS, HttpsServer, make_certs
 
 
@@ -25,34 +26,6 @@ def probe(t: HttpTarget, client: httpx.AsyncClient | None = None, **ctx):
         async with (client or make_client(10)) as c:
             return (await http.run(t, ProbeContext(c, **ctx))).observation
     return asyncio.run(go())
-
-
-def never_answer(conn, stop):
-    stop.wait(5)
-
-
-def one_byte_per_tick(conn, stop):
-    for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 100:
-        conn.sendall(bytes([byte]))
-        if stop.wait(0.2):
-            return
-
-
-def endless_body(conn, stop):
-    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2147483648\r\n\r\n")
-    chunk = b"y" * 65536
-    for _ in range(32768):  # 2 GiB at most; the probe stops reading long before
-        if stop.is_set():
-            return
-        conn.sendall(chunk)
-
-
-def close_mid_response(conn, stop):
-    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\npartial")
-
-
-def garbage(conn, stop):
-    conn.sendall(b"\x00\x01 this is not http \r\n\r\n")
 
 
 def test_healthy_target_passes_with_evidence(demo_target):

@@ -1,13 +1,10 @@
-"""A raw TCP server on 127.0.0.1 for the http and tcp probes' tests: each connection goes to a
-handler the test writes (hostile HTTP servers, line protocols). The HTTP server with canned
-answers, ``canned``, is in tests/conftest.py."""
+"""Misbehaving servers on 127.0.0.1 for probe tests: a raw TCP server that hands each
+connection to a handler, and handlers that hang, trickle, flood, cut off or talk nonsense."""
 
 from __future__ import annotations
 
 import socket
 import threading
-
-import pytest
 
 
 class RawServer:
@@ -47,16 +44,29 @@ class RawServer:
         self.sock.close()
 
 
-@pytest.fixture
-def raw_server():
-    """raw_server(handle, read_request=False) -> a started RawServer, closed after the test."""
-    servers = []
+def never_answer(conn, stop):
+    stop.wait(5)
 
-    def start(handle, read_request: bool = False):
-        servers.append(RawServer(handle, read_request))
-        return servers[-1]
 
-    yield start
-    for server in servers:
-        server.close()
+def one_byte_per_tick(conn, stop):
+    for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 100:
+        conn.sendall(bytes([byte]))
+        if stop.wait(0.2):
+            return
 
+
+def endless_body(conn, stop):
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2147483648\r\n\r\n")
+    chunk = b"y" * 65536
+    for _ in range(32768):  # 2 GiB at most; the probe stops reading long before
+        if stop.is_set():
+            return
+        conn.sendall(chunk)
+
+
+def close_mid_response(conn, stop):
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\npartial")
+
+
+def garbage(conn, stop):
+    conn.sendall(b"\x00\x01 this is not http \r\n\r\n")

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import aiohttp
 import httpx
+from httpx_aiohttp import AiohttpTransport
 from sqlalchemy import Engine
 
 from ledger.db import utcnow
@@ -64,15 +66,53 @@ class ProbeContext:
         return self._verifying
 
 
+class _CertificateConnector(aiohttp.TCPConnector):
+    """Remembers the certificate each TLS server presented, by host and port."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.certificates: dict[tuple[str, int], bytes | None] = {}
+
+    async def _create_connection(self, req, traces, timeout):
+        protocol = await super()._create_connection(req, traces, timeout)
+        tls = protocol.transport.get_extra_info("ssl_object") if protocol.transport else None
+        if tls is not None:
+            self.certificates[(req.url.host, req.url.port)] = tls.getpeercert(binary_form=True)
+        return protocol
+
+
+class ProbeTransport(AiohttpTransport):
+    """httpx over aiohttp: on this project's machine it makes about 8 times the probes per
+    second of httpx's own connection pool (bench/probe_throughput.py). It also hands the
+    server's certificate to the probe (extension ``tls_certificate``), and without keep-alive
+    closes every connection after use."""
+
+    def __init__(self, *, keepalive: bool, **kwargs):
+        super().__init__(**kwargs)
+        self.keepalive = keepalive
+        self.connector: _CertificateConnector | None = None
+
+    def get_client(self) -> aiohttp.ClientSession:
+        self.connector = _CertificateConnector(ssl=self.ssl_context, limit=self.limits.max_connections,
+                                               force_close=not self.keepalive)
+        return aiohttp.ClientSession(connector=self.connector)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await super().handle_async_request(request)
+        if request.url.scheme == "https":
+            response.extensions["tls_certificate"] = self.connector.certificates.get(
+                (request.url.host, request.url.port or 443))
+        return response
+
+
 def make_client(max_connections: int, *, verify: bool = True, keepalive: bool = True) -> httpx.AsyncClient:
     """The one probe client, built once and shared; each probe sets its own deadline."""
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
     return httpx.AsyncClient(
-        limits=httpx.Limits(max_connections=max_connections,
-                            max_keepalive_connections=max_connections if keepalive else 0),
+        transport=ProbeTransport(verify=verify, limits=limits, keepalive=keepalive, trust_env=False),
         timeout=httpx.Timeout(30.0),
         headers={"User-Agent": "sre-workbench-probe"},
         trust_env=False,
-        verify=verify,
     )
 
 
@@ -109,7 +149,8 @@ def error_reason(exc: BaseException) -> str:
     seen = exc
     while True:
         if isinstance(seen, ssl.SSLCertVerificationError):
-            return TLS_ERROR + (seen.verify_message or str(seen))
+            inner = getattr(seen, "certificate_error", seen)  # aiohttp wraps the ssl module's error
+            return TLS_ERROR + (getattr(inner, "verify_message", None) or str(inner))
         if isinstance(seen, ssl.SSLError):
             return TLS_ERROR + (seen.reason or str(seen)).lower().replace("_", " ")
         if isinstance(seen, socket.gaierror):

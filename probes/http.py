@@ -7,6 +7,7 @@ import asyncio
 import time
 from typing import NamedTuple
 
+import aiohttp
 import httpx
 
 from policies.schema import HttpTarget
@@ -82,8 +83,13 @@ async def get_api(target, ctx: ProbeContext, started_at, t0: float, url: str, pa
     return ApiAnswer(status, body, elapsed, secrets)
 
 
-# What a request can raise; transport_reason turns each into a readable reason.
-TRANSPORT_ERRORS = (TimeoutError, httpx.HTTPError, httpx.StreamError)
+# What a request can raise; transport_reason turns each into a readable reason. The aiohttp
+# transport maps some aiohttp errors onto httpx's and lets others through, not always onto the
+# closest httpx type, so the reason is read from the original error where there is one.
+TRANSPORT_ERRORS = (TimeoutError, httpx.HTTPError, httpx.StreamError, aiohttp.ClientError)
+_BROKEN = (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientResponseError,
+           httpx.RemoteProtocolError, httpx.ReadError)
+_TIMEOUTS = (TimeoutError, httpx.TimeoutException)
 
 
 def transport_reason(exc: BaseException, timeout: float) -> str:
@@ -91,13 +97,28 @@ def transport_reason(exc: BaseException, timeout: float) -> str:
         return f"timed out after {timeout:g}s"
     if isinstance(exc, httpx.TooManyRedirects):
         return "too many redirects"
-    if isinstance(exc, httpx.ConnectError):
+    original = _original(exc)
+    if isinstance(original, aiohttp.ClientConnectorError) or isinstance(exc, httpx.ConnectError):
         return connect_failure(exc)
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(original, _BROKEN):
+        return f"connection broken: {_first_line(error_reason(exc))}"
+    if isinstance(original, _TIMEOUTS):
         return f"timed out: {error_reason(exc)}"
-    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
-        return f"connection broken: {error_reason(exc)}"
-    return f"{type(exc).__name__}: {error_reason(exc)}"
+    return f"{type(original).__name__}: {_first_line(error_reason(exc))}"
+
+
+def _original(exc: BaseException) -> BaseException:
+    """The error the transport started from: the first aiohttp error in the chain, else ``exc``."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, aiohttp.ClientError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return exc
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text
 
 
 async def fetch(ctx: ProbeContext, method: str, url: str, headers: dict, *,
@@ -143,6 +164,8 @@ async def exchange(client: httpx.AsyncClient, request: httpx.Request, limit: int
 
 def _certificate(response: httpx.Response) -> bytes | None:
     """The server's certificate as DER (verified or not), from the TLS stream under the response."""
+    if "tls_certificate" in response.extensions:  # ProbeTransport
+        return response.extensions["tls_certificate"]
     stream = response.extensions.get("network_stream")
     tls = stream.get_extra_info("ssl_object") if stream is not None else None
     return tls.getpeercert(binary_form=True) if tls is not None else None

@@ -10,6 +10,8 @@ import os
 import signal
 import threading
 import time
+import zlib
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -85,14 +87,20 @@ class Worker:
         return [t for t in self.holder.policy.targets if t.enabled]
 
     def _schedule_targets(self) -> None:
+        """One interval job per enabled target. A target's first run falls at a fixed point of
+        its interval, drawn from its name, so thousands of targets do not all fire at once (at
+        start or at a policy reload); a reload leaves the jobs whose interval did not change."""
         wanted = {t.name: t for t in self._enabled()}
         for job in self.scheduler.get_jobs():
             if job.id not in HOUSE_JOBS and job.id not in wanted:
                 job.remove()
         for name, target in wanted.items():
+            job = self.scheduler.get_job(name)
+            if job is not None and job.trigger.interval == target.interval:
+                continue
             self.scheduler.add_job(
                 self._run_target, "interval", args=[name], id=name, replace_existing=True,
-                seconds=target.interval.total_seconds(), next_run_time=utcnow(),
+                seconds=target.interval.total_seconds(), next_run_time=utcnow() + spread(name, target.interval),
                 misfire_grace_time=max(1, int(target.interval.total_seconds())),
             )
 
@@ -160,6 +168,11 @@ class Worker:
                 "errors": [str(p) for p in error.problems] if error else [],
             },
         }
+
+
+def spread(name: str, interval: timedelta) -> timedelta:
+    """Where in its interval a target's runs fall: the same for the same name, even across targets."""
+    return interval * (zlib.crc32(name.encode()) / 2**32)
 
 
 def _handler(worker: Worker):

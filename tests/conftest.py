@@ -127,7 +127,7 @@ class Canned:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 url = urlsplit(self.path)
-                canned.requests.append((url.path, parse_qsl(url.query), dict(self.headers)))
+                canned.requests.append((url.path, parse_qsl(url.query), self.headers))
                 time.sleep(canned.delay)
                 try:
                     self.send_response(canned.status)

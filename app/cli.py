@@ -155,8 +155,10 @@ def cmd_probe_run(args, paths: settings.Paths) -> int:
     async def run_all():
         ctx = ProbeContext(make_client(policy.settings.max_connections),
                            max_body_bytes=policy.settings.max_body_bytes, engine=engine)
-        async with ctx.client:
+        try:
             return await asyncio.gather(*(run_target(engine, t, ctx, store) for t in targets))
+        finally:
+            await ctx.aclose()
 
     outcomes = asyncio.run(run_all())
     store.flush()

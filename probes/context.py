@@ -49,10 +49,14 @@ class ProbeContext:
     _unverified: httpx.AsyncClient | None = field(default=None, init=False, repr=False)
     _verifying: ssl.SSLContext | None = field(default=None, init=False, repr=False)
 
+    async def aclose(self) -> None:
+        await self.client.aclose()
+        if self._unverified is not None:
+            await self._unverified.aclose()
+
     def client_for(self, verify_tls: bool) -> httpx.AsyncClient:
         """The shared client, or for targets with ``verify_tls: false`` a second one that skips
-        certificate checks, built on first use. That one keeps no idle connection, so it holds
-        no socket between runs and closing the shared client is all a shutdown needs."""
+        certificate checks, built on first use; it keeps no idle connection."""
         if verify_tls:
             return self.client
         if self._unverified is None:

@@ -79,7 +79,7 @@ class Worker:
             await stop.wait()
         finally:
             self.scheduler.shutdown(wait=False)
-            await self.ctx.client.aclose()
+            await self.ctx.aclose()
             await self._flush_samples()
             log.info("worker stopped")
 

@@ -70,6 +70,11 @@ def render_detail(incident_id: int) -> None:
                 for check in item.checks:
                     icon = ":green[✔]" if check["ok"] else ":red[✘]"
                     st.markdown(f"{icon} `{check['text']}`")
+                if item.kind == "alert":
+                    labels = ", ".join(f'{k}="{v}"' for k, v in sorted(item.data.get("labels", {}).items()))
+                    st.markdown(f"labels `{{{labels}}}`")
+                    for name, text in sorted(item.data.get("annotations", {}).items()):
+                        st.caption(f"{name}: {text}")
     with findings:
         st.dataframe([f.model_dump() for f in detail.findings], hide_index=True, width="stretch")
     with observations:

@@ -164,3 +164,16 @@ def test_no_incidents_shows_an_info(data_dir):
     at = page()
     assert not at.dataframe
     assert "No incidents" in at.info[0].value
+
+
+def test_alert_evidence_shows_labels_and_annotations(ledger):
+    from probes.ingest import ingest_alertmanager
+    from tests.support import SAMPLES
+
+    assert ingest_alertmanager(ledger, (SAMPLES / "alertmanager-webhook.json").read_bytes()).status == 200
+    incident = queries.list_incidents(ledger)[0]
+    at = page(incident.id)
+    shown = texts(at.markdown) + "\n" + texts(at.caption)
+    assert "`alert BlackboxProbeFailed firing (alertmanager-webhook)`" in shown
+    assert 'instance="http://127.0.0.1:18081/", job="blackbox-http", severity="critical"' in shown
+    assert "summary: HTTP probe of http://127.0.0.1:18081/ failed" in shown

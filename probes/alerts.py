@@ -23,14 +23,19 @@ class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=False)
 
 
-class WebhookAlert(_Lenient):
-    status: Literal["firing", "resolved"]
+class _Alert(_Lenient):
+    """The fields an alert has in both the webhook payload and the v2 API."""
+
     labels: dict[str, str]
     annotations: dict[str, str] = Field(default_factory=dict)
     startsAt: datetime
     endsAt: datetime | None = None
     generatorURL: str | None = None
     fingerprint: str = Field(min_length=1)
+
+
+class WebhookAlert(_Alert):
+    status: Literal["firing", "resolved"]
 
 
 class WebhookPayload(_Lenient):
@@ -46,13 +51,7 @@ class ApiAlertStatus(_Lenient):
     inhibitedBy: list[str] = Field(default_factory=list)
 
 
-class ApiAlert(_Lenient):
-    labels: dict[str, str]
-    annotations: dict[str, str] = Field(default_factory=dict)
-    startsAt: datetime
-    endsAt: datetime | None = None
-    generatorURL: str | None = None
-    fingerprint: str = Field(min_length=1)
+class ApiAlert(_Alert):
     status: ApiAlertStatus
 
 

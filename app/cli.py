@@ -140,7 +140,7 @@ def cmd_demo_fault(args, paths: settings.Paths) -> int:
 
 
 def cmd_probe_run(args, paths: settings.Paths) -> int:
-    from probes.context import ProbeContext, make_client
+    from probes.context import ProbeClient, ProbeContext
     from probes.cycle import run_target
 
     policy = load_policy(paths.policy_dir)
@@ -153,7 +153,7 @@ def cmd_probe_run(args, paths: settings.Paths) -> int:
     store = SampleStore(paths.samples_dir)
 
     async def run_all():
-        ctx = ProbeContext(make_client(policy.settings.max_connections),
+        ctx = ProbeContext(ProbeClient(policy.settings.max_connections),
                            max_body_bytes=policy.settings.max_body_bytes, engine=engine)
         try:
             return await asyncio.gather(*(run_target(engine, t, ctx, store) for t in targets))

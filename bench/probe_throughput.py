@@ -13,15 +13,17 @@ bench starts is stopped on exit. It measures:
    ``/probe?module=http_2xx`` driven by wrk (a probe counts only when the body says
    ``probe_success 1``), and the workbench's probe, ``probes.http.run`` with an
    ``HttpTarget`` (``[STATUS] == 200``, ``[RESPONSE_TIME] < 1000``) over the client
-   ``probes.context.make_client`` builds, as the worker does. References: the same probe
-   over a plain ``httpx.AsyncClient`` with the same limits (httpx's default transport, which
-   the workbench used before), and a raw aiohttp request loop. Each case runs ``--runs``
+   ``probes.context.ProbeClient`` the worker builds (keep-alive pool), and the same probe
+   with a new connection per probe as blackbox-exporter makes (``keepalive=False``, what the
+   worker uses for ``verify_tls: false`` targets). References: a bare request loop over
+   ``httpx.AsyncClient`` with the same limits (httpx's own pool), and one over aiohttp (the
+   library ProbeClient is built on). Each case runs ``--runs``
    times, round-robin, each in its own child process; medians and the ratio to
    blackbox-exporter are printed.
 2. schedule lag: APScheduler as probes/worker.py builds it (coalesce, max_instances=1,
    misfire_grace_time=interval), first runs at ``utcnow() + probes.worker.spread(name,
    interval)``, ``--sched-targets`` (10,000) targets at 60 s, each job a real probe of the
-   target (``probes.cycle.probe``) through ``make_client(max_connections)``; lag = planned
+   target (``probes.cycle.probe``) through ``ProbeClient(max_connections)``; lag = planned
    run time -> job start, over a 75 s window. The old behaviour (all first runs at
    ``utcnow()``) runs after it as a reference.
 3. samples/s: ``ledger.samples.SampleStore`` append (one call per probe, the samples
@@ -208,19 +210,6 @@ def make_target(url: str, name: str = "bench", interval: float = 60.0):
                       timeout=f"{min(10.0, interval):g}s", conditions=CONDITIONS)
 
 
-def build_client(kind: str, max_connections: int):
-    import httpx
-
-    from probes.context import make_client
-    if kind == "workbench":  # exactly what the worker builds
-        return make_client(max_connections)
-    if kind == "httpx-default":  # the client before ProbeTransport: httpx's own pool, same limits
-        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        return httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(30.0),
-                                 headers={"User-Agent": "sre-workbench-probe"}, trust_env=False)
-    raise ValueError(kind)
-
-
 async def load_loop(case: str, url: str, conc: int, duration: float, max_requests: int) -> dict:
     """Closed loop: ``conc`` workers, each doing one request after the other until the
     deadline or ``max_requests``."""
@@ -228,10 +217,10 @@ async def load_loop(case: str, url: str, conc: int, duration: float, max_request
     reasons: dict[str, int] = {}
     sent = errors = 0
 
-    if case.startswith("probe-"):
+    if case.startswith("probe-workbench"):  # the probe over the client the worker builds
         from probes import http as http_probe
-        from probes.context import ProbeContext
-        client = build_client(case.removeprefix("probe-"), conc)
+        from probes.context import ProbeClient, ProbeContext
+        client = ProbeClient(conc, keepalive=case != "probe-workbench-close")
         ctx, target = ProbeContext(client=client), make_target(url)
 
         async def one():
@@ -239,6 +228,16 @@ async def load_loop(case: str, url: str, conc: int, duration: float, max_request
             return obs.ok, obs.error
 
         close = client.aclose
+    elif case == "raw-httpx":  # httpx's own pool, same limits
+        import httpx
+        limits = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
+        session = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(10.0), trust_env=False)
+
+        async def one():
+            r = await session.get(url)
+            return r.status_code == 200, f"status {r.status_code}"
+
+        close = session.aclose
     elif case == "raw-aiohttp":
         import aiohttp
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=conc),
@@ -297,7 +296,7 @@ def run_sched(args) -> None:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     from ledger.db import utcnow
-    from probes.context import ProbeContext, make_client
+    from probes.context import ProbeClient, ProbeContext
     from probes.cycle import probe
     from probes.worker import spread
 
@@ -312,7 +311,7 @@ def run_sched(args) -> None:
     stalls: list[float] = []
 
     async def main():
-        ctx = ProbeContext(make_client(args.max_connections))
+        ctx = ProbeContext(ProbeClient(args.max_connections))
         sched = AsyncIOScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
 
         def on_event(event):
@@ -575,7 +574,8 @@ class Bench:
                                                                           "target": self.target_url})
             cases.append({"name": "blackbox-exporter /probe (wrk)", "kind": "wrk", "url": url, "lua": True})
         cases += [{"name": "workbench http probe", "kind": "py", "case": "probe-workbench"},
-                  {"name": "  ref: httpx default transport", "kind": "py", "case": "probe-httpx-default"},
+                  {"name": "  same, new connection per probe", "kind": "py", "case": "probe-workbench-close"},
+                  {"name": "  ref: raw httpx loop", "kind": "py", "case": "raw-httpx"},
                   {"name": "  ref: raw aiohttp loop", "kind": "py", "case": "raw-aiohttp"}]
         return cases
 
@@ -668,14 +668,15 @@ class Bench:
                   f"{m['tcpu']:7.3f} {ratio:>11s}")
             if m["reasons"]:
                 print(f"{'':34s}errors: {m['reasons']}")
-        print("(blackbox-exporter opens a new connection to the target per probe; the Python cases keep a pool of "
-              "keep-alive connections; blackbox CPU = blackbox + wrk)")
+        print("(blackbox-exporter opens a new connection to the target per probe, as does the workbench's "
+              "'new connection per probe' case; the other Python cases keep a pool of keep-alive connections; "
+              "blackbox CPU = blackbox + wrk)")
 
     # schedule lag ----------------------------------------------------------------------
     def sched(self) -> None:
         a = self.args
         print(f"\nSCHEDULE LAG: APScheduler as probes/worker.py builds it, {a.sched_targets} http targets at "
-              f"{a.sched_interval:g}s, each job probes.cycle.probe() of the target over make_client"
+              f"{a.sched_interval:g}s, each job probes.cycle.probe() of the target over ProbeClient"
               f"({a.max_connections}); window {a.sched_window:g}s from scheduling; lag = planned run -> job start; "
               "steady = runs planned >= 1 interval after scheduling")
         header = (f"{'first runs':40s} {'runs':>6s} {'lag p50':>8s} {'p99':>8s} {'max':>8s} {'steady p99':>10s} "
@@ -756,7 +757,7 @@ class Bench:
         print(f"machine: nproc {os.cpu_count()} (usable {len(os.sched_getaffinity(0))}), {model}, load average "
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}, {platform.platform()}")
         print(f"python {platform.python_version()}; httpx {version_of('httpx')}, aiohttp {version_of('aiohttp')}, "
-              f"httpx-aiohttp {version_of('httpx-aiohttp')}, APScheduler {version_of('APScheduler')}, polars "
+              f"APScheduler {version_of('APScheduler')}, polars "
               f"{version_of('polars')}, sqlite {sqlite3.sqlite_version}; wrk {'yes' if shutil.which('wrk') else 'missing'}")
 
 

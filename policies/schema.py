@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from functools import cached_property
 from typing import Annotated, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -76,8 +77,10 @@ class _TargetBase(Strict):
             raise ValueError(f"timeout ({self.timeout}) must not exceed interval ({self.interval})")
         return self
 
-    def parsed_conditions(self) -> list[Condition]:
-        return [Condition.parse(source, self.KIND) for source in self.conditions]
+    @cached_property
+    def parsed_conditions(self) -> tuple[Condition, ...]:
+        """The conditions parsed, once per target (every probe run evaluates them)."""
+        return tuple(Condition.parse(source, self.KIND) for source in self.conditions)
 
 
 class HttpTarget(_TargetBase):

@@ -13,8 +13,6 @@ from datetime import datetime
 from pathlib import Path
 
 import aiohttp
-import httpx
-from httpx_aiohttp import AiohttpTransport
 from sqlalchemy import Engine
 
 from ledger.db import utcnow
@@ -26,6 +24,7 @@ from policies.secrets import redact
 
 TLS_ERROR = "TLS error: "
 UNVERIFIED_MAX_CONNECTIONS = 100  # pool of the client for targets with verify_tls: false
+USER_AGENT = "sre-workbench-probe"
 
 
 @dataclass
@@ -40,13 +39,13 @@ class ProbeResult:
 
 @dataclass
 class ProbeContext:
-    client: httpx.AsyncClient
+    client: ProbeClient
     max_body_bytes: int = 1_048_576
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
     now: Callable[[], datetime] = utcnow
     proc: Path = Path("/proc")
     engine: Engine | None = None  # the ledger, for probes that keep a position (logs)
-    _unverified: httpx.AsyncClient | None = field(default=None, init=False, repr=False)
+    _unverified: ProbeClient | None = field(default=None, init=False, repr=False)
     _verifying: ssl.SSLContext | None = field(default=None, init=False, repr=False)
 
     async def aclose(self) -> None:
@@ -54,13 +53,13 @@ class ProbeContext:
         if self._unverified is not None:
             await self._unverified.aclose()
 
-    def client_for(self, verify_tls: bool) -> httpx.AsyncClient:
+    def client_for(self, verify_tls: bool) -> ProbeClient:
         """The shared client, or for targets with ``verify_tls: false`` a second one that skips
         certificate checks, built on first use; it keeps no idle connection."""
         if verify_tls:
             return self.client
         if self._unverified is None:
-            self._unverified = make_client(UNVERIFIED_MAX_CONNECTIONS, verify=False, keepalive=False)
+            self._unverified = ProbeClient(UNVERIFIED_MAX_CONNECTIONS, verify=False, keepalive=False)
         return self._unverified
 
     def verifying_context(self) -> ssl.SSLContext:
@@ -85,39 +84,40 @@ class _CertificateConnector(aiohttp.TCPConnector):
         return protocol
 
 
-class ProbeTransport(AiohttpTransport):
-    """httpx over aiohttp: on this project's machine it makes about 8 times the probes per
-    second of httpx's own connection pool (bench/probe_throughput.py). It also hands the
-    server's certificate to the probe (extension ``tls_certificate``), and without keep-alive
-    closes every connection after use."""
+class ProbeClient:
+    """The HTTP client the probes share: one aiohttp session over one connection pool, built on
+    first use inside the running loop. Plain aiohttp: on this project's machine the httpx layer
+    over it cost more CPU per probe than aiohttp's whole request, and httpx's own pool made an
+    eighth of the probes per second (bench/probe_throughput.py). Callers bound each request
+    with their own deadline; ``certificate`` gives the certificate a TLS server presented."""
 
-    def __init__(self, *, keepalive: bool, **kwargs):
-        super().__init__(**kwargs)
-        self.keepalive = keepalive
-        self.connector: _CertificateConnector | None = None
+    def __init__(self, max_connections: int, *, verify: bool | ssl.SSLContext = True, keepalive: bool = True):
+        self.max_connections, self.verify, self.keepalive = max_connections, verify, keepalive
+        self._connector: _CertificateConnector | None = None
+        self._session: aiohttp.ClientSession | None = None
 
-    def get_client(self) -> aiohttp.ClientSession:
-        self.connector = _CertificateConnector(ssl=self.ssl_context, limit=self.limits.max_connections,
-                                               force_close=not self.keepalive)
-        return aiohttp.ClientSession(connector=self.connector)
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._connector = _CertificateConnector(ssl=self.verify, limit=self.max_connections,
+                                                    force_close=not self.keepalive)
+            self._session = aiohttp.ClientSession(connector=self._connector, headers={"User-Agent": USER_AGENT},
+                                                  timeout=aiohttp.ClientTimeout(total=None), trust_env=False)
+        return self._session
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await super().handle_async_request(request)
-        if request.url.scheme == "https":
-            response.extensions["tls_certificate"] = self.connector.certificates.get(
-                (request.url.host, request.url.port or 443))
-        return response
+    def certificate(self, url) -> bytes | None:
+        """The certificate (DER, verified or not) the server at ``url`` (a yarl URL) presented."""
+        return self._connector.certificates.get((url.host, url.port)) if self._connector else None
 
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
 
-def make_client(max_connections: int, *, verify: bool = True, keepalive: bool = True) -> httpx.AsyncClient:
-    """The one probe client, built once and shared; each probe sets its own deadline."""
-    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-    return httpx.AsyncClient(
-        transport=ProbeTransport(verify=verify, limits=limits, keepalive=keepalive, trust_env=False),
-        timeout=httpx.Timeout(30.0),
-        headers={"User-Agent": "sre-workbench-probe"},
-        trust_env=False,
-    )
+    async def __aenter__(self) -> ProbeClient:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()
 
 
 def observe(target, started_at: datetime, duration_ms: float, values: dict, *, status: int | None = None,
@@ -126,7 +126,7 @@ def observe(target, started_at: datetime, duration_ms: float, values: dict, *, s
     """Evaluate the target's conditions over ``values`` and build the observation, redacted."""
     checks = []
     if error is None:
-        for condition in target.parsed_conditions():
+        for condition in target.parsed_conditions:
             result = condition.evaluate(values)
             checks.append({"condition": result.condition, "ok": result.ok,
                            "actual": redact(result.actual, secrets), "text": redact(result.text, secrets)})
@@ -148,7 +148,7 @@ def failed(target, started_at: datetime, duration_ms: float, reason: str, secret
 
 
 def error_reason(exc: BaseException) -> str:
-    """The most specific message in the exception chain (httpx and asyncio wrap the OS or TLS
+    """The most specific message in the exception chain (aiohttp and asyncio wrap the OS or TLS
     error): 'connection refused', 'TLS error: certificate has expired'."""
     seen = exc
     while True:

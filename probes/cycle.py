@@ -21,7 +21,6 @@ from probes.context import ProbeContext, ProbeResult, failed
 from probes.detectors import Signal, ThresholdState, threshold
 from probes.registry import PROBES
 
-
 # A pulled alert must be missing this long before it counts as resolved: an Alertmanager
 # restart empties its list until Prometheus sends the alert again (resend delay 1m by default).
 PULL_RESOLVE_GRACE = timedelta(seconds=90)

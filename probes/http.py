@@ -8,12 +8,12 @@ import time
 from typing import NamedTuple
 
 import aiohttp
-import httpx
+from yarl import URL
 
 from policies.schema import HttpTarget
 from policies.secrets import MissingSecret, expand
 from probes.certs import days_left
-from probes.context import ProbeContext, ProbeResult, connect_failure, error_reason, failed, observe
+from probes.context import ProbeClient, ProbeContext, ProbeResult, connect_failure, error_reason, failed, observe
 
 
 async def run(target: HttpTarget, ctx: ProbeContext):
@@ -24,12 +24,11 @@ async def run(target: HttpTarget, ctx: ProbeContext):
     except MissingSecret as exc:
         return failed(target, started_at, 0.0, str(exc))
     timeout = target.probe_timeout.total_seconds()
-    client = ctx.client_for(target.verify_tls)
     try:
         async with asyncio.timeout(timeout):
-            request = client.build_request(target.method, url, headers=headers, content=target.body)
-            answer = await exchange(client, request, target.max_body_bytes or ctx.max_body_bytes,
-                                    target.max_redirects if target.follow_redirects else None)
+            answer = await exchange(ctx.client_for(target.verify_tls), target.method, url, headers,
+                                    target.max_body_bytes or ctx.max_body_bytes, body=target.body,
+                                    max_redirects=target.max_redirects if target.follow_redirects else None)
     except TRANSPORT_ERRORS as exc:
         return failed(target, started_at, elapsed_ms(t0), transport_reason(exc, timeout), secrets)
     elapsed = elapsed_ms(t0)
@@ -83,38 +82,25 @@ async def get_api(target, ctx: ProbeContext, started_at, t0: float, url: str, pa
     return ApiAnswer(status, body, elapsed, secrets)
 
 
-# What a request can raise; transport_reason turns each into a readable reason. The aiohttp
-# transport maps some aiohttp errors onto httpx's and lets others through, not always onto the
-# closest httpx type, so the reason is read from the original error where there is one.
-TRANSPORT_ERRORS = (TimeoutError, httpx.HTTPError, httpx.StreamError, aiohttp.ClientError)
-_BROKEN = (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientResponseError,
-           httpx.RemoteProtocolError, httpx.ReadError)
-_TIMEOUTS = (TimeoutError, httpx.TimeoutException)
+class RedirectError(Exception):
+    """A redirect the probe will not follow: one too many, or to a location that is no URL."""
+
+
+# What a request can raise; transport_reason turns each into a readable reason.
+TRANSPORT_ERRORS = (TimeoutError, aiohttp.ClientError, RedirectError)
+_BROKEN = (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientResponseError)
 
 
 def transport_reason(exc: BaseException, timeout: float) -> str:
     if isinstance(exc, TimeoutError):
         return f"timed out after {timeout:g}s"
-    if isinstance(exc, httpx.TooManyRedirects):
-        return "too many redirects"
-    original = _original(exc)
-    if isinstance(original, aiohttp.ClientConnectorError) or isinstance(exc, httpx.ConnectError):
+    if isinstance(exc, RedirectError):
+        return str(exc)
+    if isinstance(exc, aiohttp.ClientConnectorError):
         return connect_failure(exc)
-    if isinstance(original, _BROKEN):
+    if isinstance(exc, _BROKEN):
         return f"connection broken: {_first_line(error_reason(exc))}"
-    if isinstance(original, _TIMEOUTS):
-        return f"timed out: {error_reason(exc)}"
-    return f"{type(original).__name__}: {_first_line(error_reason(exc))}"
-
-
-def _original(exc: BaseException) -> BaseException:
-    """The error the transport started from: the first aiohttp error in the chain, else ``exc``."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, aiohttp.ClientError):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return exc
+    return f"{type(exc).__name__}: {_first_line(error_reason(exc))}"
 
 
 def _first_line(text: str) -> str:
@@ -124,8 +110,7 @@ def _first_line(text: str) -> str:
 async def fetch(ctx: ProbeContext, method: str, url: str, headers: dict, *,
                 params: list[tuple[str, str]] | None = None) -> tuple[int, bytes, bool]:
     """Status, body (at most ctx.max_body_bytes) and whether the body was cut there."""
-    request = ctx.client.build_request(method, url, headers=headers, params=params)
-    answer = await exchange(ctx.client, request, ctx.max_body_bytes)
+    answer = await exchange(ctx.client, method, url, headers, ctx.max_body_bytes, params=params)
     return answer.status, answer.body, answer.truncated
 
 
@@ -136,39 +121,46 @@ class Answer(NamedTuple):
     certificate: bytes | None  # the server's certificate (DER) on https
 
 
-async def exchange(client: httpx.AsyncClient, request: httpx.Request, limit: int,
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+async def exchange(client: ProbeClient, method: str, url: str | URL, headers: dict, limit: int, *,
+                   body: str | None = None, params: list[tuple[str, str]] | None = None,
                    max_redirects: int | None = None) -> Answer:
-    """Send ``request`` and read the answer. Redirects, when ``max_redirects`` is given, are
-    followed here rather than by the client, so each target has its own limit on one client."""
-    response = await client.send(request, stream=True, follow_redirects=False)
+    """Send a request and read the answer, its body up to ``limit`` bytes. Redirects, when
+    ``max_redirects`` is given, are followed here, so each target has its own limit on one
+    client; like browsers, a 303 (and a 301 or 302 to a POST) continues as a GET without body."""
     redirects = 0
-    while max_redirects is not None and response.next_request is not None:
-        await response.aclose()
+    while True:
+        async with client.session.request(method, url, headers=headers, data=body, params=params,
+                                          allow_redirects=False) as response:
+            location = response.headers.get("Location") if response.status in REDIRECT_STATUSES else None
+            if max_redirects is None or location is None:
+                content, truncated = await _read_at_most(response, limit)
+                return Answer(response.status, content, truncated, client.certificate(response.url))
+            try:
+                url = response.url.join(URL(location))
+            except ValueError as exc:
+                raise RedirectError(f"redirect to an invalid location: {location[:200]}") from exc
         if redirects == max_redirects:
-            raise httpx.TooManyRedirects("too many redirects", request=response.next_request)
+            raise RedirectError("too many redirects")
         redirects += 1
-        response = await client.send(response.next_request, stream=True, follow_redirects=False)
-    try:
-        body = bytearray()
-        truncated = False
-        async for chunk in response.aiter_bytes():
-            body.extend(chunk)
-            if len(body) >= limit:
-                truncated = True
-                del body[limit:]
-                break
-        return Answer(response.status_code, bytes(body), truncated, _certificate(response))
-    finally:
-        await response.aclose()
+        if response.status == 303 or (response.status in (301, 302) and method == "POST"):
+            method, body = "GET", None
+        params = None  # they are part of the location now
 
 
-def _certificate(response: httpx.Response) -> bytes | None:
-    """The server's certificate as DER (verified or not), from the TLS stream under the response."""
-    if "tls_certificate" in response.extensions:  # ProbeTransport
-        return response.extensions["tls_certificate"]
-    stream = response.extensions.get("network_stream")
-    tls = stream.get_extra_info("ssl_object") if stream is not None else None
-    return tls.getpeercert(binary_form=True) if tls is not None else None
+async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
+    """The body up to ``limit`` bytes and whether there was more; the rest is never read (the
+    connection is dropped instead)."""
+    content = bytearray()
+    while len(content) <= limit:
+        chunk = await response.content.read(limit + 1 - len(content))
+        if not chunk:
+            return bytes(content), False
+        content.extend(chunk)
+    response.close()
+    return bytes(content[:limit]), True
 
 
 def elapsed_ms(t0: float) -> float:

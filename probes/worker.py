@@ -23,7 +23,7 @@ from ledger.db import utcnow
 from ledger.queries import open_incident_counts
 from ledger.samples import SampleStore
 from policies.holder import PolicyHolder
-from probes.context import ProbeContext, make_client
+from probes.context import ProbeClient, ProbeContext
 from probes.cycle import run_target
 from probes.ingest import IngestResult, authorized, ingest_alertmanager
 from probes.metrics import Counter, Gauge, Histogram, Registry
@@ -62,7 +62,7 @@ class Worker:
     # --- scheduling -------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         settings = self.holder.policy.settings
-        self.ctx = ProbeContext(make_client(settings.max_connections), max_body_bytes=settings.max_body_bytes,
+        self.ctx = ProbeContext(ProbeClient(settings.max_connections), max_body_bytes=settings.max_body_bytes,
                                 engine=self.engine)
         self.scheduler = AsyncIOScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
         self.scheduler.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED)

@@ -15,13 +15,13 @@ class RawServer:
 
     def __init__(self, handle, read_request: bool = False):
         self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)  # accept() wakes up to see ``stop``
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}/"
         self.handle, self.read_request, self.stop = handle, read_request, threading.Event()
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self):
-        self.sock.settimeout(0.1)
         while not self.stop.is_set():
             try:
                 conn, _ = self.sock.accept()

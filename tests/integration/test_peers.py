@@ -14,7 +14,7 @@ from ledger.queries import list_incidents
 from policies.schema import AlertmanagerTarget, PrometheusTarget
 from probes import cycle
 from probes.alerts import parse_webhook
-from probes.context import ProbeContext, make_client
+from probes.context import ProbeClient, ProbeContext
 from tests.peers import Peer, Peers
 from tests.support import wait_until
 
@@ -34,7 +34,7 @@ def alertmanager_target(peers, alertname: str) -> AlertmanagerTarget:
 
 def probe(target):
     async def go():
-        async with make_client(10) as client:
+        async with ProbeClient(10) as client:
             return await cycle.probe(target, ProbeContext(client))  # through the registry
     return asyncio.run(go())
 

@@ -16,7 +16,7 @@ from app.settings import ENV_DATA, ENV_DB
 from ledger import queries
 from ledger.db import open_ledger, sqlite_url, utcnow
 from policies.loader import load_policy
-from probes.context import ProbeContext, failed, make_client
+from probes.context import ProbeClient, ProbeContext, failed
 from probes.cycle import probe, record
 
 TARGETS = """
@@ -64,7 +64,7 @@ def incidents(ledger, policy_dir, demo_target) -> dict[str, int]:
     policy = load_policy(policy_dir(TARGETS.format(url=demo_target.url)))
 
     async def probe_shop():
-        ctx = ProbeContext(make_client(policy.settings.max_connections))
+        ctx = ProbeContext(ProbeClient(policy.settings.max_connections))
         async with ctx.client:
             return [await probe(policy.target("shop-web"), ctx) for _ in range(2)]
 

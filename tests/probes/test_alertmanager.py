@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from policies.schema import AlertmanagerTarget
 from probes import alertmanager
-from probes.context import ProbeContext, make_client
+from probes.context import ProbeClient, ProbeContext
 from tests.support import free_port
 
 
@@ -18,7 +18,7 @@ def target(url: str, **extra) -> AlertmanagerTarget:
 
 def probe(t: AlertmanagerTarget, **ctx):
     async def go():
-        async with make_client(10) as client:
+        async with ProbeClient(10) as client:
             return await alertmanager.run(t, ProbeContext(client, **ctx))
     return asyncio.run(go())
 

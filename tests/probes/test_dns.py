@@ -14,7 +14,7 @@ import pytest
 
 from policies.schema import DnsTarget
 from probes import dns as dns_probe
-from probes.context import ProbeContext, make_client
+from probes.context import ProbeClient, ProbeContext
 
 ADDRESSES = ("192.0.2.1", "192.0.2.2")
 
@@ -73,7 +73,7 @@ def target(resolver: str, query_name: str = "ok.test", **extra) -> DnsTarget:
 
 def probe(t: DnsTarget):
     async def go():
-        async with make_client(1) as client:
+        async with ProbeClient(1) as client:
             return (await dns_probe.run(t, ProbeContext(client))).observation
     return asyncio.run(go())
 

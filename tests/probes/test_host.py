@@ -4,12 +4,12 @@ from types import SimpleNamespace
 
 from policies.schema import HostTarget
 from probes import host
-from probes.context import ProbeContext, make_client
+from probes.context import ProbeClient, ProbeContext
 
 
 def run(target: HostTarget, **ctx):
     async def go():
-        async with make_client(1) as client:
+        async with ProbeClient(1) as client:
             return (await host.run(target, ProbeContext(client, **ctx))).observation
     return asyncio.run(go())
 

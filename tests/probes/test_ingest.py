@@ -19,8 +19,6 @@ from probes.ingest import authorized, ingest_alertmanager
 from tests.support import SAMPLES
 
 
-
-
 def webhook(status="firing", fingerprint="9e0d2a5f628de785", starts="2026-11-22T12:49:18.251Z") -> dict:
     doc = json.loads((SAMPLES / "alertmanager-webhook.json").read_text())
     doc["status"] = status

@@ -13,7 +13,7 @@ from ledger.queries import log_cursor
 from ledger.samples import Sample
 from policies.schema import LogsTarget
 from probes import logs
-from probes.context import ProbeContext, make_client
+from probes.context import ProbeClient, ProbeContext
 from tests.support import SAMPLES, free_port
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -27,7 +27,7 @@ def file_target(path, **keys) -> LogsTarget:
 
 def run(target, engine, at: datetime = NOW, **ctx):
     async def go():
-        async with make_client(1) as client:
+        async with ProbeClient(1) as client:
             return await logs.run(target, ProbeContext(client, engine=engine, now=lambda: at, **ctx))
     return asyncio.run(go())
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from policies.schema import PrometheusTarget
 from probes import prometheus
-from probes.context import ProbeContext, make_client
+from probes.context import ProbeClient, ProbeContext
 from tests.support import free_port
 
 NOW = datetime(2026, 11, 22, 13, 32, 5, tzinfo=UTC)
@@ -21,7 +21,7 @@ def target(url: str, **extra) -> PrometheusTarget:
 
 def probe(t: PrometheusTarget, **ctx):
     async def go():
-        async with make_client(10) as client:
+        async with ProbeClient(10) as client:
             return await prometheus.run(t, ProbeContext(client, now=lambda: NOW, **ctx))
     return asyncio.run(go())
 

@@ -5,7 +5,7 @@ import asyncio
 
 from policies.schema import TcpTarget
 from probes import tcp
-from probes.context import ProbeContext, make_client
+from probes.context import ProbeClient, ProbeContext
 from tests.support import free_port
 
 
@@ -17,7 +17,7 @@ def target(port: int, **extra) -> TcpTarget:
 
 def probe(t: TcpTarget, **ctx):
     async def go():
-        async with make_client(1) as client:
+        async with ProbeClient(1) as client:
             return (await tcp.run(t, ProbeContext(client, **ctx))).observation
     return asyncio.run(go())
 

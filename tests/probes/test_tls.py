@@ -10,7 +10,7 @@ import pytest
 
 from policies.schema import TlsTarget
 from probes import tls
-from probes.context import ProbeContext, make_client
+from probes.context import ProbeClient, ProbeContext
 from tests.probes.tls_support import EXPIRED_DAYS, NOW, SELF_SIGNED_DAYS, VALID_DAYS, HttpsServer, make_certs
 from tests.support import free_port
 
@@ -33,7 +33,7 @@ def target(port: int, **extra) -> TlsTarget:
 
 def probe(t: TlsTarget):
     async def go():
-        async with make_client(1) as client:
+        async with ProbeClient(1) as client:
             return (await tls.run(t, ProbeContext(client, now=lambda: NOW))).observation
     return asyncio.run(go())
 

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, event, inspect
+from sqlalchemy import Engine, event, inspect, text
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, SQLModel, create_engine, select
 
@@ -90,7 +90,19 @@ def read_session(engine: Engine) -> Iterator[Session]:
 # transaction. A new database is created from the current tables and stamped with the
 # latest version; an existing one runs the migrations it has not had yet.
 Migration = tuple[int, str, Callable[[Connection], None]]
-MIGRATIONS: list[Migration] = []
+def _v2_rules_and_silences(conn: Connection) -> None:
+    """Detector rule state, silences and maintenance windows; findings get labels and a
+    suppression reason."""
+    for table in (tables.RuleState, tables.Silence):
+        table.__table__.create(conn, checkfirst=True)
+    columns = {c["name"] for c in inspect(conn).get_columns("finding")}
+    if "labels" not in columns:
+        conn.execute(text("ALTER TABLE finding ADD COLUMN labels JSON NOT NULL DEFAULT '{}'"))
+    if "suppressed_by" not in columns:
+        conn.execute(text("ALTER TABLE finding ADD COLUMN suppressed_by VARCHAR"))
+
+
+MIGRATIONS: list[Migration] = [(2, "detector rule state, silences, finding labels", _v2_rules_and_silences)]
 BASELINE = (1, "initial schema")
 
 

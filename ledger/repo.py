@@ -4,15 +4,16 @@ together or not at all."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from ledger import lifecycle
+from ledger import lifecycle, silences
 from ledger.errors import NotFound
 from ledger.tables import (
-    Alert, Evidence, Finding, Incident, IngestPayload, LogCursor, Observation, TargetState, TimelineEntry,
+    Alert, Evidence, Finding, Incident, IngestPayload, LogCursor, Observation, RuleState, Silence, TargetState,
+    TimelineEntry,
 )
 
 SYSTEM = "workbench"
@@ -28,6 +29,12 @@ class FindingSpec:
     severity: str
     summary: str
     correlation_key: str
+    labels: dict[str, str] = field(default_factory=dict)  # more labels for silences to match
+    parent: str | None = None  # a target whose open incident suppresses this finding
+
+    def all_labels(self) -> dict[str, str]:
+        return {**self.labels, "rule": self.rule, "target": self.target, "service": self.service,
+                "severity": self.severity}
 
 
 @dataclass(frozen=True)
@@ -78,24 +85,44 @@ def add_observation(session: Session, observation: Observation) -> Observation:
 
 
 def open_finding(session: Session, spec: FindingSpec, observations: list[Observation], now: datetime) -> Finding:
-    """Record a new finding and fold it into the open incident with its key, or open one."""
+    """Record a new finding and fold it into the open incident with its key, or open one; a
+    finding a silence, a maintenance window or its parent's open incident covers is kept but
+    suppressed (linked to the parent's incident, if that is the reason)."""
     finding = Finding(
         rule=spec.rule, target=spec.target, service=spec.service, severity=spec.severity,
         summary=spec.summary, correlation_key=spec.correlation_key, first_seen=now, last_seen=now,
-        occurrences=len(observations) or 1,
+        occurrences=len(observations) or 1, labels=spec.all_labels(),
     )
     session.add(finding)
     session.flush()
-    incident = open_incident_for(session, spec.correlation_key)
+    reason, parent = suppression(session, finding.labels, spec.parent, now)
+    if reason is not None:
+        finding.suppressed_by = reason
+        if parent is not None:
+            finding.incident_id = parent.id
+            _timeline(session, parent, now, SYSTEM, "finding",
+                      f"finding #{finding.id} of {spec.target} suppressed while this incident is open: {spec.summary}")
+            for observation in observations:
+                add_evidence(session, parent, finding, observation, now)
+        return finding
+    _fold(session, finding, now, f"finding #{finding.id} folded in: {spec.summary}")
+    for observation in observations:
+        add_evidence(session, _get(session, Incident, finding.incident_id), finding, observation, now)
+    return finding
+
+
+def _fold(session: Session, finding: Finding, now: datetime, message: str) -> Incident:
+    """Put an unsuppressed finding into the open incident with its key, opening one if needed."""
+    incident = open_incident_for(session, finding.correlation_key)
     if incident is None:
         incident = Incident(
-            title=spec.summary, state=lifecycle.OBSERVED, severity=spec.severity, service=spec.service,
-            correlation_key=spec.correlation_key, opened_at=now, updated_at=now, last_seen_at=now,
+            title=finding.summary, state=lifecycle.OBSERVED, severity=finding.severity, service=finding.service,
+            correlation_key=finding.correlation_key, opened_at=now, updated_at=now, last_seen_at=now,
             finding_count=0,
         )
         session.add(incident)
         session.flush()
-        _timeline(session, incident, now, SYSTEM, "transition", f"opened: {spec.summary}",
+        _timeline(session, incident, now, SYSTEM, "transition", f"opened: {finding.summary}",
                   to_state=lifecycle.OBSERVED)
     elif incident.state == lifecycle.RECOVERING:
         _relapse(session, incident, now)
@@ -103,10 +130,44 @@ def open_finding(session: Session, spec: FindingSpec, observations: list[Observa
     incident.finding_count += 1
     incident.last_seen_at = now
     incident.updated_at = now
-    _timeline(session, incident, now, SYSTEM, "finding", f"finding #{finding.id} folded in: {spec.summary}")
-    for observation in observations:
-        add_evidence(session, incident, finding, observation, now)
-    return finding
+    _timeline(session, incident, now, SYSTEM, "finding", message)
+    return incident
+
+
+def suppression(session: Session, labels: dict[str, str], parent: str | None,
+                now: datetime) -> tuple[str | None, Incident | None]:
+    """Why a finding with ``labels`` should open no incident now, and the parent's incident
+    when that is why: the parent target has an open incident, or a silence or maintenance
+    window in force covers the labels."""
+    if parent is not None:
+        incident = session.exec(
+            select(Incident).join(Finding, Finding.incident_id == Incident.id)
+            .where(Finding.target == parent, col(Finding.recovered_at).is_(None),
+                   col(Finding.suppressed_by).is_(None), col(Incident.resolved_at).is_(None))
+        ).first()
+        if incident is not None:
+            return f"parent incident #{incident.id} ({parent})", incident
+    for silence in session.exec(select(Silence).where(col(Silence.expired_at).is_(None),
+                                                      Silence.starts_at <= now)):
+        if silences.in_force(silence, now) and silences.covers(silence, labels):
+            return f"{silence.kind} #{silence.id}", None
+    return None, None
+
+
+def release_suppressed(session: Session, parents: dict[str, str | None], now: datetime) -> int:
+    """Findings still firing whose silence, window or parent incident has ended open (or join)
+    their own incident now; ``parents`` maps a target to its parent. Return how many."""
+    released = 0
+    for finding in session.exec(select(Finding).where(col(Finding.suppressed_by).is_not(None),
+                                                      col(Finding.recovered_at).is_(None))).all():
+        reason, _ = suppression(session, finding.labels, parents.get(finding.target), now)
+        if reason is None:
+            was = finding.suppressed_by
+            finding.suppressed_by = None
+            _fold(session, finding, now, f"finding #{finding.id} folded in: {finding.summary} "
+                                         f"(still firing after {was} ended)")
+            released += 1
+    return released
 
 
 def finding_failed_again(session: Session, finding_id: int, observation: Observation, now: datetime) -> None:
@@ -114,6 +175,8 @@ def finding_failed_again(session: Session, finding_id: int, observation: Observa
     finding = _get(session, Finding, finding_id)
     finding.last_seen = now
     finding.occurrences += 1
+    if finding.suppressed_by is not None:
+        return
     incident = _get(session, Incident, finding.incident_id)
     incident.last_seen_at = now
     if incident.state == lifecycle.RECOVERING:
@@ -124,6 +187,8 @@ def finding_failed_again(session: Session, finding_id: int, observation: Observa
 def finding_recovering(session: Session, finding_id: int, observation: Observation, needed: int, now: datetime) -> None:
     """First success of a firing finding: the incident recovers unless another of its findings still fires."""
     finding = _get(session, Finding, finding_id)
+    if finding.suppressed_by is not None:
+        return
     incident = _get(session, Incident, finding.incident_id)
     if _other_firing(session, incident, finding) is None and lifecycle.RECOVERING in lifecycle.TRANSITIONS[incident.state]:
         _set_state(session, incident, lifecycle.RECOVERING, SYSTEM, now,
@@ -134,15 +199,20 @@ def finding_recovering(session: Session, finding_id: int, observation: Observati
 def finding_recovered(session: Session, finding_id: int, observation: Observation, successes: int, now: datetime) -> None:
     """The success threshold held: close the finding; resolve its incident when nothing else fires."""
     finding = _get(session, Finding, finding_id)
-    add_evidence(session, _get(session, Incident, finding.incident_id), finding, observation, now)
+    if finding.incident_id is not None:
+        add_evidence(session, _get(session, Incident, finding.incident_id), finding, observation, now)
     _close_finding(session, finding, now, f"{successes} successes in a row",
                    f"success threshold held ({successes} in a row)")
 
 
 def _close_finding(session: Session, finding: Finding, now: datetime, why: str, resolution: str) -> None:
     finding.recovered_at = now
+    if finding.incident_id is None:  # suppressed by a silence: no incident to tell
+        return
     incident = _get(session, Incident, finding.incident_id)
     _timeline(session, incident, now, SYSTEM, "recovery", f"finding #{finding.id} recovered: {why}")
+    if finding.suppressed_by is not None:  # a child of this incident: it does not resolve it
+        return
     if _other_firing(session, incident, finding) is None and incident.state != lifecycle.RESOLVED:
         if incident.state != lifecycle.RECOVERING and lifecycle.RECOVERING in lifecycle.TRANSITIONS[incident.state]:
             _set_state(session, incident, lifecycle.RECOVERING, SYSTEM, now, "signal recovered")
@@ -216,11 +286,13 @@ def _alert_finding(event: AlertEvent) -> FindingSpec:
     return FindingSpec(
         rule=f"alert:{name}", target=labels.get("instance") or name, service=service,
         severity=ALERT_SEVERITIES.get(labels.get("severity", "").lower(), "warning"),
-        summary=f"{name}: {summary}", correlation_key=f"{service}/alert:{name}",
+        summary=f"{name}: {summary}", correlation_key=f"{service}/alert:{name}", labels=dict(labels),
     )
 
 
 def _alert_evidence(session: Session, finding: Finding, event: AlertEvent, now: datetime) -> None:
+    if finding.incident_id is None:  # silenced: the alert row keeps what was received
+        return
     session.add(Evidence(
         incident_id=finding.incident_id, finding_id=finding.id, at=now, kind="alert",
         summary=f"alert {event.labels.get('alertname', 'unnamed')} {event.status} ({event.source})",
@@ -268,7 +340,7 @@ def open_incident_for(session: Session, correlation_key: str) -> Incident | None
 def _other_firing(session: Session, incident: Incident, finding: Finding) -> int | None:
     return session.exec(
         select(Finding.id).where(Finding.incident_id == incident.id, Finding.id != finding.id,
-                                 col(Finding.recovered_at).is_(None))
+                                 col(Finding.recovered_at).is_(None), col(Finding.suppressed_by).is_(None))
     ).first()
 
 
@@ -295,14 +367,26 @@ def _relapse(session: Session, incident: Incident, now: datetime) -> None:
 
 
 def _close_findings(session: Session, incident: Incident, now: datetime) -> None:
-    """A resolved incident takes its findings with it; their targets start counting afresh."""
+    """A resolved incident takes its findings with it; their targets and rules start afresh.
+    Children it suppressed that still fire are released into their own incidents."""
     for finding in session.exec(
         select(Finding).where(Finding.incident_id == incident.id, col(Finding.recovered_at).is_(None))
-    ):
+    ).all():
+        if finding.suppressed_by is not None:
+            finding.suppressed_by = None
+            _fold(session, finding, now, f"finding #{finding.id} folded in: {finding.summary} "
+                                         f"(still firing after parent incident #{incident.id} resolved)")
+            continue
         finding.recovered_at = now
+    for rule_state in session.exec(
+        select(RuleState).join(Finding, Finding.id == RuleState.finding_id)
+        .where(Finding.incident_id == incident.id, col(Finding.recovered_at).is_not(None))
+    ):
+        rule_state.state, rule_state.finding_id, rule_state.pending_since, rule_state.firing_since = (
+            "inactive", None, None, None)
     for state in session.exec(
         select(TargetState).join(Finding, Finding.id == TargetState.active_finding_id)
-        .where(Finding.incident_id == incident.id)
+        .where(Finding.incident_id == incident.id, col(Finding.recovered_at).is_not(None))
     ):
         state.active_finding_id = None
         state.consecutive_failures = 0
@@ -320,3 +404,28 @@ def _get(session: Session, table, key):
     if row is None:
         raise NotFound(f"no {table.__tablename__.replace('_', ' ')} with id {key}")
     return row
+
+
+def add_silence(session: Session, *, matchers: list[dict], starts_at: datetime, ends_at: datetime | None,
+                author: str, comment: str, now: datetime, kind: str = "silence",
+                recurrence: dict | None = None) -> Silence:
+    """A silence (or maintenance window). Its matchers are stored as given; at least one is
+    needed, so that nothing silences everything by accident."""
+    if not matchers:
+        raise ValueError("a silence needs at least one matcher")
+    if not comment.strip():
+        raise ValueError("a silence needs a comment saying why")
+    if ends_at is not None and ends_at <= starts_at:
+        raise ValueError("a silence must end after it starts")
+    silence = Silence(kind=kind, matchers=matchers, starts_at=starts_at, ends_at=ends_at, recurrence=recurrence,
+                      author=author, comment=comment.strip(), created_at=now)
+    session.add(silence)
+    session.flush()
+    return silence
+
+
+def expire_silence(session: Session, silence_id: int, actor: str, now: datetime) -> Silence:
+    silence = _get(session, Silence, silence_id)
+    if silence.expired_at is None and (silence.ends_at is None or silence.ends_at > now):
+        silence.expired_at, silence.expired_by = now, actor
+    return silence

@@ -66,6 +66,10 @@ class Finding(SQLModel, table=True):
     occurrences: int = 1
     recovered_at: datetime | None = None
     incident_id: int | None = Field(default=None, foreign_key="incident.id", index=True)
+    labels: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    # Why it opened no incident of its own: "silence #3", "maintenance #4", "parent incident #12".
+    # A finding suppressed by a parent's incident is linked to it (incident_id) without counting there.
+    suppressed_by: str | None = None
 
 
 class Incident(SQLModel, table=True):
@@ -163,3 +167,44 @@ class IngestPayload(SQLModel, table=True):
     reason: str | None = None
     alerts: int = 0
     body: str
+
+
+class RuleState(SQLModel, table=True):
+    """Where one detector rule stands for one group of series (its ``by`` labels): inactive,
+    pending since, firing since; when its condition last held and when it last flipped, for
+    ``keep_firing_for`` and flap protection. Kept in the ledger so a restart changes nothing."""
+
+    __tablename__ = "rule_state"
+    rule: str = Field(primary_key=True)
+    group: str = Field(primary_key=True)  # canonical JSON of the group's labels
+    labels: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    state: str = "inactive"  # inactive | pending | firing
+    active: bool = False  # the condition held at the last evaluation
+    pending_since: datetime | None = None
+    firing_since: datetime | None = None
+    last_active_at: datetime | None = None
+    flips: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # ISO times
+    flapping: bool = False
+    value: float | None = None
+    evaluated_at: datetime | None = None
+    finding_id: int | None = Field(default=None, foreign_key="finding.id")
+
+
+class Silence(SQLModel, table=True):
+    """Matchers on finding labels and a time span in which matching findings are kept but
+    suppressed. A maintenance window is a silence of kind "maintenance"; a recurring one
+    (``recurrence``: every day or week at a local time, for a duration) is in force only
+    inside its occurrences, between ``starts_at`` and ``ends_at``."""
+
+    __tablename__ = "silence"
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = "silence"  # silence | maintenance
+    matchers: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    starts_at: datetime
+    ends_at: datetime | None = None  # None: a recurring window with no end
+    recurrence: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    author: str
+    comment: str
+    created_at: datetime
+    expired_at: datetime | None = None  # expired early by an operator
+    expired_by: str | None = None

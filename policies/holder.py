@@ -9,8 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from policies.errors import PolicyError
-from policies.loader import load_policy
-from policies.schema import Policy
+from policies.loader import Policy, load_policy
 
 log = logging.getLogger("workbench.policy")
 

@@ -8,15 +8,36 @@ the line, the path inside the file and the reason.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args
 
 import yaml
 from pydantic import ValidationError
 
-from policies.errors import PolicyError, Problem
-from policies.schema import Policy, SettingsFile, TargetsFile
+from pydantic import Field
 
-FILES = {"targets.yaml": TargetsFile, "settings.yaml": SettingsFile}
+from policies.errors import PolicyError, Problem
+from policies.rules import Rule, RulesFile
+from policies.schema import SettingsFile, Strict, Target, TargetsFile
+
+FILES = {"targets.yaml": TargetsFile, "rules.yaml": RulesFile, "settings.yaml": SettingsFile}
 DEFAULT_DIR = Path(__file__).resolve().parent
+
+
+class Policy(Strict):
+    """Everything loaded from one policy directory."""
+
+    targets: list[Target] = Field(default_factory=list)
+    rules: RulesFile = Field(default_factory=RulesFile)
+    settings: SettingsFile = Field(default_factory=SettingsFile)
+
+    def target(self, name: str) -> Target:
+        for target in self.targets:
+            if target.name == name:
+                return target
+        raise KeyError(name)
+
+    def parents(self) -> dict[str, str | None]:
+        return {target.name: target.parent for target in self.targets}
 
 
 def load_policy(directory: Path | str) -> Policy:
@@ -38,11 +59,17 @@ def load_policy(directory: Path | str) -> Policy:
         loaded = _load_file(path, model, problems)
         if loaded is not None:
             sections[name] = loaded
+    targets = sections.get("targets.yaml", TargetsFile())
+    rules = sections.get("rules.yaml", RulesFile())
+    names = {target.name for target in targets.targets}
+    for i, rule in enumerate(rules.rules):
+        if rule.parent is not None and rule.parent not in names:
+            problems.append(Problem(str(directory / "rules.yaml"), f"rules[{i}].parent",
+                                    f"names parent {rule.parent!r}, which is not a target in targets.yaml"))
     if problems:
         raise PolicyError(problems)
-    targets = sections.get("targets.yaml", TargetsFile())
     settings = sections.get("settings.yaml", SettingsFile())
-    return Policy(targets=targets.targets, settings=settings)  # type: ignore[attr-defined]
+    return Policy(targets=targets.targets, rules=rules, settings=settings)  # type: ignore[attr-defined]
 
 
 def _load_file(path: Path, model: type, problems: list[Problem]):
@@ -71,12 +98,20 @@ def _load_file(path: Path, model: type, problems: list[Problem]):
         return None
 
 
+def _kinds(union) -> set[str]:
+    members = get_args(get_args(union)[0])
+    return {get_args(member.model_fields["kind"].annotation)[0] for member in members}
+
+
+_TAGS = _kinds(Target) | _kinds(Rule)  # discriminated-union tags pydantic inserts into locations
+
+
 def _location(loc: tuple) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("http", "host"):  # discriminated-union tag pydantic inserts
+        elif part in _TAGS:
             continue
         else:
             out += f".{part}" if out else str(part)

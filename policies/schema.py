@@ -48,6 +48,8 @@ class _TargetBase(Strict):
     conditions: list[str] = Field(default_factory=list, description="Gatus-style conditions, all must hold; "
                                   "with none, the probe passes when it runs without error")
     enabled: bool = Field(default=True, description="false keeps the target in the file but never probes it")
+    parent: str | None = Field(default=None, pattern=_NAME, description="a target this one depends on: while "
+                               "the parent has an open incident, this target's findings are suppressed")
 
     @field_validator("interval", "timeout", mode="before")
     @classmethod
@@ -202,12 +204,21 @@ class TargetsFile(Strict):
     targets: list[Target] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _unique_names(self) -> "TargetsFile":
-        seen: set[str] = set()
+    def _unique_names_and_parents(self) -> "TargetsFile":
+        parents: dict[str, str | None] = {}
         for target in self.targets:
-            if target.name in seen:
+            if target.name in parents:
                 raise ValueError(f"target name {target.name!r} is used twice")
-            seen.add(target.name)
+            parents[target.name] = target.parent
+        for name, parent in parents.items():
+            if parent is not None and parent not in parents:
+                raise ValueError(f"target {name!r} names parent {parent!r}, which is not a target")
+            seen = {name}
+            while parent is not None:
+                if parent in seen:
+                    raise ValueError(f"target {name!r}: parents form a cycle through {parent!r}")
+                seen.add(parent)
+                parent = parents.get(parent)
         return self
 
 
@@ -235,16 +246,3 @@ class SettingsFile(Strict):
     @classmethod
     def _duration(cls, value: object) -> timedelta:
         return parse_duration(value)
-
-
-class Policy(Strict):
-    """Everything loaded from one policy directory."""
-
-    targets: list[Target] = Field(default_factory=list)
-    settings: SettingsFile = Field(default_factory=SettingsFile)
-
-    def target(self, name: str) -> HttpTarget | HostTarget:
-        for target in self.targets:
-            if target.name == name:
-                return target
-        raise KeyError(name)

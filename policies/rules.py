@@ -1,0 +1,338 @@
+"""Pydantic models of ``rules.yaml``: each service's golden signals and the detector rules.
+
+Series are named with PromQL-style selectors (policies/selectors.py) over the samples store:
+every probe writes ``probe_success``, ``probe_duration_seconds`` and ``probe_value{value=...}``;
+prometheus targets write their query's series; logs targets ``log_signature_matches``.
+"""
+
+from __future__ import annotations
+
+import string
+from datetime import timedelta
+from functools import cached_property
+from typing import Annotated, ClassVar, Literal, Union
+
+from pydantic import AfterValidator, Field, field_validator, model_validator
+
+from policies.expressions import parse_expression
+from policies.schema import _NAME, Severity, Strict, parse_duration
+from policies.selectors import Selector, parse_selector
+
+Category = Literal["latency", "traffic", "errors", "saturation", "availability", "logs", "other"]
+Reduce = Literal["last", "avg", "min", "max", "sum", "count", "p50", "p90", "p95", "p99"]
+TEMPLATE_FIELDS = ("rule", "service", "target", "value", "threshold", "window", "severity", "category")
+DEFAULT_SATURATION = 'probe_value{{service="{service}", kind="host", value=~"CPU|MEMORY|DISK"}}'
+
+
+def _selector(text: str) -> str:
+    parse_selector(text)
+    return text
+
+
+SelectorText = Annotated[str, AfterValidator(_selector)]
+
+
+class ServiceSignals(Strict):
+    """Which series are a service's golden signals. Unset signals fall back to what its
+    probes measure: latency = ``probe_duration_seconds``, error ratio = failed probe runs over
+    all runs, traffic = probe runs, saturation = its host probes' CPU, memory and disk."""
+
+    latency: str | None = Field(default=None, description="series of latencies, in seconds")
+    traffic: str | None = Field(default=None, description="series of request rates (per second)")
+    errors: str | None = Field(default=None, description="series of error rates; error ratio = errors / traffic")
+    saturation: list[str] = Field(default_factory=list, description="series of utilisation (ratio or percent)")
+
+
+    @field_validator("saturation")
+    @classmethod
+    def _selectors(cls, values: list[str]) -> list[str]:
+        return [_selector(v) for v in values]
+
+    @model_validator(mode="after")
+    def _errors_need_traffic(self) -> "ServiceSignals":
+        if self.errors and not self.traffic:
+            raise ValueError("errors needs traffic: the error ratio is errors / traffic")
+        return self
+
+
+def golden_signals(services: dict[str, ServiceSignals], service: str) -> dict[str, object]:
+    """The selectors (as text) of ``service``'s golden signals, defaults filled in:
+    ``latency``, ``traffic``, ``errors`` (None when the error ratio comes from probe runs),
+    ``success`` (probe_success, for that ratio) and ``saturation`` (a list)."""
+    declared = services.get(service, ServiceSignals())
+    probe = f'{{service="{service}"}}'
+    return {
+        "latency": declared.latency or f"probe_duration_seconds{probe}",
+        "traffic": declared.traffic or f"probe_success{probe}",
+        "traffic_is_probe_runs": declared.traffic is None,
+        "errors": declared.errors,
+        "success": f"probe_success{probe}",
+        "saturation": declared.saturation or [DEFAULT_SATURATION.format(service=service)],
+    }
+
+
+# --- detector rules ----------------------------------------------------------------------
+
+class _RuleBase(Strict):
+    CATEGORY: ClassVar[str] = "other"
+    name: str = Field(pattern=_NAME, description="unique name of the rule")
+    service: str | None = Field(default=None, pattern=_NAME, description="service of its findings "
+                                "(default: each group's service label)")
+    severity: Severity = Field(default="warning")
+    category: Category | None = Field(default=None, description="golden signal or kind of problem "
+                                      "(default: from the rule's kind)")
+    labels: dict[str, str] = Field(default_factory=dict, description="labels added to its findings")
+    by: list[str] = Field(default_factory=lambda: ["service"], description="labels that split the series "
+                          "into groups, each evaluated on its own")
+    window: timedelta = Field(default=timedelta(minutes=5), description="how far back each evaluation looks")
+    for_: timedelta = Field(default=timedelta(0), alias="for", description="how long the condition must hold "
+                            "before the rule fires (pending until then)")
+    keep_firing_for: timedelta = Field(default=timedelta(0), description="how long it keeps firing after the "
+                                       "condition stops holding")
+    parent: str | None = Field(default=None, pattern=_NAME, description="a target whose open incident "
+                               "suppresses this rule's findings")
+    correlation_key: str = Field(default="{service}/{rule}", description="template: findings with the same "
+                                 "key fold into one incident")
+    summary: str | None = Field(default=None, description="template of the finding's one-line summary")
+    enabled: bool = True
+
+    @field_validator("window", "for_", "keep_firing_for", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> timedelta:
+        if value in (0, "0", "0s"):
+            return timedelta(0)
+        return parse_duration(value)
+
+    @field_validator("correlation_key", "summary")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            names = {field for _, field, _, _ in string.Formatter().parse(value) if field is not None}
+        except ValueError as exc:
+            raise ValueError(f"not a valid template: {exc}") from None
+        if unknown := sorted(n.split(".")[0].split("[")[0] for n in names
+                             if n.split(".")[0].split("[")[0] not in TEMPLATE_FIELDS and not n.startswith("labels")):
+            raise ValueError(f"unknown field {{{unknown[0]}}} (use {', '.join(TEMPLATE_FIELDS)} or labels[name])")
+        return value
+
+    @property
+    def kind_category(self) -> str:
+        return self.category or self.CATEGORY
+
+    def selectors(self) -> dict[str, Selector]:
+        """The series the rule reads, by role."""
+        raise NotImplementedError
+
+
+class _Compare(Strict):
+    above: float | None = Field(default=None, description="fires when the value is above this")
+    below: float | None = Field(default=None, description="fires when the value is below this")
+
+    @model_validator(mode="after")
+    def _one_bound(self):
+        if (self.above is None) == (self.below is None):
+            raise ValueError("give exactly one of above or below")
+        return self
+
+    @property
+    def threshold(self) -> float:
+        return self.above if self.above is not None else self.below
+
+    @property
+    def op(self) -> str:
+        return ">" if self.above is not None else "<"
+
+
+class ThresholdRule(_RuleBase, _Compare):
+    """A series (or an expression over named series) reduced over the window, against a bound."""
+
+    kind: Literal["threshold"]
+    series: SelectorText | dict[str, SelectorText] = Field(description="a selector, or named selectors used "
+                                                            "in expr")
+    expr: str | None = Field(default=None, description="arithmetic over the named series, e.g. a / b")
+    reduce: Reduce = Field(default="avg", description="how the window's values become one")
+
+    @field_validator("series")
+    @classmethod
+    def _names(cls, value):
+        for name in value if isinstance(value, dict) else ():
+            if not name.isidentifier():
+                raise ValueError(f"series name {name!r} must be an identifier (used in expr)")
+        return value
+
+    @model_validator(mode="after")
+    def _expr_matches_series(self) -> "ThresholdRule":
+        if isinstance(self.series, dict):
+            if not self.expr:
+                raise ValueError("named series need an expr that combines them")
+            parse_expression(self.expr, set(self.series))
+        elif self.expr:
+            raise ValueError("expr needs named series (series: {a: ..., b: ...})")
+        return self
+
+    def selectors(self) -> dict[str, Selector]:
+        if isinstance(self.series, str):
+            return {"value": parse_selector(self.series)}
+        return {name: parse_selector(text) for name, text in self.series.items()}
+
+
+class LatencyRule(_RuleBase, _Compare):
+    """A latency percentile over the window (the service's latency signal by default)."""
+
+    CATEGORY: ClassVar[str] = "latency"
+    kind: Literal["latency"]
+    series: SelectorText | None = Field(default=None, description="latency series in seconds (default: "
+                                        "the service's latency signal)")
+    percentile: Literal[50, 90, 95, 99] = 99
+
+
+    def selectors(self) -> dict[str, Selector]:
+        return {"value": parse_selector(self.series)}
+
+
+class ErrorsRule(_RuleBase):
+    """Error ratio over the window: errors / requests (means of two rate series), or, without
+    them, the share of failed probe runs of the service."""
+
+    CATEGORY: ClassVar[str] = "errors"
+    kind: Literal["errors"]
+    errors: SelectorText | None = Field(default=None, description="error rate series")
+    requests: SelectorText | None = Field(default=None, description="request rate series")
+    above: float = Field(gt=0, le=1, description="fires when the error ratio is above this (0-1)")
+    min_requests: float = Field(default=0, ge=0, description="no verdict while mean requests are below this")
+
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> "ErrorsRule":
+        if (self.errors is None) != (self.requests is None):
+            raise ValueError("give both errors and requests, or neither (then: failed probe runs)")
+        return self
+
+    def selectors(self) -> dict[str, Selector]:
+        if self.errors is None:
+            service = f'{{service="{self.service}"}}' if self.service else ""
+            return {"success": parse_selector(f"probe_success{service}")}
+        return {"errors": parse_selector(self.errors), "requests": parse_selector(self.requests)}
+
+
+class TrafficRule(_RuleBase):
+    """Traffic (mean rate over the window) against a bound, or against the same window
+    ``baseline`` ago: a drop below (1 - drop) x baseline, or a spike above spike x baseline."""
+
+    CATEGORY: ClassVar[str] = "traffic"
+    kind: Literal["traffic"]
+    series: SelectorText = Field(description="request rate series")
+    above: float | None = None
+    below: float | None = None
+    drop: float | None = Field(default=None, gt=0, lt=1, description="fires when traffic fell by this share")
+    spike: float | None = Field(default=None, gt=1, description="fires when traffic is this many times baseline")
+    baseline: timedelta = Field(default=timedelta(days=1), description="how long ago the baseline window is")
+    min_baseline: float = Field(default=0, ge=0, description="no verdict while the baseline is below this")
+
+
+    @field_validator("baseline", mode="before")
+    @classmethod
+    def _baseline(cls, value: object) -> timedelta:
+        return parse_duration(value)
+
+    @model_validator(mode="after")
+    def _one_test(self) -> "TrafficRule":
+        if sum(x is not None for x in (self.above, self.below, self.drop, self.spike)) != 1:
+            raise ValueError("give exactly one of above, below, drop or spike")
+        return self
+
+    def selectors(self) -> dict[str, Selector]:
+        return {"value": parse_selector(self.series)}
+
+
+class SaturationRule(_RuleBase, _Compare):
+    """Utilisation (CPU, memory, disk, pools, queues) reduced over the window, against a bound."""
+
+    CATEGORY: ClassVar[str] = "saturation"
+    kind: Literal["saturation"]
+    series: SelectorText = Field(description="utilisation series")
+    reduce: Reduce = Field(default="avg")
+
+
+    def selectors(self) -> dict[str, Selector]:
+        return {"value": parse_selector(self.series)}
+
+
+class AbsenceRule(_RuleBase):
+    """A series that stops reporting: a group seen in the ``lookback`` with no sample in the
+    last ``window`` (or nothing at all in the lookback) is absent."""
+
+    CATEGORY: ClassVar[str] = "availability"
+    kind: Literal["absence"]
+    series: SelectorText
+    lookback: timedelta = Field(default=timedelta(hours=1), description="how far back a group counts as known")
+
+
+    @field_validator("lookback", mode="before")
+    @classmethod
+    def _lookback(cls, value: object) -> timedelta:
+        return parse_duration(value)
+
+    def selectors(self) -> dict[str, Selector]:
+        return {"value": parse_selector(self.series)}
+
+
+class LogSignatureRule(_RuleBase):
+    """Lines matching a logs target's signature, counted over the window."""
+
+    CATEGORY: ClassVar[str] = "logs"
+    kind: Literal["log_signature"]
+    target: str | None = Field(default=None, pattern=_NAME, description="the logs target (default: any)")
+    signature: str = Field(pattern=_NAME, description="the signature's name in the logs target")
+    above: float = Field(default=0, ge=0, description="fires when more lines than this matched")
+
+    def selectors(self) -> dict[str, Selector]:
+        target = f', target="{self.target}"' if self.target else ""
+        return {"value": parse_selector(f'log_signature_matches{{signature="{self.signature}"{target}}}')}
+
+
+Rule = Annotated[
+    Union[ThresholdRule, LatencyRule, ErrorsRule, TrafficRule, SaturationRule, AbsenceRule, LogSignatureRule],
+    Field(discriminator="kind"),
+]
+
+
+class Noise(Strict):
+    """Flap protection: a rule group whose condition flips more than ``flap_limit`` times in
+    ``flap_window`` is flapping; its incident is held open until it settles."""
+
+    flap_limit: int = Field(default=4, ge=1)
+    flap_window: timedelta = Field(default=timedelta(minutes=30))
+    evaluation_interval: timedelta = Field(default=timedelta(seconds=15), description="how often rules run")
+
+    @field_validator("flap_window", "evaluation_interval", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> timedelta:
+        return parse_duration(value)
+
+
+class RulesFile(Strict):
+    services: dict[str, ServiceSignals] = Field(default_factory=dict)
+    rules: list[Rule] = Field(default_factory=list)
+    noise: Noise = Field(default_factory=Noise)
+
+    @model_validator(mode="after")
+    def _names_and_latency_series(self) -> "RulesFile":
+        seen: set[str] = set()
+        for rule in self.rules:
+            if rule.name in seen:
+                raise ValueError(f"rule name {rule.name!r} is used twice")
+            seen.add(rule.name)
+            if isinstance(rule, LatencyRule) and rule.series is None and rule.service is None:
+                raise ValueError(f"rule {rule.name!r}: a latency rule needs a series or a service")
+        return self
+
+    @cached_property
+    def resolved(self) -> tuple:
+        """The rules with their service's latency signal filled in where they left the series out."""
+        return tuple(
+            rule.model_copy(update={"series": golden_signals(self.services, rule.service)["latency"]})
+            if isinstance(rule, LatencyRule) and rule.series is None else rule
+            for rule in self.rules)

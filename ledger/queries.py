@@ -11,7 +11,8 @@ from sqlmodel import col, select
 from ledger.db import read_session
 from ledger.errors import NotFound
 from ledger.lifecycle import OPEN_STATES
-from ledger.tables import Evidence, Finding, Incident, LogCursor, Observation, TimelineEntry
+from ledger import silences as silence_rules
+from ledger.tables import Evidence, Finding, Incident, LogCursor, Observation, Silence, TimelineEntry
 
 
 class IncidentSummary(BaseModel):
@@ -58,6 +59,7 @@ class FindingItem(BaseModel):
     last_seen: datetime
     occurrences: int
     recovered_at: datetime | None
+    suppressed_by: str | None = None
 
 
 class ObservationItem(BaseModel):
@@ -134,3 +136,28 @@ def open_incident_counts(engine: Engine) -> dict[str, int]:
 def services(engine: Engine) -> list[str]:
     with read_session(engine) as session:
         return sorted(session.exec(select(Incident.service).distinct()).all())
+
+
+class SilenceItem(BaseModel):
+    """The stable JSON shape of a silence or maintenance window (``workbench silences list``)."""
+
+    id: int
+    kind: str
+    status: str  # active | expiring | pending | expired
+    matchers: list[dict]
+    starts_at: datetime
+    ends_at: datetime | None
+    recurrence: dict | None
+    author: str
+    comment: str
+    created_at: datetime
+    expired_at: datetime | None
+    expired_by: str | None
+
+
+def list_silences(engine: Engine, now: datetime, *, include_expired: bool = False) -> list[SilenceItem]:
+    """Silences and maintenance windows with their status at ``now``, newest first."""
+    with read_session(engine) as session:
+        rows = session.exec(select(Silence).order_by(col(Silence.id).desc())).all()
+        items = [SilenceItem(**row.model_dump(), status=silence_rules.status(row, now)) for row in rows]
+    return [item for item in items if include_expired or item.status != "expired"]

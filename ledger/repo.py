@@ -12,7 +12,16 @@ from sqlmodel import Session, col, select
 from ledger import lifecycle, silences
 from ledger.errors import NotFound
 from ledger.tables import (
-    Alert, Evidence, Finding, Incident, IngestPayload, LogCursor, Observation, RuleState, Silence, TargetState,
+    Alert,
+    Evidence,
+    Finding,
+    Incident,
+    IngestPayload,
+    LogCursor,
+    Observation,
+    RuleState,
+    Silence,
+    TargetState,
     TimelineEntry,
 )
 
@@ -33,7 +42,8 @@ class FindingSpec:
     parent: str | None = None  # a target whose open incident suppresses this finding
 
     def all_labels(self) -> dict[str, str]:
-        return {**self.labels, "rule": self.rule, "target": self.target, "service": self.service,
+        parent = {"parent": self.parent} if self.parent else {}
+        return {**self.labels, **parent, "rule": self.rule, "target": self.target, "service": self.service,
                 "severity": self.severity}
 
 
@@ -51,6 +61,18 @@ class AlertEvent:
     annotations: dict[str, str]
     generator_url: str | None
     raw: dict
+
+
+@dataclass(frozen=True)
+class RuleEvidence:
+    """What a detector rule saw: its query, window, threshold and the window's values."""
+
+    summary: str
+    data: dict
+    at: datetime
+
+
+EvidenceItem = Observation | RuleEvidence
 
 
 def target_state(session: Session, target: str) -> TargetState:
@@ -84,7 +106,7 @@ def add_observation(session: Session, observation: Observation) -> Observation:
     return observation
 
 
-def open_finding(session: Session, spec: FindingSpec, observations: list[Observation], now: datetime) -> Finding:
+def open_finding(session: Session, spec: FindingSpec, observations: list[EvidenceItem], now: datetime) -> Finding:
     """Record a new finding and fold it into the open incident with its key, or open one; a
     finding a silence, a maintenance window or its parent's open incident covers is kept but
     suppressed (linked to the parent's incident, if that is the reason)."""
@@ -154,13 +176,13 @@ def suppression(session: Session, labels: dict[str, str], parent: str | None,
     return None, None
 
 
-def release_suppressed(session: Session, parents: dict[str, str | None], now: datetime) -> int:
+def release_suppressed(session: Session, now: datetime) -> int:
     """Findings still firing whose silence, window or parent incident has ended open (or join)
-    their own incident now; ``parents`` maps a target to its parent. Return how many."""
+    their own incident now. Return how many."""
     released = 0
     for finding in session.exec(select(Finding).where(col(Finding.suppressed_by).is_not(None),
                                                       col(Finding.recovered_at).is_(None))).all():
-        reason, _ = suppression(session, finding.labels, parents.get(finding.target), now)
+        reason, _ = suppression(session, finding.labels, finding.labels.get("parent"), now)
         if reason is None:
             was = finding.suppressed_by
             finding.suppressed_by = None
@@ -170,7 +192,7 @@ def release_suppressed(session: Session, parents: dict[str, str | None], now: da
     return released
 
 
-def finding_failed_again(session: Session, finding_id: int, observation: Observation, now: datetime) -> None:
+def finding_failed_again(session: Session, finding_id: int, evidence: EvidenceItem, now: datetime) -> None:
     """A firing finding saw another failure: count it; a recovering incident relapses."""
     finding = _get(session, Finding, finding_id)
     finding.last_seen = now
@@ -181,28 +203,34 @@ def finding_failed_again(session: Session, finding_id: int, observation: Observa
     incident.last_seen_at = now
     if incident.state == lifecycle.RECOVERING:
         _relapse(session, incident, now)
-        add_evidence(session, incident, finding, observation, now)
+        add_evidence(session, incident, finding, evidence, now)
 
 
-def finding_recovering(session: Session, finding_id: int, observation: Observation, needed: int, now: datetime) -> None:
-    """First success of a firing finding: the incident recovers unless another of its findings still fires."""
+def finding_recovering(session: Session, finding_id: int, evidence: EvidenceItem, now: datetime, why: str) -> None:
+    """A firing finding's signal recovered: the incident recovers unless another of its findings still fires."""
     finding = _get(session, Finding, finding_id)
     if finding.suppressed_by is not None:
         return
     incident = _get(session, Incident, finding.incident_id)
     if _other_firing(session, incident, finding) is None and lifecycle.RECOVERING in lifecycle.TRANSITIONS[incident.state]:
-        _set_state(session, incident, lifecycle.RECOVERING, SYSTEM, now,
-                   f"signal recovered; resolves after {needed} successes in a row")
-        add_evidence(session, incident, finding, observation, now)
+        _set_state(session, incident, lifecycle.RECOVERING, SYSTEM, now, why)
+        add_evidence(session, incident, finding, evidence, now)
 
 
-def finding_recovered(session: Session, finding_id: int, observation: Observation, successes: int, now: datetime) -> None:
-    """The success threshold held: close the finding; resolve its incident when nothing else fires."""
+def finding_recovered(session: Session, finding_id: int, evidence: EvidenceItem, now: datetime, why: str,
+                      resolution: str) -> None:
+    """The signal stayed recovered: close the finding; resolve its incident when nothing else fires."""
     finding = _get(session, Finding, finding_id)
     if finding.incident_id is not None:
-        add_evidence(session, _get(session, Incident, finding.incident_id), finding, observation, now)
-    _close_finding(session, finding, now, f"{successes} successes in a row",
-                   f"success threshold held ({successes} in a row)")
+        add_evidence(session, _get(session, Incident, finding.incident_id), finding, evidence, now)
+    _close_finding(session, finding, now, why, resolution)
+
+
+def note(session: Session, finding_id: int, message: str, now: datetime) -> None:
+    """A line on the timeline of the finding's incident (none for a silenced finding)."""
+    finding = _get(session, Finding, finding_id)
+    if finding.incident_id is not None:
+        _timeline(session, _get(session, Incident, finding.incident_id), now, SYSTEM, "note", message)
 
 
 def _close_finding(session: Session, finding: Finding, now: datetime, why: str, resolution: str) -> None:
@@ -318,7 +346,13 @@ def transition(session: Session, incident_id: int, to_state: str, actor: str, re
     return incident
 
 
-def add_evidence(session: Session, incident: Incident, finding: Finding | None, observation: Observation, now: datetime) -> None:
+def add_evidence(session: Session, incident: Incident, finding: Finding | None, evidence: EvidenceItem,
+                 now: datetime) -> None:
+    if isinstance(evidence, RuleEvidence):
+        session.add(Evidence(incident_id=incident.id, finding_id=finding.id if finding else None, at=evidence.at,
+                             kind="rule", summary=evidence.summary, data=evidence.data))
+        return
+    observation = evidence
     verdict = "passed" if observation.ok else "failed"
     summary = f"{observation.kind} probe of {observation.target} {verdict}"
     if observation.error:

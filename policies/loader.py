@@ -11,9 +11,7 @@ from pathlib import Path
 from typing import get_args
 
 import yaml
-from pydantic import ValidationError
-
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from policies.errors import PolicyError, Problem
 from policies.rules import Rule, RulesFile
@@ -35,9 +33,6 @@ class Policy(Strict):
             if target.name == name:
                 return target
         raise KeyError(name)
-
-    def parents(self) -> dict[str, str | None]:
-        return {target.name: target.parent for target in self.targets}
 
 
 def load_policy(directory: Path | str) -> Policy:

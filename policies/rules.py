@@ -42,7 +42,6 @@ class ServiceSignals(Strict):
     errors: str | None = Field(default=None, description="series of error rates; error ratio = errors / traffic")
     saturation: list[str] = Field(default_factory=list, description="series of utilisation (ratio or percent)")
 
-
     @field_validator("saturation")
     @classmethod
     def _selectors(cls, values: list[str]) -> list[str]:
@@ -187,6 +186,11 @@ class LatencyRule(_RuleBase, _Compare):
                                         "the service's latency signal)")
     percentile: Literal[50, 90, 95, 99] = 99
 
+    @model_validator(mode="after")
+    def _series_or_service(self) -> "LatencyRule":
+        if self.series is None and self.service is None:
+            raise ValueError("a latency rule needs a series or a service (whose latency signal it reads)")
+        return self
 
     def selectors(self) -> dict[str, Selector]:
         return {"value": parse_selector(self.series)}
@@ -202,7 +206,6 @@ class ErrorsRule(_RuleBase):
     requests: SelectorText | None = Field(default=None, description="request rate series")
     above: float = Field(gt=0, le=1, description="fires when the error ratio is above this (0-1)")
     min_requests: float = Field(default=0, ge=0, description="no verdict while mean requests are below this")
-
 
     @model_validator(mode="after")
     def _both_or_neither(self) -> "ErrorsRule":
@@ -231,7 +234,6 @@ class TrafficRule(_RuleBase):
     baseline: timedelta = Field(default=timedelta(days=1), description="how long ago the baseline window is")
     min_baseline: float = Field(default=0, ge=0, description="no verdict while the baseline is below this")
 
-
     @field_validator("baseline", mode="before")
     @classmethod
     def _baseline(cls, value: object) -> timedelta:
@@ -255,7 +257,6 @@ class SaturationRule(_RuleBase, _Compare):
     series: SelectorText = Field(description="utilisation series")
     reduce: Reduce = Field(default="avg")
 
-
     def selectors(self) -> dict[str, Selector]:
         return {"value": parse_selector(self.series)}
 
@@ -268,7 +269,6 @@ class AbsenceRule(_RuleBase):
     kind: Literal["absence"]
     series: SelectorText
     lookback: timedelta = Field(default=timedelta(hours=1), description="how far back a group counts as known")
-
 
     @field_validator("lookback", mode="before")
     @classmethod
@@ -319,14 +319,12 @@ class RulesFile(Strict):
     noise: Noise = Field(default_factory=Noise)
 
     @model_validator(mode="after")
-    def _names_and_latency_series(self) -> "RulesFile":
+    def _unique_names(self) -> "RulesFile":
         seen: set[str] = set()
         for rule in self.rules:
             if rule.name in seen:
                 raise ValueError(f"rule name {rule.name!r} is used twice")
             seen.add(rule.name)
-            if isinstance(rule, LatencyRule) and rule.series is None and rule.service is None:
-                raise ValueError(f"rule {rule.name!r}: a latency rule needs a series or a service")
         return self
 
     @cached_property

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 OPERATORS = ("=~", "!~", "!=", "=")
 _LABEL = r"[A-Za-z_][A-Za-z0-9_]*"
-_SERIES = re.compile(rf"^\s*(?P<name>[A-Za-z_:][A-Za-z0-9_:]*)?\s*(?:\{{(?P<body>.*)\}})?\s*$", re.DOTALL)
+_SERIES = re.compile(r"^\s*(?P<name>[A-Za-z_:][A-Za-z0-9_:]*)?\s*(?:\{(?P<body>.*)\})?\s*$", re.DOTALL)
 _QUOTED = re.compile(rf'\s*(?P<label>{_LABEL})\s*(?P<op>=~|!~|!=|=)\s*"(?P<value>(?:[^"\\]|\\.)*)"\s*(?:,|$)')
 _PLAIN = re.compile(rf"^\s*(?P<label>{_LABEL})\s*(?P<op>=~|!~|!=|=)(?P<value>.*)$", re.DOTALL)
 

@@ -66,9 +66,12 @@ def record(engine: Engine, target, result: ProbeResult, now: Callable[[], dateti
         elif signal is Signal.STILL_FIRING:
             repo.finding_failed_again(session, active, observation, at)
         elif signal is Signal.RECOVERING:
-            repo.finding_recovering(session, active, observation, target.success_threshold, at)
+            repo.finding_recovering(session, active, observation, at, f"signal recovered; resolves after "
+                                    f"{target.success_threshold} successes in a row")
         elif signal is Signal.RECOVERED:
-            repo.finding_recovered(session, active, observation, after.consecutive_successes, at)
+            successes = after.consecutive_successes
+            repo.finding_recovered(session, active, observation, at, f"{successes} successes in a row",
+                                   f"success threshold held ({successes} in a row)")
             active = None
         repo.save_target_state(session, state, failures=after.consecutive_failures,
                                successes=after.consecutive_successes, observation=observation,
@@ -109,6 +112,8 @@ def _finding_spec(target, observation: Observation) -> repo.FindingSpec:
         severity=target.severity,
         summary=f"{target.name} failing: {observation.error or 'conditions not met'}",
         correlation_key=f"{target.service}/{target.name}",
+        labels={"kind": target.kind, "category": "availability"},
+        parent=target.parent,
     )
 
 

@@ -1,0 +1,187 @@
+"""One detector cycle: read the window of samples the rules need, evaluate every rule (pure
+functions, probes/evaluation.py), step each group's state (probes/detectors.py) and act on the
+ledger in one transaction; then release suppressed findings whose silence, maintenance window
+or parent incident has ended. The worker runs it on ``noise.evaluation_interval``;
+``workbench probe run --once`` runs it after the probes."""
+
+from __future__ import annotations
+
+import json
+import string
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+from sqlalchemy import Engine
+from sqlmodel import select
+
+from ledger import repo
+from ledger.db import utcnow, write_session
+from ledger.samples import SampleStore
+from ledger.tables import RuleState
+from policies.rules import AbsenceRule, TrafficRule
+from policies.schema import format_duration
+from probes.detectors import INACTIVE, RuleStatus, Signal, step_rule
+from probes.evaluation import Evaluation, evaluate
+from probes.windows import SeriesWindow
+
+
+@dataclass(frozen=True)
+class DetectionOutcome:
+    rules: int
+    groups: int
+    samples: int
+    signals: dict[str, int]
+    released: int
+    evaluate_seconds: float
+    write_seconds: float
+
+
+def run_rules(engine: Engine, store: SampleStore, policy, now: datetime | None = None) -> DetectionOutcome:
+    now = now or utcnow()
+    rules = [rule for rule in policy.rules.resolved if rule.enabled]
+    t0 = time.perf_counter()
+    window, past = load_windows(store, rules, now)
+    results = {rule.name: evaluate(rule, window, now, past) for rule in rules}
+    t1 = time.perf_counter()
+    signals: dict[str, int] = {}
+    with write_session(engine) as session:
+        states = {(row.rule, row.group): row for row in session.exec(select(RuleState)).all()}
+        for rule in rules:
+            evaluations = {group_key(e.group): e for e in results[rule.name]}
+            for (name, key), row in states.items():  # groups that stopped reporting: no verdict
+                if name == rule.name and key not in evaluations and row.state != INACTIVE:
+                    evaluations[key] = Evaluation(row.labels, None, False, {"absent": "no samples in the window"})
+            for key, evaluation in evaluations.items():
+                signal = _apply(session, rule, states.get((rule.name, key)), key, evaluation, now, policy.rules.noise)
+                signals[signal.value] = signals.get(signal.value, 0) + 1
+        known = {rule.name for rule in rules}
+        for (name, _), row in states.items():
+            if name not in known:
+                _forget(session, row, now)
+        released = repo.release_suppressed(session, now)
+    return DetectionOutcome(len(rules), sum(map(len, results.values())), window.frame.height, signals, released,
+                            t1 - t0, time.perf_counter() - t1)
+
+
+def load_windows(store: SampleStore, rules: list, now: datetime) -> tuple[SeriesWindow, SeriesWindow]:
+    """The samples of the series the rules read, over the longest window; and those of the
+    traffic rules' baseline windows."""
+    if not rules:
+        return SeriesWindow.empty(), SeriesWindow.empty()
+    span = max(rule.lookback if isinstance(rule, AbsenceRule) else rule.window for rule in rules)
+    window = SeriesWindow(_read(store, rules, [(now - span, now)]))
+    spans = [(now - rule.baseline - rule.window, now - rule.baseline) for rule in rules
+             if isinstance(rule, TrafficRule) and (rule.drop is not None or rule.spike is not None)]
+    past = SeriesWindow(_read(store, rules, _merged(spans))) if spans else window
+    return window, past
+
+
+def _read(store: SampleStore, rules: list, spans: list[tuple[datetime, datetime]]) -> pl.DataFrame:
+    selectors = [s for rule in rules for s in rule.selectors().values()]
+    names = sorted({s.name for s in selectors if s.name})
+    by_name = "" if any(s.name is None for s in selectors) else \
+        f" AND name IN ({', '.join('?' for _ in names)})"
+    frames = [store.query(f"SELECT ts, name, labels, value FROM samples WHERE ts >= ? AND ts <= ?{by_name}",
+                          since, until, [since, until, *([] if not by_name else names)])
+              for since, until in spans]
+    return pl.concat(frames) if len(frames) > 1 else frames[0]
+
+
+def _merged(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    out: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+def group_key(labels: dict[str, str]) -> str:
+    return json.dumps(labels, sort_keys=True, separators=(",", ":"))
+
+
+def _apply(session, rule, row: RuleState | None, key: str, evaluation: Evaluation, now: datetime, noise) -> Signal:
+    before = RuleStatus() if row is None else RuleStatus(
+        row.state, row.active, row.pending_since, row.firing_since, row.last_active_at,
+        tuple(datetime.fromisoformat(t) for t in row.flips), row.flapping)
+    after, signal = step_rule(before, evaluation.active, now, for_=rule.for_, keep_firing_for=rule.keep_firing_for,
+                              flap_limit=noise.flap_limit, flap_window=noise.flap_window)
+    if row is None:
+        if after == RuleStatus():
+            return signal  # never held: nothing worth a row
+        row = RuleState(rule=rule.name, group=key, labels=evaluation.group)
+        session.add(row)
+    summary = _summary(rule, evaluation)
+    evidence = repo.RuleEvidence(summary, evaluation.evidence, now)
+    if signal is Signal.FIRING:
+        row.finding_id = repo.open_finding(session, _finding_spec(rule, evaluation, summary), [evidence], now).id
+    elif row.finding_id is not None and signal is Signal.STILL_FIRING:
+        repo.finding_failed_again(session, row.finding_id, evidence, now)
+    elif row.finding_id is not None and signal is Signal.RECOVERING:
+        repo.finding_recovering(session, row.finding_id, evidence, now, f"{rule.name}: condition stopped holding; "
+                                f"keeps firing for {format_duration(rule.keep_firing_for)}")
+    elif row.finding_id is not None and signal is Signal.RECOVERED:
+        repo.finding_recovered(session, row.finding_id, evidence, now, f"{rule.name}: condition no longer holds",
+                               f"{rule.name} stopped firing")
+        row.finding_id = None
+    if after.flapping and not before.flapping and row.finding_id is not None:
+        repo.note(session, row.finding_id, f"{rule.name} is flapping ({len(after.flips)} changes in "
+                                           f"{format_duration(noise.flap_window)}): held open until it settles", now)
+    row.state, row.active, row.pending_since, row.firing_since = (after.state, after.active, after.pending_since,
+                                                                  after.firing_since)
+    row.last_active_at, row.flapping = after.last_active_at, after.flapping
+    row.flips = [t.isoformat() for t in after.flips]
+    row.value, row.evaluated_at = evaluation.value, now
+    return signal
+
+
+def _forget(session, row: RuleState, now: datetime) -> None:
+    """A rule removed from the policy: its open finding recovers and its state goes."""
+    if row.finding_id is not None:
+        evidence = repo.RuleEvidence(f"{row.rule} removed from the policy", {}, now)
+        repo.finding_recovered(session, row.finding_id, evidence, now, f"{row.rule} is no longer in the policy",
+                               f"{row.rule} removed from the policy")
+    session.delete(row)
+
+
+def _finding_spec(rule, evaluation: Evaluation, summary: str) -> repo.FindingSpec:
+    fields = _fields(rule, evaluation)
+    return repo.FindingSpec(
+        rule=f"rule:{rule.name}", target=fields["target"], service=fields["service"], severity=rule.severity,
+        summary=summary, correlation_key=_Template().format(rule.correlation_key, **fields),
+        labels={**rule.labels, **evaluation.group, "category": rule.kind_category}, parent=rule.parent,
+    )
+
+
+def _fields(rule, evaluation: Evaluation) -> dict:
+    group = evaluation.group
+    return {"rule": rule.name, "service": rule.service or group.get("service") or "rules",
+            "target": group.get("target") or rule.name, "value": evaluation.value,
+            "threshold": evaluation.evidence.get("threshold"), "window": format_duration(rule.window),
+            "severity": rule.severity, "category": rule.kind_category, "labels": {**rule.labels, **group}}
+
+
+def _summary(rule, evaluation: Evaluation) -> str:
+    fields = _fields(rule, evaluation)
+    if rule.summary:
+        return _Template().format(rule.summary, **fields)
+    e = evaluation.evidence
+    if "absent" in e:
+        return f"{rule.name}: {e['absent']}"
+    where = ", ".join(f"{k}={v}" for k, v in evaluation.group.items() if v) or fields["service"]
+    return (f"{rule.name} ({where}): {e['reduce']} over {e['window']} is {_number(evaluation.value)} "
+            f"({e['op']} {_number(e['threshold'])})")
+
+
+class _Template(string.Formatter):
+    """str.format that prints a missing value as 'none' whatever its format spec."""
+
+    def format_field(self, value, format_spec):
+        return "none" if value is None else super().format_field(value, format_spec)
+
+
+def _number(value) -> str:
+    return "none" if value is None else f"{value:.4g}"

@@ -1,0 +1,140 @@
+"""rules.yaml: golden signals per service and detector rules, validated with file, line and
+path; selectors and expressions as data, never evaluated as code."""
+
+import pytest
+
+from policies.errors import PolicyError
+from policies.expressions import evaluate, parse_expression
+from policies.loader import load_policy
+from policies.rules import golden_signals
+from policies.selectors import parse_matcher, parse_selector
+
+TARGETS = """
+targets:
+  - {name: web, kind: http, service: shop, url: "http://127.0.0.1:9/"}
+"""
+
+
+def problems(policy_dir, rules: str) -> list[str]:
+    directory = policy_dir(TARGETS)
+    (directory / "rules.yaml").write_text(rules)
+    with pytest.raises(PolicyError) as caught:
+        load_policy(directory)
+    return [str(p) for p in caught.value.problems]
+
+
+def test_rules_load_with_defaults_and_service_signals(policy_dir):
+    directory = policy_dir(TARGETS)
+    (directory / "rules.yaml").write_text("""
+services:
+  shop:
+    latency: 'http_latency_seconds{job="shop"}'
+    traffic: 'http_rps{job="shop"}'
+    errors: 'http_eps{job="shop"}'
+rules:
+  - {name: shop-p99, kind: latency, service: shop, above: 0.3, for: 2m}
+  - {name: shop-errors, kind: errors, errors: 'http_eps{job="shop"}', requests: 'http_rps{job="shop"}', above: 0.05}
+""")
+    rules = load_policy(directory).rules
+    latency = rules.resolved[0]
+    assert latency.series == 'http_latency_seconds{job="shop"}'  # the service's latency signal
+    assert (latency.for_.total_seconds(), latency.percentile, latency.by, latency.kind_category) == \
+        (120, 99, ["service"], "latency")
+    assert latency.correlation_key == "{service}/{rule}" and rules.noise.flap_limit == 4
+
+
+def test_default_golden_signals_come_from_the_probes():
+    signals = golden_signals({}, "demo")
+    assert signals["latency"] == 'probe_duration_seconds{service="demo"}'
+    assert signals["errors"] is None and signals["success"] == 'probe_success{service="demo"}'
+    assert parse_selector(signals["saturation"][0]).matches("probe_value", {"service": "demo", "kind": "host",
+                                                                             "value": "CPU"})
+
+
+@pytest.mark.parametrize("rules,expected", [
+    ("rules:\n  - {name: a, kind: latency, above: 1}\n",
+     "rules.yaml: line 2, rules[0]: a latency rule needs a series or a service"),
+    ("rules:\n  - {name: a, kind: saturation, series: cpu, above: 1, below: 2}\n",
+     "rules.yaml: line 2, rules[0]: give exactly one of above or below"),
+    ("rules:\n  - {name: a, kind: threshold, series: {x: cpu}, expr: 'x + __import__(1)', above: 1}\n",
+     "rules.yaml: line 2, rules[0]: expr 'x + __import__(1)': only + - * / and parentheses are allowed"),
+    ("rules:\n  - {name: a, kind: threshold, series: {x: cpu}, expr: 'x + y', above: 1}\n",
+     "rules.yaml: line 2, rules[0]: expr 'x + y' uses 'y', which is not one of the series (x)"),
+    ("rules:\n  - {name: a, kind: traffic, series: 'rps{a=\"1\"', drop: 0.5}\n",
+     "rules.yaml: line 2, rules[0].series: cannot parse series selector"),
+    ("rules:\n  - {name: a, kind: errors, errors: e, above: 0.1}\n",
+     "rules.yaml: line 2, rules[0]: give both errors and requests, or neither"),
+    ("rules:\n  - {name: a, kind: saturation, series: cpu, above: 1, summary: '{host}'}\n",
+     "rules.yaml: line 2, rules[0].summary: unknown field {host}"),
+    ("rules:\n  - {name: a, kind: saturation, series: cpu, above: 1, parent: nope}\n",
+     "rules.yaml: rules[0].parent: names parent 'nope', which is not a target in targets.yaml"),
+    ("rules:\n  - {name: a, kind: absence, series: up, wndow: 5m}\n",
+     "rules.yaml: line 2, rules[0].wndow: unknown key"),
+    ("rules:\n  - {name: a, kind: absence, series: up}\n  - {name: a, kind: absence, series: up}\n",
+     "rule name 'a' is used twice"),
+])
+def test_bad_rules_are_reported_with_file_line_and_reason(policy_dir, rules, expected):
+    found = problems(policy_dir, rules)
+    assert any(expected in p for p in found), found
+
+
+def test_a_target_parent_must_exist_and_not_loop(policy_dir):
+    directory = policy_dir("""
+targets:
+  - {name: b, kind: tcp, service: s, host: 127.0.0.1, port: 9}
+  - {name: c, kind: tcp, service: s, host: 127.0.0.1, port: 9, parent: zz}
+""")
+    with pytest.raises(PolicyError) as caught:
+        load_policy(directory)
+    [problem] = caught.value.problems
+    assert "target 'c' names parent 'zz', which is not a target" in str(problem)
+    (directory / "targets.yaml").write_text("""
+targets:
+  - {name: a, kind: tcp, service: s, host: 127.0.0.1, port: 9, parent: b}
+  - {name: b, kind: tcp, service: s, host: 127.0.0.1, port: 9, parent: a}
+""")
+    with pytest.raises(PolicyError, match="parents form a cycle"):
+        load_policy(directory)
+
+
+@pytest.mark.parametrize("text,name,labels,matches", [
+    ('up{job="node"}', "up", {"job": "node"}, True),
+    ('up{job="node"}', "up", {"job": "web"}, False),
+    ('up{job!="node", instance=~"a.*"}', "up", {"job": "web", "instance": "abc"}, True),
+    ('up{instance=~"a"}', "up", {"instance": "abc"}, False),        # anchored, as in Prometheus
+    ('up{instance!~"a.*"}', "up", {"instance": "b"}, True),
+    ('{service="x"}', "anything", {"service": "x"}, True),
+    ('up{zone=""}', "up", {}, True),                                 # a missing label is empty
+    ('up{msg="say \\"hi\\""}', "up", {"msg": 'say "hi"'}, True),
+])
+def test_selectors(text, name, labels, matches):
+    assert parse_selector(text).matches(name, labels) is matches
+
+
+@pytest.mark.parametrize("text", ["", "up{job=node}", "up{job=\"a\"", "up{1a=\"x\"}", "up{a=~\"(\"}"])
+def test_bad_selectors(text):
+    with pytest.raises(ValueError):
+        parse_selector(text)
+
+
+@pytest.mark.parametrize("text,label,op,value", [
+    ("service=shop", "service", "=", "shop"), ("alertname=~Disk.*", "alertname", "=~", "Disk.*"),
+    ("severity!=info", "severity", "!=", "info"), ('team="a b"', "team", "=", "a b"),
+])
+def test_cli_matchers(text, label, op, value):
+    m = parse_matcher(text)
+    assert (m.label, m.op, m.value) == (label, op, value)
+
+
+@pytest.mark.parametrize("expr,values,expected", [
+    ("a / b", {"a": 1, "b": 4}, 0.25), ("(a + b) * 100", {"a": 1, "b": 2}, 300), ("-a", {"a": 2}, -2),
+    ("a / b", {"a": 1, "b": 0}, None), ("a - b", {"a": 1, "b": None}, None),
+])
+def test_expressions(expr, values, expected):
+    assert evaluate(parse_expression(expr, set(values)), values) == expected
+
+
+@pytest.mark.parametrize("expr", ["a.b", "a ** 2", "f(a)", "a if a else b", "'x'", "a[0]"])
+def test_expressions_refuse_anything_but_arithmetic(expr):
+    with pytest.raises(ValueError):
+        parse_expression(expr, {"a", "b"})

@@ -61,7 +61,7 @@ def run_rules(engine: Engine, store: SampleStore, policy, now: datetime | None =
             if name not in known:
                 _forget(session, row, now)
         released = repo.release_suppressed(session, now)
-    return DetectionOutcome(len(rules), sum(map(len, results.values())), window.frame.height, signals, released,
+    return DetectionOutcome(len(rules), sum(map(len, results.values())), window.size, signals, released,
                             t1 - t0, time.perf_counter() - t1)
 
 
@@ -71,32 +71,40 @@ def load_windows(store: SampleStore, rules: list, now: datetime) -> tuple[Series
     if not rules:
         return SeriesWindow.empty(), SeriesWindow.empty()
     span = max(rule.lookback if isinstance(rule, AbsenceRule) else rule.window for rule in rules)
-    window = SeriesWindow(_read(store, rules, [(now - span, now)]))
+    window = _read(store, rules, [(now - span, now)])
     spans = [(now - rule.baseline - rule.window, now - rule.baseline) for rule in rules
              if isinstance(rule, TrafficRule) and (rule.drop is not None or rule.spike is not None)]
-    past = SeriesWindow(_read(store, rules, _merged(spans))) if spans else window
-    return window, past
+    return window, _read(store, rules, spans) if spans else window
 
 
-def _read(store: SampleStore, rules: list, spans: list[tuple[datetime, datetime]]) -> pl.DataFrame:
+def _read(store: SampleStore, rules: list, spans: list[tuple[datetime, datetime]]) -> SeriesWindow:
+    """DuckDB reads, filters and sorts the samples (in parallel, in C++), so only numbers
+    cross into Python: series id, time, value; then the labels of each series once."""
     selectors = [s for rule in rules for s in rule.selectors().values()]
     names = sorted({s.name for s in selectors if s.name})
-    by_name = "" if any(s.name is None for s in selectors) else \
-        f" AND name IN ({', '.join('?' for _ in names)})"
-    frames = [store.query(f"SELECT ts, name, labels, value FROM samples WHERE ts >= ? AND ts <= ?{by_name}",
-                          since, until, [since, until, *([] if not by_name else names)])
-              for since, until in spans]
-    return pl.concat(frames) if len(frames) > 1 else frames[0]
-
-
-def _merged(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
-    out: list[tuple[datetime, datetime]] = []
-    for start, end in sorted(spans):
-        if out and start <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], end))
-        else:
-            out.append((start, end))
-    return out
+    where = " OR ".join("ts BETWEEN ? AND ?" for _ in spans)
+    params = [moment for span in spans for moment in span]
+    if all(s.name for s in selectors):
+        where = f"({where}) AND name IN ({', '.join('?' for _ in names)})"
+        params += names
+    since, until = min(s for s, _ in spans), max(u for _, u in spans)
+    sid = "hash(name || chr(31) || labels)"
+    points = store.query(f"SELECT {sid} AS sid, epoch_us(ts) AS t, value FROM samples WHERE {where} ORDER BY sid, t",
+                         since, until, params)
+    series = store.query(f"SELECT DISTINCT {sid} AS sid, name, labels FROM samples WHERE {where}", since, until, params)
+    shared = series.filter(pl.col("sid").is_duplicated())
+    if not shared.is_empty():  # DuckDB's hash() is fast, not collision-free: split those series apart
+        ids = shared["sid"].unique().to_list()
+        split = store.query(f"SELECT {sid} AS old, name, labels, epoch_us(ts) AS t, value FROM samples "
+                            f"WHERE ({where}) AND {sid} IN ({', '.join('?' for _ in ids)})",
+                            since, until, [*params, *ids])
+        split = split.with_columns(pl.struct("name", "labels").rank("dense").cast(pl.UInt64).alias("rank"))
+        split = split.with_columns((pl.lit(2**63, pl.UInt64) + pl.col("rank")).alias("sid"))  # no DuckDB hash
+        points = pl.concat([points.filter(~pl.col("sid").is_in(ids)),
+                            split.select("sid", "t", "value")]).sort("sid", "t")
+        series = pl.concat([series.filter(~pl.col("sid").is_in(ids)),
+                            split.select("sid", "name", "labels").unique("sid")])
+    return SeriesWindow(points, series)
 
 
 def group_key(labels: dict[str, str]) -> str:
@@ -115,7 +123,7 @@ def _apply(session, rule, row: RuleState | None, key: str, evaluation: Evaluatio
         row = RuleState(rule=rule.name, group=key, labels=evaluation.group)
         session.add(row)
     summary = _summary(rule, evaluation)
-    evidence = repo.RuleEvidence(summary, evaluation.evidence, now)
+    evidence = repo.RuleEvidence(summary, evaluation.full_evidence(), now)
     if signal is Signal.FIRING:
         row.finding_id = repo.open_finding(session, _finding_spec(rule, evaluation, summary), [evidence], now).id
     elif row.finding_id is not None and signal is Signal.STILL_FIRING:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
-import polars as pl
+import numpy as np
 
 from policies.expressions import evaluate as evaluate_expression
 from policies.expressions import parse_expression
@@ -27,9 +27,13 @@ from policies.rules import (
     TrafficRule,
 )
 from policies.schema import format_duration
-from probes.windows import Series, SeriesWindow
+from probes.windows import Series, SeriesWindow, merge
 
 EVIDENCE_POINTS = 60  # the latest values kept with a finding
+
+
+Points = tuple[np.ndarray, np.ndarray]  # times (microseconds since the epoch) and values
+NO_POINTS: Points = (np.empty(0, np.int64), np.empty(0, np.float64))
 
 
 @dataclass(frozen=True)
@@ -37,23 +41,32 @@ class Evaluation:
     group: dict[str, str]
     value: float | None  # None: no data, no verdict (the condition does not hold)
     active: bool
-    evidence: dict
+    evidence: dict  # query, window, reduction, threshold, value
+    points: Points = field(default=NO_POINTS, compare=False, repr=False)  # the window's latest values
+
+    def full_evidence(self) -> dict:
+        """The evidence with the window's latest values, as a finding keeps it."""
+        ts, values = self.points
+        return {**self.evidence, "points": [
+            [datetime.fromtimestamp(t / 1e6, UTC).isoformat(), round(float(v), 6)]
+            for t, v in zip(ts[-EVIDENCE_POINTS:].tolist(), values[-EVIDENCE_POINTS:].tolist())]}
 
 
 def evaluate(rule, window: SeriesWindow, now: datetime, past: SeriesWindow | None = None) -> list[Evaluation]:
     return EVALUATORS[rule.kind](rule, window, now, past or window)
 
 
-def reduce(values: pl.Series, how: str) -> float | None:
-    if values.is_empty():
+def reduce(values: np.ndarray, how: str) -> float | None:
+    """The values (in time order) reduced to one; None when there are none."""
+    if values.size == 0:
         return None
     if how == "last":
         return float(values[-1])
     if how == "count":
-        return float(values.len())
+        return float(values.size)
     if how.startswith("p"):
-        return float(values.quantile(int(how[1:]) / 100, "linear"))
-    return float({"avg": values.mean, "min": values.min, "max": values.max, "sum": values.sum}[how]())
+        return float(np.quantile(values, int(how[1:]) / 100))
+    return float({"avg": np.mean, "min": np.min, "max": np.max, "sum": np.sum}[how](values))
 
 
 def holds(value: float | None, op: str, threshold: float) -> bool:
@@ -67,15 +80,10 @@ def _groups(by: list[str], series: list[Series]) -> dict[tuple, list[Series]]:
     return groups
 
 
-def _points(frame: pl.DataFrame) -> list[list]:
-    tail = frame.tail(EVIDENCE_POINTS)
-    return [[ts.isoformat(), round(value, 6)] for ts, value in zip(tail["ts"], tail["value"])]
-
-
 def _evidence(query, window: timedelta, how: str, op: str, threshold: float | None, value: float | None,
-              frame: pl.DataFrame, **extra) -> dict:
+              **extra) -> dict:
     return {"query": query, "window": format_duration(window), "reduce": how, "op": op,
-            "threshold": threshold, "value": value, "points": _points(frame), **extra}
+            "threshold": threshold, "value": value, **extra}
 
 
 def _compare(rule, window: SeriesWindow, now: datetime, selector_text: str, how: str, op: str,
@@ -85,10 +93,10 @@ def _compare(rule, window: SeriesWindow, now: datetime, selector_text: str, how:
     since = now - rule.window
     out = []
     for key, series in _groups(rule.by, window.select(selector)).items():
-        frame = window.values(series, since, now)
-        value = reduce(frame["value"], how)
+        points = window.values(series, since, now)
+        value = reduce(points[1], how)
         out.append(Evaluation(dict(zip(rule.by, key)), value, holds(value, op, threshold),
-                              _evidence(selector_text, rule.window, how, op, threshold, value, frame)))
+                              _evidence(selector_text, rule.window, how, op, threshold, value), points))
     return out
 
 
@@ -100,12 +108,13 @@ def _threshold(rule: ThresholdRule, window: SeriesWindow, now: datetime, past: S
     per_name = {name: _groups(rule.by, window.select(selector)) for name, selector in rule.selectors().items()}
     out = []
     for key in sorted({key for groups in per_name.values() for key in groups}):
-        frames = {name: window.values(groups.get(key, []), since, now) for name, groups in per_name.items()}
-        values = {name: reduce(frame["value"], rule.reduce) for name, frame in frames.items()}
+        points = {name: window.values(groups.get(key, []), since, now) for name, groups in per_name.items()}
+        values = {name: reduce(p[1], rule.reduce) for name, p in points.items()}
         value = evaluate_expression(tree, values)
         evidence = _evidence({"expr": rule.expr, **rule.series}, rule.window, rule.reduce, rule.op, rule.threshold,
-                             value, pl.concat(frames.values()).sort("ts"), inputs=values)
-        out.append(Evaluation(dict(zip(rule.by, key)), value, holds(value, rule.op, rule.threshold), evidence))
+                             value, inputs=values)
+        out.append(Evaluation(dict(zip(rule.by, key)), value, holds(value, rule.op, rule.threshold), evidence,
+                              merge(list(points.values()))))
     return out
 
 
@@ -128,19 +137,19 @@ def _errors(rule: ErrorsRule, window: SeriesWindow, now: datetime, past: SeriesW
     per_role = {role: _groups(rule.by, window.select(selector)) for role, selector in selectors.items()}
     out = []
     for key in sorted({key for groups in per_role.values() for key in groups}):
-        frames = {role: window.values(groups.get(key, []), since, now) for role, groups in per_role.items()}
-        if "success" in frames:
-            success = reduce(frames["success"]["value"], "avg")
-            value, inputs = (None if success is None else 1 - success), {"probe_runs": frames["success"].height}
+        points = {role: window.values(groups.get(key, []), since, now) for role, groups in per_role.items()}
+        if "success" in points:
+            success = reduce(points["success"][1], "avg")
+            value, inputs = (None if success is None else 1 - success), {"probe_runs": points["success"][1].size}
         else:
-            errors, requests = (reduce(frames[r]["value"], "avg") for r in ("errors", "requests"))
+            errors, requests = (reduce(points[r][1], "avg") for r in ("errors", "requests"))
             enough = requests is not None and requests > 0 and requests >= rule.min_requests
             value = errors / requests if enough and errors is not None else None
             inputs = {"errors": errors, "requests": requests}
         query = {role: str(selector) for role, selector in selectors.items()}
-        evidence = _evidence(query, rule.window, "error ratio", ">", rule.above, value,
-                             pl.concat(frames.values()).sort("ts"), inputs=inputs)
-        out.append(Evaluation(dict(zip(rule.by, key)), value, holds(value, ">", rule.above), evidence))
+        evidence = _evidence(query, rule.window, "error ratio", ">", rule.above, value, inputs=inputs)
+        out.append(Evaluation(dict(zip(rule.by, key)), value, holds(value, ">", rule.above), evidence,
+                              merge(list(points.values()))))
     return out
 
 
@@ -150,22 +159,22 @@ def _traffic(rule: TrafficRule, window: SeriesWindow, now: datetime, past: Serie
     then = now - rule.baseline
     out = []
     for key, series in _groups(rule.by, window.select(selector)).items():
-        frame = window.values(series, since, now)
-        value = reduce(frame["value"], "avg")
+        points = window.values(series, since, now)
+        value = reduce(points[1], "avg")
         baseline = None
         if rule.above is not None or rule.below is not None:
             op, threshold = (">", rule.above) if rule.above is not None else ("<", rule.below)
         else:
             older = past.values([s for s in past.select(selector) if _key(rule.by, s) == key], then - rule.window, then)
-            baseline = reduce(older["value"], "avg")
+            baseline = reduce(older[1], "avg")
             usable = baseline is not None and baseline > 0 and baseline >= rule.min_baseline
             op = "<" if rule.drop is not None else ">"
             threshold = (baseline * (1 - rule.drop) if rule.drop is not None else baseline * rule.spike) \
                 if usable else None
         active = threshold is not None and holds(value, op, threshold)
         out.append(Evaluation(dict(zip(rule.by, key)), value, active,
-                              _evidence(rule.series, rule.window, "avg", op, threshold, value, frame,
-                                        baseline=baseline, baseline_offset=format_duration(rule.baseline))))
+                              _evidence(rule.series, rule.window, "avg", op, threshold, value,
+                                        baseline=baseline, baseline_offset=format_duration(rule.baseline)), points))
     return out
 
 
@@ -177,20 +186,19 @@ def _absence(rule: AbsenceRule, window: SeriesWindow, now: datetime, past: Serie
     selector = rule.selectors()["value"]
     groups = _groups(rule.by, window.select(selector))
     if not groups:
-        empty = SeriesWindow.empty().values([])
         return [Evaluation({}, None, True, _evidence(rule.series, rule.lookback, "last sample", ">", None, None,
-                                                     empty, absent=f"no series matches in the last "
-                                                                   f"{format_duration(rule.lookback)}"))]
+                                                     absent=f"no series matches in the last "
+                                                            f"{format_duration(rule.lookback)}"))]
     out = []
     for key, series in groups.items():
-        frame = window.values(series, now - rule.lookback, now)
-        if frame.is_empty():
+        points = window.values(series, now - rule.lookback, now)
+        if points[0].size == 0:
             continue  # older than the lookback: no longer known
-        age = (now - frame["ts"][-1]).total_seconds()
+        age = now.timestamp() - points[0][-1] / 1e6
         threshold = rule.window.total_seconds()
         out.append(Evaluation(dict(zip(rule.by, key)), age, age > threshold,
                               _evidence(rule.series, rule.window, "seconds since the last sample", ">", threshold,
-                                        age, frame)))
+                                        age), points))
     return out
 
 

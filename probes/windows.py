@@ -1,8 +1,10 @@
 """A window of raw samples, indexed by series, that detector rules read.
 
-The samples are sorted once by series and time; a series is then a slice (no copy), and a
-selector is matched against the series' labels, not against every sample. So a thousand rules
-over millions of samples cost one sort plus work proportional to what each rule reads.
+The samples are sorted once by series and time into two arrays (time in microseconds, value);
+a series is then a slice of them (no copy), a time range within it two binary searches, and a
+selector is matched against the series' labels (through a per-label index for equality
+matchers), not against every sample. So a thousand rules over millions of samples cost one
+sort plus work proportional to what each rule reads.
 """
 
 from __future__ import annotations
@@ -12,11 +14,10 @@ from collections import defaultdict
 from datetime import datetime
 from typing import NamedTuple
 
+import numpy as np
 import polars as pl
 
 from policies.selectors import Selector
-
-COLUMNS = ("ts", "name", "labels", "value")
 
 
 class Series(NamedTuple):
@@ -27,40 +28,76 @@ class Series(NamedTuple):
 
 
 class SeriesWindow:
-    def __init__(self, frame: pl.DataFrame):
-        """``frame``: samples with columns ts, name, labels (canonical JSON) and value."""
-        frame = frame.select(COLUMNS).with_columns(
-            pl.col("ts").dt.convert_time_zone("UTC"),  # DuckDB answers in Etc/UTC
-            pl.struct("name", "labels").hash().alias("series")).sort("series", "ts")
-        self.frame = frame.select("ts", "value")
-        heads = frame.group_by("series", maintain_order=True).agg(
-            pl.col("name").first(), pl.col("labels").first(), pl.len().alias("length"))
+    def __init__(self, points: pl.DataFrame, series: pl.DataFrame):
+        """``points``: columns sid (a series id), t (microseconds since the epoch) and value,
+        sorted by sid and t; ``series``: sid, name and labels (canonical JSON) of each series."""
+        self.size = points.height
+        self._ts = points["t"].to_numpy()
+        self._values = points["value"].to_numpy()
+        sids = points["sid"].to_numpy()
+        starts = np.flatnonzero(np.r_[True, sids[1:] != sids[:-1]]) if sids.size else np.empty(0, np.int64)
+        lengths = np.diff(np.r_[starts, sids.size])
+        heads = dict(zip(series["sid"].to_list(), zip(series["name"].to_list(), series["labels"].to_list())))
         self.series: list[Series] = []
         self._by_name: dict[str, list[int]] = defaultdict(list)
-        offset = 0
-        for name, labels, length in heads.select("name", "labels", "length").iter_rows():
-            self._by_name[name].append(len(self.series))
-            self.series.append(Series(name, json.loads(labels), offset, length))
-            offset += length
+        self._postings: dict[tuple[str, str], dict[str, list[int]]] = {}  # (name, label) -> value -> ids
+        for sid, offset, length in zip(sids[starts].tolist(), starts.tolist(), lengths.tolist()):
+            if sid in heads:  # else: written between the two reads; seen next cycle
+                name, labels = heads[sid]
+                self._by_name[name].append(len(self.series))
+                self.series.append(Series(name, json.loads(labels), offset, length))
+
+    @classmethod
+    def of(cls, frame: pl.DataFrame) -> SeriesWindow:
+        """A window of samples with columns ts, name, labels and value."""
+        frame = frame.with_columns(pl.struct("name", "labels").hash().alias("sid"))
+        points = frame.select("sid", pl.col("ts").dt.epoch("us").alias("t"), "value").sort("sid", "t")
+        return cls(points, frame.select("sid", "name", "labels").unique("sid"))
 
     @classmethod
     def empty(cls) -> SeriesWindow:
-        return cls(pl.DataFrame(schema={"ts": pl.Datetime("us", "UTC"), "name": pl.String, "labels": pl.String,
-                                        "value": pl.Float64}))
+        return cls.of(pl.DataFrame(schema={"ts": pl.Datetime("us", "UTC"), "name": pl.String, "labels": pl.String,
+                                           "value": pl.Float64}))
 
     def select(self, selector: Selector) -> list[Series]:
         candidates = self._by_name.get(selector.name, ()) if selector.name else range(len(self.series))
+        for m in selector.matchers if selector.name else ():
+            if m.op == "=" and m.value:  # narrow to the series with that label value first
+                ids = self._posting(selector.name, m.label).get(m.value, ())
+                candidates = ids if len(ids) < len(candidates) else candidates
         return [s for s in (self.series[i] for i in candidates) if selector.matches(s.name, s.labels)]
 
+    def _posting(self, name: str, label: str) -> dict[str, list[int]]:
+        key = (name, label)
+        if key not in self._postings:
+            posting: dict[str, list[int]] = defaultdict(list)
+            for i in self._by_name.get(name, ()):
+                if label in self.series[i].labels:
+                    posting[self.series[i].labels[label]].append(i)
+            self._postings[key] = posting
+        return self._postings[key]
+
     def values(self, series: list[Series], since: datetime | None = None,
-               until: datetime | None = None) -> pl.DataFrame:
-        """The samples (ts, value) of ``series`` in [since, until], by time."""
-        if not series:
-            return self.frame.clear()
-        parts = [self.frame.slice(s.offset, s.length) for s in series]
-        frame = pl.concat(parts) if len(parts) > 1 else parts[0]
-        if since is not None:
-            frame = frame.filter(pl.col("ts") >= since)
-        if until is not None:
-            frame = frame.filter(pl.col("ts") <= until)
-        return frame.sort("ts") if len(parts) > 1 else frame
+               until: datetime | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The samples of ``series`` in [since, until], by time: times (microseconds since the
+        epoch) and values."""
+        low = -2**62 if since is None else int(since.timestamp() * 1e6)
+        high = 2**62 if until is None else int(until.timestamp() * 1e6)
+        ts_parts, value_parts = [], []
+        for s in series:
+            ts = self._ts[s.offset:s.offset + s.length]
+            a, b = np.searchsorted(ts, low, "left"), np.searchsorted(ts, high, "right")
+            ts_parts.append(ts[a:b])
+            value_parts.append(self._values[s.offset + a:s.offset + b])
+        return merge(list(zip(ts_parts, value_parts)))
+
+
+def merge(points: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """(times, values) pairs of several series as one, by time."""
+    if len(points) == 1:
+        return points[0]
+    if not points:
+        return np.empty(0, np.int64), np.empty(0, np.float64)
+    ts, values = np.concatenate([p[0] for p in points]), np.concatenate([p[1] for p in points])
+    order = np.argsort(ts, kind="stable")
+    return ts[order], values[order]

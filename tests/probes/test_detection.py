@@ -5,6 +5,7 @@ parent outages and flapping shape what the operator sees; state survives a resta
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import TypeAdapter
 from sqlmodel import select
 
 from ledger import queries, repo
@@ -13,11 +14,13 @@ from ledger.samples import Sample, SampleStore
 from ledger.silences import recurrence
 from ledger.tables import Finding, RuleState
 from policies.loader import load_policy
+from policies.rules import Rule
 from probes.context import failed, observe
 from probes.cycle import record
-from probes.detection import run_rules
+from probes.detection import load_windows, run_rules
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+RULE = TypeAdapter(Rule)
 WEB = {"service": "shop", "target": "web", "kind": "http"}
 TARGETS = """
 targets:
@@ -173,3 +176,16 @@ def test_a_rule_removed_from_the_policy_recovers_its_finding(setup, engine, poli
     assert queries.list_incidents(engine)[0].state == "resolved"
     with read_session(engine) as session:
         assert session.exec(select(RuleState)).all() == []
+
+
+def test_the_window_read_from_the_store_keeps_every_series_apart(tmp_path):
+    store = SampleStore(tmp_path / "samples")
+    store.append([Sample("probe_duration_seconds", {"service": f"svc-{i // 10}", "target": f"t-{i}"}, i,
+                         T0 - timedelta(seconds=i % 50)) for i in range(3000)])
+    store.flush()
+    rule = RULE.validate_python({"name": "r", "kind": "saturation", "series": "probe_duration_seconds", "above": 1,
+                                 "by": ["target"]})
+    window, past = load_windows(store, [rule], T0)
+    assert past is window and window.size == 3000 and len(window.series) == 3000
+    values = {s.labels["target"]: window.values([s])[1].tolist() for s in window.series}
+    assert values == {f"t-{i}": [float(i)] for i in range(3000)}

@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import polars as pl
 import pytest
 from pydantic import TypeAdapter
@@ -23,7 +24,7 @@ def window(*series) -> SeriesWindow:
     """``series``: (name, labels, [(seconds before NOW, value), ...])."""
     rows = [(NOW - timedelta(seconds=ago), name, series_labels(labels), float(value))
             for name, labels, points in series for ago, value in points]
-    return SeriesWindow(pl.DataFrame(rows, schema={"ts": pl.Datetime("us", "UTC"), "name": pl.String,
+    return SeriesWindow.of(pl.DataFrame(rows, schema={"ts": pl.Datetime("us", "UTC"), "name": pl.String,
                                                    "labels": pl.String, "value": pl.Float64}, orient="row"))
 
 
@@ -41,11 +42,11 @@ def by_target(evaluations):
     ("p99", 3.97),
 ])
 def test_reduce(how, expected):
-    assert reduce(pl.Series([1.0, 2.0, 3.0, 4.0]), how) == pytest.approx(expected)
+    assert reduce(np.array([1.0, 2.0, 3.0, 4.0]), how) == pytest.approx(expected)
 
 
 def test_reduce_of_nothing_is_no_value():
-    assert reduce(pl.Series([], dtype=pl.Float64), "avg") is None
+    assert reduce(np.array([]), "avg") is None
 
 
 def test_latency_percentile_per_group_within_the_window_only():
@@ -62,7 +63,8 @@ def test_the_evidence_holds_the_query_window_threshold_and_values():
     assert e.evidence["query"] == 'probe_duration_seconds{target="web"}'
     assert (e.evidence["window"], e.evidence["reduce"], e.evidence["op"], e.evidence["threshold"]) == \
         ("1m", "p99", ">", 0.5)
-    assert [v for _, v in e.evidence["points"]] == [0.8, 0.9]
+    assert e.full_evidence()["points"] == [[(NOW - timedelta(seconds=20)).isoformat(), 0.8],
+                                           [(NOW - timedelta(seconds=10)).isoformat(), 0.9]]
 
 
 def test_selector_matchers_pick_the_series():
@@ -156,3 +158,14 @@ def test_a_thousand_series_share_one_sorted_window():
     r = rule(kind="latency", series="probe_duration_seconds", above=0.9, by=["target"])
     firing = sorted(e.group["target"] for e in evaluate(r, w, NOW) if e.active)
     assert firing == [f"t{i}" for i in range(901, 1000)]
+
+
+@pytest.mark.parametrize("text", ['m{service="s1"}', 'm{service="s1", target!="t3"}', 'm{service="nope"}',
+                                  'm{target=~"t[12]"}', 'm{service=""}', "m", 'other{service="s1"}'])
+def test_selection_through_the_label_index_equals_a_full_scan(text):
+    from policies.selectors import parse_selector
+    w = window(*[("m", {"service": f"s{i % 3}", "target": f"t{i}"}, [(5, i)]) for i in range(9)],
+               ("m", {"target": "bare"}, [(5, 1)]), ("other", {"service": "s1"}, [(5, 1)]))
+    selector = parse_selector(text)
+    scanned = [s for s in w.series if selector.matches(s.name, s.labels)]
+    assert sorted(s.offset for s in w.select(selector)) == sorted(s.offset for s in scanned)

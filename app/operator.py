@@ -1,8 +1,9 @@
-"""What the operator does to an incident, shared by the web app and the CLI."""
+"""What the operator does to incidents and silences, shared by the web app and the CLI."""
 
 from __future__ import annotations
 
 import getpass
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
@@ -10,6 +11,11 @@ from ledger import repo
 from ledger.db import utcnow, write_session
 from ledger.errors import TransitionRefused
 from ledger.lifecycle import OPERATOR_ACTIONS, TRANSITIONS
+from ledger.silences import recurrence
+from ledger.tables import Silence
+from policies.errors import WorkbenchError
+from policies.schema import parse_duration
+from policies.selectors import parse_matcher
 
 
 def operator_name() -> str:
@@ -33,3 +39,40 @@ def act(engine: Engine, incident_id: int, action: str, reason: str | None = None
 def available_actions(state: str) -> list[str]:
     """Operator actions the lifecycle allows from ``state``, in a stable order."""
     return [action for action, target in OPERATOR_ACTIONS.items() if target in TRANSITIONS[state]]
+
+
+def create_silence(engine: Engine, *, kind: str, matchers: list[str], duration: str, comment: str, author: str,
+                   now: datetime, starts: str = "now", every: str | None = None, at: str | None = None,
+                   days: list[str] | None = None, timezone: str | None = None, until: str | None = None) -> Silence:
+    """Record a silence or a one-off maintenance window from ``starts`` for ``duration``, or (with
+    ``every``) a recurring window, each occurrence ``duration`` long, until ``until`` or for good.
+    WorkbenchError says what is wrong with the input."""
+    try:
+        length = parse_duration(duration)
+        starts_at = parse_when(starts, now)
+        rule, ends_at = None, starts_at + length
+        if every:
+            rule, ends_at = recurrence(every, at, length, timezone, days), parse_when(until, now) if until else None
+        with write_session(engine) as session:
+            return repo.add_silence(session, kind=kind, matchers=[parse_matcher(m).as_dict() for m in matchers],
+                                    starts_at=starts_at, ends_at=ends_at, recurrence=rule, author=author,
+                                    comment=comment, now=now)
+    except ValueError as exc:
+        raise WorkbenchError(str(exc)) from None
+
+
+def expire_silence(engine: Engine, silence_id: int, actor: str, now: datetime) -> Silence:
+    """End a silence or maintenance window now (one that has already ended stays as it was)."""
+    with write_session(engine) as session:
+        return repo.expire_silence(session, silence_id, actor, now)
+
+
+def parse_when(text: str, now: datetime) -> datetime:
+    """``now`` or an ISO 8601 time, UTC unless it carries an offset."""
+    if text.strip().lower() == "now":
+        return now
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"not a time: {text!r} (use ISO 8601, e.g. 2026-03-28T22:00Z, or now)") from None
+    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)

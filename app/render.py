@@ -1,6 +1,12 @@
-"""Plain-text renderings shared by the CLI."""
+"""Plain-text renderings shared by the CLI and the pages."""
 
 from __future__ import annotations
+
+from datetime import datetime
+
+from ledger.queries import SilenceItem
+from ledger.tables import Silence
+from policies.selectors import matcher_from_dict
 
 
 def incident_table(rows) -> str:
@@ -12,3 +18,56 @@ def incident_table(rows) -> str:
     if not rows:
         lines.append("(no incidents)")
     return "\n".join(lines)
+
+
+def silence_table(rows: list[SilenceItem], now: datetime) -> str:
+    lines = [f"{'ID':>5}  {'KIND':<11} {'STATUS':<8}  MATCHERS  WHEN  AUTHOR: COMMENT"]
+    for r in rows:
+        lines.append(f"{r.id:>5}  {r.kind:<11} {r.status:<8}  {{{matchers_text(r.matchers)}}}  "
+                     f"{describe_when(r, now)}  {r.author}: {r.comment}")
+    if not rows:
+        lines.append("(no silences)")
+    return "\n".join(lines)
+
+
+def matchers_text(matchers: list[dict]) -> str:
+    return ", ".join(str(matcher_from_dict(m)) for m in matchers)
+
+
+def schedule(rule: dict) -> str:
+    """A recurrence in words: weekly on sat, sun at 02:00 Europe/Berlin for 4h."""
+    days = f" on {', '.join(rule['days'])}" if rule["days"] else ""
+    return f"{rule['every']}{days} at {rule['at']} {rule['timezone']} for {span(rule['duration_seconds'])}"
+
+
+def describe_when(silence: Silence | SilenceItem, now: datetime) -> str:
+    """When it is in force, in UTC and relative to ``now``: its schedule if it recurs, its start
+    if that is to come, and its end."""
+    end = silence.expired_at or silence.ends_at
+    parts = [schedule(silence.recurrence)] if silence.recurrence else []
+    if silence.starts_at > now:
+        parts.append(f"from {moment(silence.starts_at, now)}")
+    parts.append(f"until {moment(end, now)}" if end else "no end")
+    return ", ".join(parts)
+
+
+def moment(when: datetime, now: datetime) -> str:
+    """Absolute and relative: 2026-03-01 14:00:00 UTC (in 2h)."""
+    return f"{when:%Y-%m-%d %H:%M:%S} UTC ({relative(when, now)})"
+
+
+def relative(when: datetime, now: datetime) -> str:
+    """``when`` seen from ``now``: in 1h 50m, 12m ago, now."""
+    seconds = (when - now).total_seconds()
+    if abs(seconds) < 60:
+        return "now"
+    return f"in {span(seconds)}" if seconds > 0 else f"{span(-seconds)} ago"
+
+
+def span(seconds: float) -> str:
+    """The two largest units of a duration: 1d 2h, 2h 5m, 45m, 30s."""
+    minutes = round(seconds / 60)
+    if not minutes:
+        return f"{round(seconds)}s"
+    parts = [(minutes // 1440, "d"), (minutes // 60 % 24, "h"), (minutes % 60, "m")]
+    return " ".join([f"{n}{unit}" for n, unit in parts if n][:2])

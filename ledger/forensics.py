@@ -12,7 +12,6 @@ from sqlmodel import col, select
 from ledger.db import read_session
 from ledger.tables import Incident, Observation, TimelineEntry
 
-
 TIME = pl.Datetime("us", "UTC")
 INCIDENT = {"id": pl.Int64, "title": pl.String, "state": pl.String, "severity": pl.String, "service": pl.String,
             "correlation_key": pl.String, "opened_at": TIME, "updated_at": TIME, "resolved_at": TIME,

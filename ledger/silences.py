@@ -10,7 +10,7 @@ Europe/Berlin" stays 02:00 across daylight-saving changes) for a duration, and o
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ledger.tables import Silence
@@ -60,10 +60,30 @@ def occurrence_at(silence: Silence, now: datetime) -> tuple[datetime, datetime] 
         day = local.date() - timedelta(days=back)
         if rule["every"] == "weekly" and WEEKDAYS[day.weekday()] not in rule["days"]:
             continue
-        start = datetime.combine(day, time.fromisoformat(rule["at"]), tzinfo=zone)
+        # In UTC, so that the duration is elapsed time even across a daylight-saving change
+        start = datetime.combine(day, time.fromisoformat(rule["at"]), tzinfo=zone).astimezone(UTC)
         if start <= now < start + duration:
             return start, start + duration
     return None
+
+
+def occurrences(silence: Silence, since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
+    """The spans in which the silence is in force that overlap [since, until), clipped to it."""
+    low = max(since, silence.starts_at)
+    high = min([until, *(t for t in (silence.ends_at, silence.expired_at) if t is not None)])
+    if low >= high:
+        return []
+    if not silence.recurrence:
+        return [(low, high)]
+    rule = silence.recurrence
+    zone = ZoneInfo(rule["timezone"])
+    duration = timedelta(seconds=rule["duration_seconds"])
+    spans, day = [], (low - duration).astimezone(zone).date()
+    while (start := datetime.combine(day, time.fromisoformat(rule["at"]), tzinfo=zone).astimezone(UTC)) < high:
+        if (rule["every"] == "daily" or WEEKDAYS[day.weekday()] in rule["days"]) and start + duration > low:
+            spans.append((max(start, low), min(start + duration, high)))
+        day += timedelta(days=1)
+    return spans
 
 
 def in_force(silence: Silence, now: datetime) -> bool:

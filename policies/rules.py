@@ -15,7 +15,7 @@ from typing import Annotated, ClassVar, Literal, Union
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from policies.expressions import parse_expression
-from policies.schema import _NAME, Severity, Strict, parse_duration
+from policies.schema import _NAME, Severity, Strict, parse_duration, require_unique
 from policies.selectors import Selector, parse_selector
 
 Category = Literal["latency", "traffic", "errors", "saturation", "availability", "logs", "other"]
@@ -34,7 +34,8 @@ SelectorText = Annotated[str, AfterValidator(_selector)]
 
 class ServiceSignals(Strict):
     """Which series are a service's golden signals. Unset signals fall back to what its
-    probes measure: latency = ``probe_duration_seconds``, error ratio = failed probe runs over
+    probes measure: latency = ``probe_duration_seconds`` (host probes left out: they time a
+    CPU sample, not a request), error ratio = failed probe runs over
     all runs, traffic = probe runs, saturation = its host probes' CPU, memory and disk."""
 
     latency: str | None = Field(default=None, description="series of latencies, in seconds")
@@ -61,7 +62,7 @@ def golden_signals(services: dict[str, ServiceSignals], service: str) -> dict[st
     declared = services.get(service, ServiceSignals())
     probe = f'{{service="{service}"}}'
     return {
-        "latency": declared.latency or f"probe_duration_seconds{probe}",
+        "latency": declared.latency or f'probe_duration_seconds{{service="{service}", kind!="host"}}',
         "traffic": declared.traffic or f"probe_success{probe}",
         "traffic_is_probe_runs": declared.traffic is None,
         "errors": declared.errors,
@@ -93,6 +94,8 @@ class _RuleBase(Strict):
     correlation_key: str = Field(default="{service}/{rule}", description="template: findings with the same "
                                  "key fold into one incident")
     summary: str | None = Field(default=None, description="template of the finding's one-line summary")
+    recommend: list[str] = Field(default_factory=list, description="ids of actions (actions.yaml) proposed "
+                                 "for the incident its findings open")
     enabled: bool = True
 
     @field_validator("window", "for_", "keep_firing_for", mode="before")
@@ -320,11 +323,7 @@ class RulesFile(Strict):
 
     @model_validator(mode="after")
     def _unique_names(self) -> "RulesFile":
-        seen: set[str] = set()
-        for rule in self.rules:
-            if rule.name in seen:
-                raise ValueError(f"rule name {rule.name!r} is used twice")
-            seen.add(rule.name)
+        require_unique((rule.name for rule in self.rules), "rule name")
         return self
 
     @cached_property

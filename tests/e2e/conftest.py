@@ -65,7 +65,14 @@ def answers(url: str) -> bool:
 
 
 @pytest.fixture
-def workbench(tmp_path, policy_dir):
+def history():
+    """What the data directory holds before the workbench starts: a function of the data
+    directory (a test module overrides this fixture to seed samples); none by default."""
+    return lambda data_dir: None
+
+
+@pytest.fixture
+def workbench(tmp_path, policy_dir, history):
     """The demo service (healthy until a test switches its fault), a worker probing it every
     second (2 failures open an incident) and the web app, as ``python -m app.cli`` subprocesses
     on free loopback ports."""
@@ -73,6 +80,7 @@ def workbench(tmp_path, policy_dir):
     policy = policy_dir(TARGETS.format(port=demo_port))
     data_dir, logs = tmp_path / "data", tmp_path / "logs"
     logs.mkdir()
+    history(data_dir)
     env = {k: v for k, v in os.environ.items() if k not in (ENV_DATA, ENV_DB, ENV_POLICY, ENV_PORT)}
     commands = {
         "demo": ["demo", "--port", str(demo_port)],

@@ -1,0 +1,236 @@
+"""A service's golden signals over a range, for the Trends page.
+
+Per bucket: latency p50, p95 and p99 (the highest of the service's latency series, each exact
+for its series), traffic, error ratio and saturation (one line per series, the few with the
+highest peaks), read from the per-minute rollups for ranges up to a day and from the per-hour
+rollups beyond (the switch point measured by bench/trends.py); the same for the period before,
+shifted onto this one for comparison; and the service's incidents, silences and maintenance
+windows in the range, as bands. The series are the service's golden signals
+(policies/rules.py ``golden_signals``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import polars as pl
+from pydantic import BaseModel
+from sqlalchemy import Engine
+
+from ledger import queries
+from ledger.rollups import STEPS, Rollups, floor_time
+from ledger.samples import SegmentStore
+from ledger.silences import occurrences
+from policies.loader import Policy
+from policies.rules import ServiceSignals, golden_signals
+from policies.selectors import Selector, matcher_from_dict, parse_selector
+
+RANGES = {"1h": timedelta(hours=1), "6h": timedelta(hours=6), "24h": timedelta(days=1),
+          "7d": timedelta(days=7), "30d": timedelta(days=30)}
+MINUTE_ROLLUPS_UP_TO = timedelta(days=1)
+SERIES_LABELS = ("service", "target", "kind")  # what every probe series carries, for matching silences
+INCIDENT_LIMIT = 1000
+SATURATION_LINES = 8  # the series with the highest peaks in the range; a chart of hundreds of lines says nothing
+FRAME = {"ts": pl.Datetime("us", "UTC"), "at": pl.Datetime("us", "UTC"), "series": pl.String,
+         "value": pl.Float64, "period": pl.String}
+# Each signal per bucket, over the rollups of the series each role matched (the table members):
+# latency the highest p50, p95 and p99 of its series, in ms; traffic the probe runs a minute (the
+# samples of probe_success) or the declared rates summed; the error ratio the share of failed
+# probe runs, or the declared error rates summed over the traffic rates summed; saturation the
+# mean of each series, for the SATURATION_LINES series with the highest peaks in the range.
+SIGNALS = """
+WITH r AS MATERIALIZED (
+    SELECT ts, role, id, count, sum, p50, p95, p99 FROM rollups JOIN members USING (name, labels)
+    WHERE ts >= $first AND ts < $until AND ({where})
+), top AS (
+    SELECT id FROM r WHERE role = 'saturation' AND ts >= $since
+    GROUP BY id ORDER BY max(sum / count) DESC, id LIMIT $lines
+), signals AS (
+    SELECT 'latency' AS signal, ts, unnest(['p50', 'p95', 'p99']) AS series,
+           unnest([max(p50), max(p95), max(p99)]) * 1000 AS value
+    FROM r WHERE role = 'latency' GROUP BY ts
+    UNION ALL
+    SELECT 'traffic', ts, {traffic} FROM r WHERE role = 'traffic' GROUP BY ts
+    UNION ALL
+    {errors}
+    UNION ALL
+    SELECT 'saturation', ts, members.title, sum / count FROM r JOIN members USING (id)
+    WHERE r.role = 'saturation' AND id IN (SELECT id FROM top)
+)
+SELECT signal, CASE WHEN ts < $since THEN ts + $span ELSE ts END AS ts, ts AS "at", series, value,
+       CASE WHEN ts < $since THEN 'previous' ELSE 'current' END AS period
+FROM signals ORDER BY "at"
+"""
+TRAFFIC = {True: "'probe runs', sum(count) / {minutes}", False: "'requests', sum(sum / count)"}
+ERRORS = {
+    False: "SELECT 'errors', ts, 'error ratio', 1 - sum(sum) / sum(count) FROM r WHERE role = 'success' GROUP BY ts",
+    True: "SELECT 'errors', ts, 'error ratio', sum(sum / count) FILTER (role = 'errors') / "
+          "sum(sum / count) FILTER (role = 'traffic') FROM r WHERE role IN ('errors', 'traffic') GROUP BY ts "
+          "HAVING count(*) FILTER (role = 'errors') > 0 AND sum(sum / count) FILTER (role = 'traffic') > 0",
+}
+
+
+class Band(BaseModel):
+    """A span drawn across the charts: an incident, a silence or a maintenance window."""
+
+    kind: str  # incident | silence | maintenance
+    label: str
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class Signal:
+    title: str
+    unit: str  # ms, runs/min, req/s, ratio, %, or "" when the series do not say
+    frame: pl.DataFrame  # ts (on this range's axis), at (when measured), series, value, period; by time
+    note: str  # what it is drawn from: "the highest of 3 series in each bucket"
+
+    @property
+    def current(self) -> pl.DataFrame:
+        return self.frame.filter(pl.col("period") == "current")
+
+
+@dataclass(frozen=True)
+class Trends:
+    service: str
+    range: str
+    resolution: str  # the rollups read: 1m or 1h
+    since: datetime
+    until: datetime
+    signals: dict[str, Signal]  # latency, traffic, errors, saturation
+    bands: list[Band]
+
+    @property
+    def empty(self) -> bool:
+        return all(signal.current.is_empty() for signal in self.signals.values())
+
+
+def service_names(policy: Policy, engine: Engine) -> list[str]:
+    """Every service the policy probes or declares signals for, and any with incidents."""
+    return sorted({t.service for t in policy.targets} | set(policy.rules.services) | set(queries.services(engine)))
+
+
+def resolution_for(span: timedelta) -> str:
+    return "1m" if span <= MINUTE_ROLLUPS_UP_TO else "1h"
+
+
+def read_trends(rollups: Rollups, engine: Engine, services: dict[str, ServiceSignals], service: str,
+                range_key: str, now: datetime, resolution: str | None = None) -> Trends:
+    """The golden signals of ``service`` over the last ``range_key`` (a key of RANGES) and the
+    period before it, with the bands of its incidents, silences and maintenance windows; from
+    the rollups of ``resolution`` (default: those that suit the range)."""
+    span = RANGES[range_key]
+    resolution = resolution or resolution_for(span)
+    step = STEPS[resolution]
+    since = floor_time(now - span, step)
+    signals = golden_signals(services, service)
+    store = rollups.stores[resolution]
+    roles = _roles(signals)
+    where, params = _prefilter([s for selectors in roles.values() for s in selectors])
+    members = read_members(store, where, params, roles, since - span, now)
+    probe_runs = bool(signals["traffic_is_probe_runs"])
+    sql = SIGNALS.format(traffic=TRAFFIC[probe_runs].format(minutes=step / timedelta(minutes=1)),
+                         errors=ERRORS[signals["errors"] is not None], where=where)
+    rows = store.query(sql, since - span, now, {"first": since - span, "until": now, "since": since, "span": span,
+                                                "lines": SATURATION_LINES, **params}, {"members": members})
+    parts = rows.with_columns(pl.col("ts", "at").dt.convert_time_zone("UTC")).partition_by("signal", as_dict=True)
+    by_signal = {name: parts[(name,)].select(list(FRAME)).cast(FRAME) if (name,) in parts
+                 else pl.DataFrame(schema=FRAME) for name in ("latency", "traffic", "errors", "saturation")}
+    declared = services.get(service, ServiceSignals())
+    counts = {role: len(members.filter(pl.col("role").is_in(roles)).unique(["name", "labels"]))
+              for role, roles in (("latency", ["latency"]), ("traffic", ["traffic"]), ("saturation", ["saturation"]),
+                                  ("errors", ["errors", "traffic"] if signals["errors"] else ["success"]))}
+    notes = {"latency": f"the highest of {counts['latency']} series in each bucket",
+             "traffic": f"the sum of {counts['traffic']} series", "errors": f"from {counts['errors']} series",
+             "saturation": f"the {SATURATION_LINES} of {counts['saturation']} series with the highest peaks"
+             if counts["saturation"] > SATURATION_LINES else f"{counts['saturation']} series"}
+    label_sets = [{"service": service}, *({**json.loads(labels), "service": service}
+                                          for labels in members["labels"].unique())]
+    return Trends(
+        service=service, range=range_key, resolution=resolution, since=since, until=now,
+        signals={
+            "latency": Signal("Latency", "ms", by_signal["latency"], notes["latency"]),
+            "traffic": Signal("Traffic", "runs/min" if probe_runs else "req/s", by_signal["traffic"],
+                              notes["traffic"]),
+            "errors": Signal("Error ratio", "ratio", by_signal["errors"], notes["errors"]),
+            "saturation": Signal("Saturation", "" if declared.saturation else "%", by_signal["saturation"],
+                                 notes["saturation"]),
+        },
+        bands=bands(engine, service, since, now, label_sets),
+    )
+
+
+def read_members(store: SegmentStore, where: str, params: dict, roles: dict[str, list[Selector]],
+                 since: datetime, until: datetime) -> pl.DataFrame:
+    """The series with rollups in [since, until) that each role's selectors match (among the
+    rows ``where`` keeps): name, labels, role, a short title and an id (its row); a series in
+    two roles is there twice."""
+    found = store.query(f"SELECT DISTINCT name, labels FROM rollups WHERE ts >= $first AND ts < $until AND ({where})",
+                        since, until, {"first": since, "until": until, **params})
+    rows = []
+    for name, labels in found.iter_rows():
+        parsed = json.loads(labels)
+        rows += [(name, labels, role, series_title(name, parsed)) for role, selectors in roles.items()
+                 if any(s.matches(name, parsed) for s in selectors)]
+    return pl.DataFrame(rows, schema={"name": pl.String, "labels": pl.String, "role": pl.String, "title": pl.String},
+                        orient="row").with_row_index("id")
+
+
+def series_title(name: str, labels: dict[str, str]) -> str:
+    """A short legend for a series: ``CPU (localhost)`` for a probe value, else the name and
+    the labels besides the service."""
+    if name == "probe_value" and "value" in labels:
+        return f"{labels['value']} ({labels.get('target', '')})"
+    rest = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k != "service")
+    return f"{name}{{{rest}}}" if rest else name
+
+
+def bands(engine: Engine, service: str, since: datetime, until: datetime,
+          label_sets: list[dict[str, str]]) -> list[Band]:
+    """The service's incidents (open ones until ``until``; the INCIDENT_LIMIT most recently
+    updated) and the silences and maintenance windows that concern the label sets of its
+    series, within [since, until]."""
+    found = [Band(kind="incident", label=f"incident #{i.id} ({i.severity})", start=max(i.opened_at, since),
+                  end=min(i.resolved_at or until, until))
+             for i in queries.list_incidents(engine, services=[service], limit=INCIDENT_LIMIT)
+             if i.opened_at < until and (i.resolved_at is None or i.resolved_at > since)]
+    for item in queries.list_silences(engine, until, include_expired=True):
+        if any(_concerns(item.matchers, labels) for labels in label_sets):
+            found += [Band(kind=item.kind, label=f"{item.kind} #{item.id}: {item.comment}", start=start, end=end)
+                      for start, end in occurrences(item, since, until)]
+    return sorted(found, key=lambda band: band.start)
+
+
+def _concerns(matchers: list[dict], labels: dict[str, str]) -> bool:
+    """Whether a silence's matchers fit a series' labels: those on labels every probe series
+    carries must match (at least one must be there); others (severity, rule) cannot be told."""
+    known = [matcher_from_dict(m) for m in matchers if m["label"] in SERIES_LABELS]
+    return bool(known) and all(m.matches(labels) for m in known)
+
+
+def _roles(signals: dict[str, object]) -> dict[str, list[Selector]]:
+    texts = {"latency": [signals["latency"]], "traffic": [signals["traffic"]], "success": [signals["success"]],
+             "errors": [signals["errors"]] if signals["errors"] else [], "saturation": signals["saturation"]}
+    return {role: [parse_selector(text) for text in values] for role, values in texts.items()}
+
+
+def _prefilter(selectors: list[Selector]) -> tuple[str, dict[str, str]]:
+    """SQL (with named parameters) that keeps the rows any selector may match: its name, and
+    its service and target when it names them exactly. The full matching happens on the series
+    found."""
+    terms, params = [], {}
+    for selector in selectors:
+        parts = [("name", selector.name)] if selector.name else []
+        parts += [(m.label, m.value) for m in selector.matchers if m.op == "=" and m.label in ("service", "target")]
+        if not parts:
+            return "true", {}
+        tests = []
+        for column, value in parts:
+            key = f"p{len(params)}"
+            params[key] = value
+            tests.append(f"{column} = ${key}")
+        terms.append("(" + " AND ".join(tests) + ")")
+    return " OR ".join(terms) or "false", params

@@ -1,0 +1,64 @@
+"""The prompt of a hypothesis refinement: the incident, its evidence and the draft, as text,
+redacted before it leaves the process: secret values the policy references, secret-shaped
+strings (tokens, passwords, keys) and e-mail addresses are masked."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from hypotheses.answer import NEW_IDS
+from hypotheses.models import Draft
+from ledger.queries import IncidentDetail
+from policies.loader import Policy
+from policies.secrets import redact, references
+
+SUMMARY_MAX, EVIDENCE_MAX = 240, 40
+SYSTEM = (
+    "You are an SRE assistant ranking root-cause hypotheses for an incident. Answer with JSON only, in the "
+    "given schema. Rank the drafted hypotheses from most to least likely, set each one's confidence between 0 "
+    "and 1, explain each in one or two sentences from the evidence, and add at most {new} new hypotheses "
+    "(ids {ids}) when the evidence supports them. Every hypothesis cites evidence ids from the list. Do not "
+    "propose or run actions."
+)
+
+
+def policy_secrets(policy: Policy, env: Mapping[str, str] = os.environ) -> list[str]:
+    """The values of the ``${NAME}`` secrets the policy's targets reference."""
+    names = {name for target in policy.targets for text in _strings(target.model_dump(mode="json"))
+             for name in references(text)}
+    return [env[name] for name in sorted(names) if env.get(name)]
+
+
+def _strings(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []
+
+
+def messages(detail: IncidentDetail, draft: Draft, secrets: list[str]) -> list[dict[str, str]]:
+    """System and user messages, redacted."""
+    system = SYSTEM.format(new=len(NEW_IDS), ids=", ".join(NEW_IDS))
+    return [{"role": "system", "content": system},
+            {"role": "user", "content": redact(incident_text(detail, draft), secrets, emails=True)}]
+
+
+def incident_text(detail: IncidentDetail, draft: Draft) -> str:
+    lines = [f"Incident #{detail.id}: {detail.title}",
+             f"service {detail.service}, severity {detail.severity}, state {detail.state}, "
+             f"opened {detail.opened_at:%Y-%m-%d %H:%M:%S} UTC", "", "Evidence:"]
+    for item in draft.evidence[:EVIDENCE_MAX]:
+        labels = ", ".join(f"{k}={v}" for k, v in sorted(item.labels.items()) if v)
+        lines.append(f"- {item.id} ({item.kind}): {_clip(item.summary)} [{_clip(labels)}]")
+    lines += ["", "Drafted hypotheses (rank. id: title; confidence; evidence):"]
+    for n, h in enumerate(draft.hypotheses, 1):
+        lines.append(f"{n}. {h.id}: {h.title}; {h.confidence:.2f}; {', '.join(h.evidence_ids)}")
+    return "\n".join(lines)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= SUMMARY_MAX else text[:SUMMARY_MAX - 1] + "…"

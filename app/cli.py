@@ -11,17 +11,23 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from app import settings
-from app.operator import act
-from app.render import incident_table
+from app.hypotheses_text import decision_table, hypotheses_text
+from app.operator import act, create_silence, expire_silence, operator_name
+from app.render import describe_when, incident_table, silence_table
 from ledger import queries
-from ledger.db import open_ledger
+from ledger.db import open_ledger, utcnow
 from ledger.lifecycle import OPERATOR_ACTIONS, STATES
 from ledger.samples import SampleStore
 from policies.errors import PolicyError, WorkbenchError
 from policies.loader import load_policy
+from remediation import flow
+from remediation.tokens import signing_key
 
 log = logging.getLogger("workbench")
 STREAMLIT_APP = settings.ROOT / "app" / "streamlit_app.py"
@@ -142,6 +148,7 @@ def cmd_demo_fault(args, paths: settings.Paths) -> int:
 def cmd_probe_run(args, paths: settings.Paths) -> int:
     from probes.context import ProbeClient, ProbeContext
     from probes.cycle import run_target
+    from probes.detection import run_rules
 
     policy = load_policy(paths.policy_dir)
     targets = [t for t in policy.targets if t.enabled]
@@ -166,6 +173,11 @@ def cmd_probe_run(args, paths: settings.Paths) -> int:
         obs = outcome.observation
         print(f"{target.name:<24} {'ok' if obs.ok else 'FAIL':<4} {obs.duration_ms:8.1f} ms  "
               f"{outcome.signal.value}{': ' + obs.error if obs.error else ''}")
+    detected = run_rules(engine, store, policy)
+    changed = {k: v for k, v in detected.signals.items() if k not in ("none", "still_firing")}
+    print(f"rules: {detected.rules} evaluated over {detected.samples:,} samples"
+          f"{', ' + ', '.join(f'{n} {k}' for k, n in changed.items()) if changed else ''}"
+          f"{f', {detected.released} suppressed findings released' if detected.released else ''}")
     return 0
 
 
@@ -173,10 +185,14 @@ def cmd_incidents_list(args, paths: settings.Paths) -> int:
     engine = open_ledger(paths.database_url)
     rows = queries.list_incidents(engine, states=args.state, severities=args.severity, services=args.service)
     if args.format == "json":
-        print(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
+        print_json(rows)
     else:
         print(incident_table(rows))
     return 0
+
+
+def print_json(rows: list[BaseModel]) -> None:
+    print(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
 
 
 def cmd_incidents_show(args, paths: settings.Paths) -> int:
@@ -203,6 +219,56 @@ def cmd_incidents_act(args, paths: settings.Paths) -> int:
     return 0
 
 
+def cmd_incidents_hypotheses(args, paths: settings.Paths) -> int:
+    from hypotheses.refine import hypotheses_view
+
+    view = hypotheses_view(open_ledger(paths.database_url), SampleStore(paths.samples_dir),
+                           load_policy(paths.policy_dir), args.id, utcnow())
+    print(json.dumps(view.as_json(), indent=2) if args.format == "json" else hypotheses_text(view))
+    return 0
+
+
+def cmd_routing_decisions(args, paths: settings.Paths) -> int:
+    since = _since(args.since, utcnow()) if args.since else None
+    rows = queries.routing_decisions(open_ledger(paths.database_url), since=since, limit=args.limit)
+    if args.format == "json":
+        print_json(rows)
+    else:
+        print(decision_table(rows))
+    return 0
+
+
+def _since(text: str, now: datetime) -> datetime:
+    """An ISO 8601 time, or a duration (24h, 7d) back from ``now``."""
+    from app.operator import parse_when
+    from policies.schema import parse_duration
+
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        return parse_when(text, now)
+    except ValueError:
+        raise WorkbenchError(f"--since {text!r}: use an ISO 8601 time (2026-03-01T12:00Z) or a duration (24h, 7d)")
+
+
+def cmd_routing_import(args, paths: settings.Paths) -> int:
+    from hypotheses.imports import import_decisions
+
+    path = Path(args.file)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise WorkbenchError(f"cannot read {path}: {exc.strerror}") from None
+    report = import_decisions(open_ledger(paths.database_url), data, path.name, load_policy(paths.policy_dir).routing)
+    for number, reason in report.invalid:
+        print(f"{path}: line {number}: {reason}", file=sys.stderr)
+    print(f"{path}: imported {report.imported} decision(s); {report.already_imported} already imported, "
+          f"{len(report.invalid)} invalid line(s)")
+    return 1 if report.invalid else 0
+
+
 def cmd_policy_check(args, paths: settings.Paths) -> int:
     directory = Path(args.directory).resolve() if args.directory else paths.policy_dir
     try:
@@ -212,7 +278,95 @@ def cmd_policy_check(args, paths: settings.Paths) -> int:
             print(problem, file=sys.stderr)
         print(f"policy invalid: {len(exc.problems)} problem(s) in {directory}", file=sys.stderr)
         return 2
-    print(f"policy ok: {directory}: {len(policy.targets)} targets")
+    print(f"policy ok: {directory}: {len(policy.targets)} targets, {len(policy.rules.rules)} rules")
+    return 0
+
+
+def cmd_silences_list(args, paths: settings.Paths) -> int:
+    now = utcnow()
+    rows = queries.list_silences(open_ledger(paths.database_url), now, include_expired=args.all)
+    if args.format == "json":
+        print_json(rows)
+    else:
+        print(silence_table(rows, now))
+    return 0
+
+
+def cmd_silences_add(args, paths: settings.Paths) -> int:
+    window_options = {"--at": args.at, "--days": args.days, "--timezone": args.timezone, "--until": args.until}
+    if args.every and not args.maintenance:
+        raise WorkbenchError("--every makes a recurring maintenance window: add --maintenance")
+    if args.every and not (args.at and args.timezone):
+        raise WorkbenchError("a recurring window needs --at HH:MM and --timezone ZONE (e.g. Europe/Berlin)")
+    if not args.every and (given := [flag for flag, value in window_options.items() if value]):
+        raise WorkbenchError(f"{', '.join(given)}: only for a recurring window (--every daily|weekly)")
+    now = utcnow()
+    silence = create_silence(
+        open_ledger(paths.database_url), kind="maintenance" if args.maintenance else "silence", matchers=args.match,
+        duration=args.duration, comment=args.comment, author=args.author or operator_name(), now=now,
+        starts=args.starts, every=args.every, at=args.at, timezone=args.timezone, until=args.until,
+        days=[day.strip() for day in args.days.split(",")] if args.days else None,
+    )
+    print(f"{silence.kind} #{silence.id} created: {describe_when(silence, now)}")
+    return 0
+
+
+def cmd_silences_expire(args, paths: settings.Paths) -> int:
+    now = utcnow()
+    silence = expire_silence(open_ledger(paths.database_url), args.id, operator_name(), now)
+    end = silence.expired_at or silence.ends_at
+    verb = "expired" if silence.expired_at == now else "had already ended"
+    print(f"{silence.kind} #{silence.id} {verb} at {end:%Y-%m-%d %H:%M:%S} UTC")
+    return 0
+
+
+def cmd_approvals_list(args, paths: settings.Paths) -> int:
+    statuses = None if args.all else args.status or [flow.PENDING]
+    rows = queries.list_action_requests(open_ledger(paths.database_url), statuses=statuses)
+    if args.format == "json":
+        print_json(rows)
+        return 0
+    print(f"{'ID':>5}  {'STATUS':<10} {'RISK':<12} {'ACTION':<20} {'INCIDENT':>8}  {'PROPOSED (UTC)':<19}  PLAN")
+    for r in rows:
+        print(f"{r.id:>5}  {r.status:<10} {r.risk:<12} {r.action:<20} {r.incident_id:>8}  "
+              f"{r.proposed_at:%Y-%m-%d %H:%M:%S}  {r.plan.splitlines()[0] if r.plan else ''}")
+    if not rows:
+        print("(no action requests)")
+    return 0
+
+
+def cmd_approvals_propose(args, paths: settings.Paths) -> int:
+    parameters = dict(_key_value(pair) for pair in args.param or [])
+    request = flow.propose(open_ledger(paths.database_url), load_policy(paths.policy_dir), args.incident, args.action,
+                           parameters, proposer=operator_name(), reason=args.reason, now=utcnow())
+    waiting = (f"waiting for approval: workbench approvals approve {request.id} --reason TEXT"
+               if request.status == flow.PENDING else "approved: it needs no approval; the worker runs it")
+    print(f"action request #{request.id} ({request.action} on incident {request.incident_id}) {waiting}")
+    return 0
+
+
+def _key_value(pair: str) -> tuple[str, str]:
+    name, equals, value = pair.partition("=")
+    if not (equals and name.strip()):
+        raise WorkbenchError(f"--param wants NAME=VALUE, got {pair!r}")
+    return name.strip(), value
+
+
+def cmd_approvals_approve(args, paths: settings.Paths) -> int:
+    policy = load_policy(paths.policy_dir)
+    key = signing_key(policy.settings.approval_key_env, paths.data_dir)
+    request = flow.approve(open_ledger(paths.database_url), policy, key, args.id, actor=operator_name(),
+                           reason=args.reason, now=utcnow())
+    print(f"action request #{request.id} approved by {request.decided_by}: approval {request.approval_id}, good for "
+          f"one run until {request.approval_expires_at:%Y-%m-%d %H:%M:%S} UTC; the worker runs it")
+    print(f"token: {request.approval_token}")
+    return 0
+
+
+def cmd_approvals_reject(args, paths: settings.Paths) -> int:
+    request = flow.reject(open_ledger(paths.database_url), args.id, actor=operator_name(), reason=args.reason,
+                          now=utcnow())
+    print(f"action request #{request.id} rejected by {request.decided_by}")
     return 0
 
 
@@ -269,6 +423,78 @@ def _parser() -> argparse.ArgumentParser:
         a.add_argument("id", type=int)
         a.add_argument("--reason", required=state in ("suppressed", "resolved"), help="why (recorded in the timeline)")
         a.set_defaults(handler=cmd_incidents_act, action=action)
+    hyp = inc_sub.add_parser("hypotheses", help="the drafted root-cause hypotheses and the model's refinement")
+    hyp.add_argument("id", type=int)
+    hyp.add_argument("--format", choices=("table", "json"), default="table")
+    hyp.set_defaults(handler=cmd_incidents_hypotheses)
+
+    p = sub.add_parser("routing", help="routing decisions of LLM calls; import another system's")
+    rt_sub = p.add_subparsers(title="routing commands", metavar="COMMAND", required=True)
+    dec = rt_sub.add_parser("decisions", help="routing decisions, newest first (every one in the range)")
+    dec.add_argument("--since", metavar="TIME", help="ISO 8601 time or a duration back from now (24h, 7d)")
+    dec.add_argument("--limit", type=int, help="at most this many")
+    dec.add_argument("--format", choices=("table", "json"), default="table")
+    dec.set_defaults(handler=cmd_routing_decisions)
+    imp = rt_sub.add_parser("import", help="import routing decisions another system logged (JSON Lines)")
+    imp.add_argument("file", metavar="FILE.jsonl")
+    imp.set_defaults(handler=cmd_routing_import)
+
+    p = sub.add_parser("silences", help="silences and maintenance windows: covered findings open no incident")
+    sil_sub = p.add_subparsers(title="silence commands", metavar="COMMAND", required=True)
+    ls = sil_sub.add_parser("list", help="silences and maintenance windows in force or to come, newest first")
+    ls.add_argument("--format", choices=("table", "json"), default="table")
+    ls.add_argument("--all", action="store_true", help="expired ones too")
+    ls.set_defaults(handler=cmd_silences_list)
+    add = sil_sub.add_parser(
+        "add", help="silence findings whose labels match, or add a maintenance window",
+        description="Findings whose labels match every --match are kept but open no incident while the silence "
+                    "or maintenance window is in force; still firing when it ends, they open one then.",
+        epilog="examples:\n"
+               "  workbench silences add --match service=shop --duration 2h --comment 'deploy'\n"
+               "  workbench silences add --maintenance --match target=~'db-.*' --starts 2026-03-28T22:00Z "
+               "--duration 4h --comment 'db upgrade'\n"
+               "  workbench silences add --maintenance --match service=backup --every weekly --days sat,sun "
+               "--at 02:00 --timezone Europe/Berlin --duration 2h --comment 'weekend backups'",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add.add_argument("--match", action="append", required=True, metavar="KEY=VALUE",
+                     help="label matcher KEY=VALUE, KEY!=VALUE, KEY=~REGEX or KEY!~REGEX (repeatable; all must match)")
+    add.add_argument("--duration", required=True, help="how long, e.g. 30m, 2h, 1d (recurring: each occurrence)")
+    add.add_argument("--comment", required=True, help="why (shown with it)")
+    add.add_argument("--starts", default="now", metavar="ISO-8601|now",
+                     help="when it starts, UTC unless the time has an offset (default now)")
+    add.add_argument("--author", metavar="NAME", help="who (default: the local user)")
+    add.add_argument("--maintenance", action="store_true", help="a maintenance window rather than a silence")
+    rec = add.add_argument_group("recurring maintenance window")
+    rec.add_argument("--every", choices=("daily", "weekly"), help="repeat the window every day or week")
+    rec.add_argument("--at", metavar="HH:MM", help="local time each occurrence starts")
+    rec.add_argument("--days", metavar="sat,sun", help="weekdays of a weekly window")
+    rec.add_argument("--timezone", metavar="ZONE", help="IANA time zone of --at, e.g. Europe/Berlin or UTC")
+    rec.add_argument("--until", metavar="ISO-8601", help="when the window ends for good (default: never)")
+    add.set_defaults(handler=cmd_silences_add)
+    exp = sil_sub.add_parser("expire", help="end a silence or maintenance window now")
+    exp.add_argument("id", type=int)
+    exp.set_defaults(handler=cmd_silences_expire)
+
+    p = sub.add_parser("approvals", help="action requests: list, approve or reject them, propose an action")
+    app_sub = p.add_subparsers(title="approval commands", metavar="COMMAND", required=True)
+    ls = app_sub.add_parser("list", help="action requests waiting for a decision (or of --status), newest first")
+    ls.add_argument("--status", action="append", choices=flow.STATUSES, help="only this status (repeatable; "
+                    "default pending)")
+    ls.add_argument("--all", action="store_true", help="every request, whatever its status")
+    ls.add_argument("--format", choices=("table", "json"), default="table")
+    ls.set_defaults(handler=cmd_approvals_list)
+    for verb, handler in (("approve", cmd_approvals_approve), ("reject", cmd_approvals_reject)):
+        d = app_sub.add_parser(verb, help=f"{verb} a pending action request")
+        d.add_argument("id", type=int)
+        d.add_argument("--reason", required=True, help="why (recorded in the incident's timeline)")
+        d.set_defaults(handler=handler)
+    prop = app_sub.add_parser("propose", help="propose an action of actions.yaml on an incident (gated)")
+    prop.add_argument("incident", type=int)
+    prop.add_argument("action", help="the action's id in actions.yaml")
+    prop.add_argument("--param", action="append", metavar="NAME=VALUE", help="a parameter (repeatable)")
+    prop.add_argument("--reason", default="proposed by the operator", help="why (recorded in the timeline)")
+    prop.set_defaults(handler=cmd_approvals_propose)
 
     p = sub.add_parser("policy", help="validate policy files")
     pol_sub = p.add_subparsers(title="policy commands", metavar="COMMAND", required=True)

@@ -12,5 +12,9 @@ if str(ROOT) not in sys.path:  # pages import app, ledger and policies from the 
 st.set_page_config(page_title="SRE Workbench", page_icon=":material/monitor_heart:", layout="wide")
 navigation = st.navigation([
     st.Page(ROOT / "pages" / "incidents.py", title="Incidents", icon=":material/emergency:", default=True),
+    st.Page(ROOT / "pages" / "trends.py", title="Trends", icon=":material/show_chart:"),
+    st.Page(ROOT / "pages" / "silences.py", title="Silences", icon=":material/notifications_off:"),
+    st.Page(ROOT / "pages" / "routing.py", title="Routing", icon=":material/alt_route:"),
+    st.Page(ROOT / "pages" / "approvals.py", title="Approvals", icon=":material/approval:"),
 ])
 navigation.run()

@@ -102,7 +102,21 @@ def _v2_rules_and_silences(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE finding ADD COLUMN suppressed_by VARCHAR"))
 
 
-MIGRATIONS: list[Migration] = [(2, "detector rule state, silences, finding labels", _v2_rules_and_silences)]
+def _v3_remediation(conn: Connection) -> None:
+    """Action requests (proposal, decision, run, verification) and spent approval tokens."""
+    for table in (tables.ActionRequest, tables.ApprovalUse):
+        table.__table__.create(conn, checkfirst=True)
+
+
+def _v4_hypotheses_and_routing(conn: Connection) -> None:
+    """Routing decisions of LLM calls and refinements of drafted hypotheses."""
+    for table in (tables.RoutingDecision, tables.HypothesisRun):
+        table.__table__.create(conn, checkfirst=True)
+
+
+MIGRATIONS: list[Migration] = [(2, "detector rule state, silences, finding labels", _v2_rules_and_silences),
+                               (3, "action requests and approvals", _v3_remediation),
+                               (4, "routing decisions, hypothesis runs", _v4_hypotheses_and_routing)]
 BASELINE = (1, "initial schema")
 
 

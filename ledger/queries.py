@@ -8,11 +8,22 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, func
 from sqlmodel import col, select
 
+from ledger import silences as silence_rules
 from ledger.db import read_session
 from ledger.errors import NotFound
 from ledger.lifecycle import OPEN_STATES
-from ledger import silences as silence_rules
-from ledger.tables import Evidence, Finding, Incident, LogCursor, Observation, Silence, TimelineEntry
+from ledger.tables import (
+    ActionRequest,
+    Evidence,
+    Finding,
+    HypothesisRun,
+    Incident,
+    LogCursor,
+    Observation,
+    RoutingDecision,
+    Silence,
+    TimelineEntry,
+)
 
 
 class IncidentSummary(BaseModel):
@@ -161,3 +172,231 @@ def list_silences(engine: Engine, now: datetime, *, include_expired: bool = Fals
         rows = session.exec(select(Silence).order_by(col(Silence.id).desc())).all()
         items = [SilenceItem(**row.model_dump(), status=silence_rules.status(row, now)) for row in rows]
     return [item for item in items if include_expired or item.status != "expired"]
+
+
+class SuppressedFinding(FindingItem):
+    service: str
+    severity: str
+    incident_id: int | None  # the parent incident that suppresses it, if that is the reason
+
+
+def suppressed_findings(engine: Engine, limit: int = 100) -> list[SuppressedFinding]:
+    """Findings a silence, a maintenance window or a parent incident keeps from opening an
+    incident of their own: still firing first, then newest first."""
+    query = (select(Finding).where(col(Finding.suppressed_by).is_not(None))
+             .order_by(col(Finding.recovered_at).is_not(None), col(Finding.first_seen).desc(), col(Finding.id).desc())
+             .limit(limit))
+    with read_session(engine) as session:
+        return [SuppressedFinding.model_validate(row, from_attributes=True) for row in session.exec(query)]
+
+
+# --- hypotheses and LLM routing -------------------------------------------------------------
+
+class RelatedIncident(IncidentSummary):
+    targets: list[str]
+    categories: list[str]
+
+
+def finding_labels(engine: Engine, incident_id: int) -> dict[int, dict]:
+    """The labels of each finding of an incident, by finding id."""
+    with read_session(engine) as session:
+        rows = session.exec(select(Finding.id, Finding.labels).where(Finding.incident_id == incident_id)).all()
+    return {finding_id: labels for finding_id, labels in rows}
+
+
+def incidents_in_window(engine: Engine, since: datetime, until: datetime, *, service: str | None = None,
+                        correlation_key: str | None = None) -> list[RelatedIncident]:
+    """Incidents open at some time in [since, until], oldest first, with their findings'
+    targets and categories."""
+    query = select(Incident).where(Incident.opened_at <= until,
+                                   (col(Incident.resolved_at).is_(None)) | (col(Incident.resolved_at) >= since))
+    if service is not None:
+        query = query.where(Incident.service == service)
+    if correlation_key is not None:
+        query = query.where(Incident.correlation_key == correlation_key)
+    with read_session(engine) as session:
+        incidents = session.exec(query.order_by(col(Incident.opened_at), col(Incident.id))).all()
+        findings = session.exec(select(Finding.incident_id, Finding.target, Finding.labels)
+                                .where(col(Finding.incident_id).in_([i.id for i in incidents]))).all()
+    targets: dict[int, set[str]] = {}
+    categories: dict[int, set[str]] = {}
+    for incident_id, target, labels in findings:
+        targets.setdefault(incident_id, set()).add(target)
+        categories.setdefault(incident_id, set()).add(labels.get("category") or "other")
+    return [RelatedIncident(**IncidentSummary.model_validate(i, from_attributes=True).model_dump(),
+                            targets=sorted(targets.get(i.id, ())), categories=sorted(categories.get(i.id, ())))
+            for i in incidents]
+
+
+def recent_observations(engine: Engine, target: str, limit: int = 20) -> list[ObservationItem]:
+    with read_session(engine) as session:
+        rows = session.exec(select(Observation).where(Observation.target == target)
+                            .order_by(col(Observation.started_at).desc()).limit(limit)).all()
+    return [ObservationItem.model_validate(row, from_attributes=True) for row in rows]
+
+
+class DecisionItem(BaseModel):
+    """The stable JSON shape of a routing decision (``workbench routing decisions``)."""
+
+    id: int
+    at: datetime
+    source: str
+    origin: str | None
+    request_id: str | None
+    task: str
+    incident_id: int | None
+    category: str | None
+    route: list[str]
+    expected: str | None
+    declared: str | None
+    actual: str | None
+    reason: str
+    detail: str
+    attempts: list[dict]
+    privacy_refusals: int
+    latency_ms: float | None
+    prompt_tokens: int
+    completion_tokens: int
+    tokens: int
+    cost: float
+
+
+def routing_decisions(engine: Engine, *, since: datetime | None = None, until: datetime | None = None,
+                      tasks: list[str] | None = None, limit: int | None = None) -> list[DecisionItem]:
+    """Routing decisions in [since, until], newest first; all of them unless ``limit``."""
+    query = select(RoutingDecision)
+    if since is not None:
+        query = query.where(RoutingDecision.at >= since)
+    if until is not None:
+        query = query.where(RoutingDecision.at <= until)
+    if tasks:
+        query = query.where(col(RoutingDecision.task).in_(tasks))
+    query = query.order_by(col(RoutingDecision.at).desc(), col(RoutingDecision.id).desc())
+    if limit is not None:
+        query = query.limit(limit)
+    with read_session(engine) as session:
+        return [DecisionItem.model_validate(row, from_attributes=True) for row in session.exec(query)]
+
+
+def routing_decision(engine: Engine, decision_id: int) -> DecisionItem:
+    with read_session(engine) as session:
+        row = session.get(RoutingDecision, decision_id)
+        if row is None:
+            raise NotFound(f"no routing decision with id {decision_id}")
+        return DecisionItem.model_validate(row, from_attributes=True)
+
+
+def tokens_used(engine: Engine, task: str, since: datetime) -> int:
+    """Tokens the workbench's own calls for ``task`` used since ``since``."""
+    with read_session(engine) as session:
+        total = session.exec(select(func.coalesce(func.sum(RoutingDecision.tokens), 0))
+                             .where(RoutingDecision.task == task, RoutingDecision.source == "workbench",
+                                    RoutingDecision.at >= since)).one()
+    return int(total)
+
+
+def imported_keys(engine: Engine, keys: list[str]) -> set[str]:
+    """Which of ``keys`` are external keys of decisions already imported."""
+    with read_session(engine) as session:
+        return set(session.exec(select(RoutingDecision.external_key)
+                                .where(col(RoutingDecision.external_key).in_(keys))).all())
+
+
+class HypothesisRunItem(BaseModel):
+    id: int
+    incident_id: int
+    status: str
+    requested_by: str
+    requested_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    evidence_key: str | None
+    draft: dict
+    refinement: dict | None
+    reason: str | None
+    decision_id: int | None
+
+
+def latest_hypothesis_runs(engine: Engine, incident_ids: list[int]) -> dict[int, HypothesisRunItem]:
+    """The newest refinement run of each incident that has one."""
+    newest = (select(HypothesisRun.incident_id, func.max(HypothesisRun.id).label("id"))
+              .where(col(HypothesisRun.incident_id).in_(incident_ids)).group_by(HypothesisRun.incident_id)
+              .subquery())
+    with read_session(engine) as session:
+        rows = session.exec(select(HypothesisRun).join(newest, HypothesisRun.id == newest.c.id)).all()
+    return {row.incident_id: HypothesisRunItem.model_validate(row, from_attributes=True) for row in rows}
+
+
+def pending_hypothesis_runs(engine: Engine) -> list[HypothesisRunItem]:
+    """Refinements requested and not started yet, oldest first."""
+    with read_session(engine) as session:
+        rows = session.exec(select(HypothesisRun).where(HypothesisRun.status == "pending")
+                            .order_by(col(HypothesisRun.id))).all()
+    return [HypothesisRunItem.model_validate(row, from_attributes=True) for row in rows]
+
+
+class ActionRequestItem(BaseModel):
+    """The stable JSON shape of an action request (``workbench approvals list --format json``)."""
+
+    id: int
+    incident_id: int
+    incident_title: str
+    incident_state: str
+    action: str
+    parameters: dict
+    risk: str
+    runner: str
+    plan: str
+    needs_approval: bool
+    status: str
+    reason: str
+    proposed_by: str
+    proposed_at: datetime
+    expires_at: datetime
+    gate: list[dict]
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_reason: str | None
+    approval_id: str | None
+    approval_token: str | None
+    approval_expires_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    output: str | None
+    verification: str | None
+
+
+def list_action_requests(engine: Engine, *, statuses: list[str] | None = None,
+                         limit: int = 200) -> list[ActionRequestItem]:
+    """Action requests with their incident's title and state, newest first."""
+    query = select(ActionRequest, Incident).join(Incident, Incident.id == ActionRequest.incident_id)
+    if statuses:
+        query = query.where(col(ActionRequest.status).in_(statuses))
+    query = query.order_by(col(ActionRequest.id).desc()).limit(limit)
+    with read_session(engine) as session:
+        return [_action_request_item(request, incident) for request, incident in session.exec(query)]
+
+
+def action_request(engine: Engine, request_id: int) -> ActionRequestItem:
+    with read_session(engine) as session:
+        request = session.get(ActionRequest, request_id)
+        if request is None:
+            raise NotFound(f"no action request with id {request_id}")
+        return _action_request_item(request, session.get(Incident, request.incident_id))
+
+
+def _action_request_item(request: ActionRequest, incident: Incident) -> ActionRequestItem:
+    return ActionRequestItem(**request.model_dump(), incident_title=incident.title, incident_state=incident.state)
+
+
+def ready_action_requests(engine: Engine) -> list[int]:
+    """Ids of requests approved (or needing no approval) that have not run yet, oldest first."""
+    with read_session(engine) as session:
+        return list(session.exec(select(ActionRequest.id).where(ActionRequest.status == "approved")
+                                 .order_by(col(ActionRequest.id))).all())
+
+
+def action_request_counts(engine: Engine) -> dict[str, int]:
+    """Action requests by status."""
+    with read_session(engine) as session:
+        return dict(session.exec(select(ActionRequest.status, func.count()).group_by(ActionRequest.status)).all())

@@ -12,13 +12,17 @@ from sqlmodel import Session, col, select
 from ledger import lifecycle, silences
 from ledger.errors import NotFound
 from ledger.tables import (
+    ActionRequest,
     Alert,
+    ApprovalUse,
     Evidence,
     Finding,
+    HypothesisRun,
     Incident,
     IngestPayload,
     LogCursor,
     Observation,
+    RoutingDecision,
     RuleState,
     Silence,
     TargetState,
@@ -463,3 +467,154 @@ def expire_silence(session: Session, silence_id: int, actor: str, now: datetime)
     if silence.expired_at is None and (silence.ends_at is None or silence.ends_at > now):
         silence.expired_at, silence.expired_by = now, actor
     return silence
+
+
+# --- hypotheses and LLM routing -------------------------------------------------------------
+
+def add_routing_decision(session: Session, decision: RoutingDecision) -> RoutingDecision:
+    session.add(decision)
+    session.flush()
+    return decision
+
+
+def import_routing_decisions(session: Session, decisions: list[RoutingDecision]) -> int:
+    """Add the imported decisions whose external key is not in the ledger yet; return how many."""
+    keys = [d.external_key for d in decisions]
+    known = set(session.exec(select(RoutingDecision.external_key)
+                             .where(col(RoutingDecision.external_key).in_(keys))).all())
+    added = 0
+    for decision in decisions:
+        if decision.external_key not in known:
+            known.add(decision.external_key)
+            session.add(decision)
+            added += 1
+    return added
+
+
+def request_refinement(session: Session, incident_id: int, requested_by: str, now: datetime) -> HypothesisRun:
+    """Ask for a model's refinement of an incident's hypotheses; a request already waiting or
+    running is returned instead of a second one."""
+    _get(session, Incident, incident_id)
+    waiting = session.exec(select(HypothesisRun).where(HypothesisRun.incident_id == incident_id,
+                                                       col(HypothesisRun.status).in_(("pending", "running")))).first()
+    if waiting is not None:
+        return waiting
+    run = HypothesisRun(incident_id=incident_id, requested_by=requested_by, requested_at=now)
+    session.add(run)
+    session.flush()
+    return run
+
+
+def start_refinement(session: Session, run_id: int, evidence_key: str, draft: dict, now: datetime) -> HypothesisRun:
+    run = _get(session, HypothesisRun, run_id)
+    run.status, run.started_at, run.evidence_key, run.draft = "running", now, evidence_key, draft
+    return run
+
+
+def finish_refinement(session: Session, run_id: int, now: datetime, *, refinement: dict | None, reason: str | None,
+                      decision_id: int | None) -> HypothesisRun:
+    """Done with the model's refinement, or failed with the reason (the draft stands)."""
+    run = _get(session, HypothesisRun, run_id)
+    run.status = "done" if refinement is not None else "failed"
+    run.finished_at, run.refinement, run.reason, run.decision_id = now, refinement, reason, decision_id
+    return run
+
+
+def fail_stale_refinements(session: Session, started_before: datetime, now: datetime) -> int:
+    """Runs still marked running that started before ``started_before`` (their worker stopped)
+    fail; return how many."""
+    stale = session.exec(select(HypothesisRun).where(HypothesisRun.status == "running",
+                                                     col(HypothesisRun.started_at) < started_before)).all()
+    for run in stale:
+        run.status, run.finished_at, run.reason = "failed", now, "interrupted: the worker stopped before it finished"
+    return len(stale)
+
+
+# --- remediation: action requests -------------------------------------------------------
+
+
+def add_action_request(session: Session, request: ActionRequest, message: str) -> ActionRequest:
+    """Record a proposed action; its incident's timeline says who proposed it and what the gate made of it."""
+    session.add(request)
+    session.flush()
+    _action_timeline(session, request, request.proposed_by, request.proposed_at, message)
+    return request
+
+
+def update_action_request(session: Session, request: ActionRequest, actor: str, now: datetime, message: str,
+                          **changes) -> ActionRequest:
+    """Move a request on (status and what goes with it); the timeline says who and why."""
+    for name, value in changes.items():
+        setattr(request, name, value)
+    _action_timeline(session, request, actor, now, message)
+    return request
+
+
+def action_request(session: Session, request_id: int) -> ActionRequest:
+    return _get(session, ActionRequest, request_id)
+
+
+def incident(session: Session, incident_id: int) -> Incident:
+    return _get(session, Incident, incident_id)
+
+
+def action_requests(session: Session, status: str) -> list[ActionRequest]:
+    return list(session.exec(select(ActionRequest).where(ActionRequest.status == status)
+                             .order_by(col(ActionRequest.id))).all())
+
+
+def proposed_actions(session: Session, incident_id: int) -> set[str]:
+    """Actions proposed for the incident so far, whatever became of them."""
+    return set(session.exec(select(ActionRequest.action).where(ActionRequest.incident_id == incident_id)).all())
+
+
+def action_runs(session: Session, action: str, incident_id: int, since: datetime) -> list[ActionRequest]:
+    """Requests of ``action`` that started running: on this incident, or at ``since`` or later."""
+    return list(session.exec(select(ActionRequest).where(
+        ActionRequest.action == action, col(ActionRequest.started_at).is_not(None),
+        (ActionRequest.incident_id == incident_id) | (col(ActionRequest.started_at) >= since))).all())
+
+
+def spend_approval(session: Session, request: ActionRequest, now: datetime) -> None:
+    """Mark the request's approval token used; a second use is refused (see approval_spent)."""
+    session.add(ApprovalUse(approval_id=request.approval_id, request_id=request.id, used_at=now))
+    session.flush()
+
+
+def approval_spent(session: Session, approval_id: str) -> ApprovalUse | None:
+    return session.get(ApprovalUse, approval_id)
+
+
+def open_incidents_with_findings(session: Session) -> list[tuple[Incident, list[Finding]]]:
+    """Open incidents with the findings folded into them (not those they suppress)."""
+    incidents = session.exec(select(Incident).where(col(Incident.resolved_at).is_(None))
+                             .order_by(col(Incident.id))).all()
+    findings = session.exec(select(Finding).where(col(Finding.incident_id).in_([i.id for i in incidents]),
+                                                  col(Finding.suppressed_by).is_(None))).all()
+    return [(incident, [f for f in findings if f.incident_id == incident.id]) for incident in incidents]
+
+
+def add_incident_note(session: Session, incident_id: int, actor: str, message: str, now: datetime) -> None:
+    _timeline(session, _get(session, Incident, incident_id), now, actor, "note", message)
+
+
+def action_verified(session: Session, request: ActionRequest, observations: list[Observation], verdict: str,
+                    to_state: str | None, message: str, now: datetime) -> Incident:
+    """Keep the verification probes as evidence; move the incident to ``to_state`` when given
+    and the lifecycle allows it, else say on the timeline where it stays."""
+    incident = _get(session, Incident, request.incident_id)
+    for observation in observations:
+        add_observation(session, observation)
+        add_evidence(session, incident, None, observation, now)
+    request.verification = verdict
+    text = f"action request #{request.id} {request.action}: {message}"
+    if to_state is not None and to_state in lifecycle.TRANSITIONS[incident.state]:
+        _set_state(session, incident, to_state, SYSTEM, now, text)
+    else:
+        _action_timeline(session, request, SYSTEM, now, f"{message}; the incident stays {incident.state}")
+    return incident
+
+
+def _action_timeline(session: Session, request: ActionRequest, actor: str, now: datetime, message: str) -> None:
+    _timeline(session, _get(session, Incident, request.incident_id), now, actor, "action",
+              f"action request #{request.id} {request.action}: {message}")

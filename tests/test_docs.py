@@ -1,11 +1,17 @@
-"""The public surface is documented: every probe kind, policy key, placeholder, command and metric."""
+"""The public surface is documented: every probe kind, rule kind, policy key, placeholder, command and
+metric."""
 
 import re
+from typing import get_args
 
 import pytest
 
 from app.cli import _parser
+from policies.actions import Action, ActionsFile, Parameter, Recommendation, Runner
 from policies.conditions import PLACEHOLDERS
+from policies.hypotheses import CheckSpec, Clause, Gathering, HypothesesFile, HypothesisRule
+from policies.routing import Provider, Refinement, Route, RoutingFile
+from policies.rules import Noise, Rule, RulesFile, ServiceSignals
 from policies.schema import DemoSettings, HostTarget, HttpTarget, SettingsFile
 from probes.registry import PROBES
 from probes.worker import Worker
@@ -22,6 +28,41 @@ def test_probe_kinds(kind):
 @pytest.mark.parametrize("key", sorted({*HttpTarget.model_fields, *HostTarget.model_fields,
                                         *SettingsFile.model_fields, *DemoSettings.model_fields}))
 def test_policy_keys(key):
+    assert f"`{key}`" in README
+
+
+RULE_MODELS = get_args(get_args(Rule)[0])
+RUNNER_MODELS = get_args(get_args(Runner)[0])
+
+
+@pytest.mark.parametrize("kind", sorted(get_args(m.model_fields["kind"].annotation)[0] for m in RUNNER_MODELS))
+def test_runner_kinds(kind):
+    assert f"| `{kind}` |" in README
+
+
+@pytest.mark.parametrize("key", sorted({name for model in (*RUNNER_MODELS, Action, ActionsFile, Parameter, Recommendation)
+                                        for name in model.model_fields}))
+def test_action_catalog_keys(key):
+    assert f"`{key}`" in README
+
+
+@pytest.mark.parametrize("kind", sorted(get_args(m.model_fields["kind"].annotation)[0] for m in RULE_MODELS))
+def test_rule_kinds(kind):
+    assert f"| `{kind}` |" in README
+
+
+@pytest.mark.parametrize("key", sorted({field.alias or name for model in (*RULE_MODELS, RulesFile, Noise, ServiceSignals)
+                                        for name, field in model.model_fields.items()}))
+def test_rule_keys(key):
+    assert f"`{key}`" in README
+
+
+HYPOTHESIS_MODELS = (HypothesesFile, Gathering, HypothesisRule, Clause, CheckSpec, RoutingFile, Provider, Route,
+                     Refinement)
+
+
+@pytest.mark.parametrize("key", sorted({name for model in HYPOTHESIS_MODELS for name in model.model_fields}))
+def test_hypothesis_and_routing_keys(key):
     assert f"`{key}`" in README
 
 

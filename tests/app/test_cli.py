@@ -104,3 +104,13 @@ def test_every_command_has_help(capsys):
             main([*command, "--help"])
         assert done.value.code == 0
         assert capsys.readouterr().out.startswith("usage: workbench")
+
+
+def test_probe_run_once_also_evaluates_the_rules(cli, shop_policy, demo_target):
+    (shop_policy / "rules.yaml").write_text(
+        "rules:\n  - {name: shop-errors, kind: errors, service: shop, above: 0.4, window: 1h}\n")
+    demo_target.fault("errors")
+    code, out, _ = cli("probe", "run", "--once", policy=shop_policy)
+    assert code == 0 and out.splitlines()[-1] == "rules: 1 evaluated over 1 samples, 1 firing"
+    code, out, _ = cli("incidents", "list", "--format", "json")
+    assert [i["correlation_key"] for i in json.loads(out)] == ["shop/shop-errors"]

@@ -45,7 +45,7 @@ rules:
 
 def test_default_golden_signals_come_from_the_probes():
     signals = golden_signals({}, "demo")
-    assert signals["latency"] == 'probe_duration_seconds{service="demo"}'
+    assert signals["latency"] == 'probe_duration_seconds{service="demo", kind!="host"}'
     assert signals["errors"] is None and signals["success"] == 'probe_success{service="demo"}'
     assert parse_selector(signals["saturation"][0]).matches("probe_value", {"service": "demo", "kind": "host",
                                                                              "value": "CPU"})

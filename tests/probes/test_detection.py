@@ -67,7 +67,7 @@ def test_a_latency_rule_opens_an_incident_with_its_evidence_and_resolves_it(setu
     assert incident.correlation_key == "shop/shop-latency" and incident.service == "shop"
     [evidence] = queries.incident_detail(engine, incident.id).evidence
     assert evidence.kind == "rule"
-    assert evidence.data["query"] == 'probe_duration_seconds{service="shop"}'
+    assert evidence.data["query"] == 'probe_duration_seconds{service="shop", kind!="host"}'
     assert (evidence.data["threshold"], evidence.data["window"]) == (0.5, "1m")
     assert [v for _, v in evidence.data["points"]] == [0.9, 0.9, 0.9]
 

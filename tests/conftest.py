@@ -9,7 +9,6 @@ import os
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -18,7 +17,7 @@ import sqlalchemy
 
 from ledger.db import open_ledger, sqlite_url
 from tests.hostile import RawServer
-from tests.support import SAMPLES, free_port
+from tests.support import SAMPLES, LocalServer, QuietHandler, free_port
 
 # The PostgreSQL server on this machine (trust auth on loopback); override for another.
 POSTGRES_ADMIN_URL = os.environ.get("WORKBENCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -90,7 +89,6 @@ def policy_dir(tmp_path):
 @pytest.fixture
 def demo_target():
     """The demo service on a free port in this process: a real HTTP server the test flips."""
-    import threading
 
     from app.demo import make_server, set_fault
 
@@ -124,17 +122,13 @@ class Canned:
         self.posted: list[bytes] = []
         canned = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self):
                 url = urlsplit(self.path)
                 canned.requests.append((url.path, parse_qsl(url.query), self.headers))
                 time.sleep(canned.delay)
                 try:
-                    self.send_response(canned.status)
-                    self.send_header("Content-Type", canned.content_type)
-                    self.send_header("Content-Length", str(len(canned.body)))
-                    self.end_headers()
-                    self.wfile.write(canned.body)
+                    self.reply(canned.status, canned.body, canned.content_type)
                 except ConnectionError:  # the probe gave up first (timeout, body limit)
                     pass
 
@@ -142,14 +136,8 @@ class Canned:
                 canned.posted.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
                 self.do_GET()
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.address = f"127.0.0.1:{self.server.server_address[1]}"
-        self.url = f"http://{self.address}"
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        self.local = LocalServer(Handler)
+        self.address, self.url = self.local.address, self.local.url
 
     def reply(self, body: bytes | object, status: int = 200, content_type: str = "application/json") -> None:
         """Answer with ``body``: bytes as they are, anything else as JSON."""
@@ -165,8 +153,7 @@ class Canned:
 def canned():
     server = Canned()
     yield server
-    server.server.shutdown()
-    server.server.server_close()
+    server.local.close()
 
 
 @pytest.fixture

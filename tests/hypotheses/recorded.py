@@ -6,8 +6,8 @@ gives (invalid JSON, out-of-bounds numbers, unknown evidence ids)."""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.support import LocalServer, QuietHandler
 
 MODEL = "recorded:1b"
 
@@ -18,7 +18,7 @@ class RecordedOllama:
         self.answers, self.model, self.requests = list(answers), model, []
         recorded = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self):
                 if self.path == "/api/tags":
                     self._send(200, {"models": [{"name": recorded.model, "model": recorded.model}]})
@@ -36,25 +36,14 @@ class RecordedOllama:
                                  "prompt_eval_count": 100, "eval_count": 20})
 
             def _send(self, status: int, payload: dict) -> None:
-                body = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.reply(status, json.dumps(payload).encode())
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        self.local = LocalServer(Handler)
+        self.url = self.local.url
 
     @property
     def prompts(self) -> list[str]:
         return [m["content"] for r in self.requests for m in r["messages"]]
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.local.close()

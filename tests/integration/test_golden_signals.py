@@ -8,7 +8,6 @@ from __future__ import annotations
 import socket
 import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlmodel import select
@@ -17,7 +16,7 @@ from ledger import queries, repo
 from ledger.db import open_ledger, read_session, sqlite_url, utcnow, write_session
 from ledger.tables import Finding, RuleState
 from tests.integration.conftest import WorkerProcess
-from tests.support import wait_until
+from tests.support import LocalServer, QuietHandler, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -37,21 +36,12 @@ class Shop:
         self.lock = threading.Lock()
         shop = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self):
-                body = shop.scrape().encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.reply(200, shop.scrape().encode(), "text/plain; version=0.0.4")
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.address = f"127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        self.local = LocalServer(Handler)
+        self.address = self.local.address
 
     def scrape(self) -> str:
         with self.lock:
@@ -71,8 +61,7 @@ class Shop:
             return "\n".join(lines) + "\n"
 
     def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.local.close()
 
 
 class Listener:

@@ -96,7 +96,7 @@ def cmd_up(args, paths: settings.Paths) -> int:
 
 
 def cmd_worker(args, paths: settings.Paths) -> int:
-    from probes.worker import serve
+    from app.worker.http import serve
 
     port = args.port or (int(os.environ[settings.ENV_PORT]) if os.environ.get(settings.ENV_PORT) else None)
     try:
@@ -146,9 +146,9 @@ def cmd_demo_fault(args, paths: settings.Paths) -> int:
 
 
 def cmd_probe_run(args, paths: settings.Paths) -> int:
+    from detectors.cycle import run_rules
     from probes.context import ProbeClient, ProbeContext
     from probes.cycle import run_target
-    from probes.detection import run_rules
 
     policy = load_policy(paths.policy_dir)
     targets = [t for t in policy.targets if t.enabled]

@@ -10,7 +10,7 @@ service, and a rules.yaml of ``--rules`` rules, one per service, a quarter each 
 saturation avg, threshold max and absence, each grouped by target (so 10 groups per rule).
 About 1% of the targets are slow, so their latency rules fire.
 
-It then times ``probes.detection.run_rules`` on a fresh SQLite ledger twice (the first cycle
+It then times ``detectors.cycle.run_rules`` on a fresh SQLite ledger twice (the first cycle
 opens the findings and incidents, the second is the steady state) and splits each into
 reading the window (DuckDB over the Parquet segments), indexing it (one sort), evaluating the
 rules and writing to the ledger. The peer, measured in the same run: DuckDB alone computing
@@ -34,10 +34,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from detectors.cycle import load_windows, run_rules  # noqa: E402
 from ledger.db import open_ledger, sqlite_url, utcnow  # noqa: E402
 from ledger.samples import SCHEMA, SampleStore  # noqa: E402
 from policies.loader import load_policy  # noqa: E402
-from probes.detection import load_windows, run_rules  # noqa: E402
 
 KINDS = ("latency", "saturation", "threshold", "absence")
 

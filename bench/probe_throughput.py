@@ -11,7 +11,7 @@ bench starts is stopped on exit. It measures:
 1. probes/s: a fast local target (asyncio Protocol HTTP/1.1 server in a child process,
    keep-alive, ``ok`` 200 body), its own ceiling with wrk, prometheus-blackbox-exporter's
    ``/probe?module=http_2xx`` driven by wrk (a probe counts only when the body says
-   ``probe_success 1``), and the workbench's probe, ``probes.http.run`` with an
+   ``probe_success 1``), and the workbench's probe, ``probes.kinds.http.run`` with an
    ``HttpTarget`` (``[STATUS] == 200``, ``[RESPONSE_TIME] < 1000``) over the client
    ``probes.context.ProbeClient`` the worker builds (keep-alive pool), and the same probe
    with a new connection per probe as blackbox-exporter makes (``keepalive=False``, what the
@@ -21,7 +21,7 @@ bench starts is stopped on exit. It measures:
    times, round-robin, each in its own child process; medians and the ratio to
    blackbox-exporter are printed.
 2. schedule lag: APScheduler as probes/worker.py builds it (coalesce, max_instances=1,
-   misfire_grace_time=interval), first runs at ``utcnow() + probes.worker.spread(name,
+   misfire_grace_time=interval), first runs at ``utcnow() + app.worker.jobs.spread(name,
    interval)``, ``--sched-targets`` (10,000) targets at 60 s, each job a real probe of the
    target (``probes.cycle.probe``) through ``ProbeClient(max_connections)``; lag = planned
    run time -> job start, over a 75 s window. The old behaviour (all first runs at
@@ -218,8 +218,8 @@ async def load_loop(case: str, url: str, conc: int, duration: float, max_request
     sent = errors = 0
 
     if case.startswith("probe-workbench"):  # the probe over the client the worker builds
-        from probes import http as http_probe
         from probes.context import ProbeClient, ProbeContext
+        from probes.kinds import http as http_probe
         client = ProbeClient(conc, keepalive=case != "probe-workbench-close")
         ctx, target = ProbeContext(client=client), make_target(url)
 
@@ -295,10 +295,10 @@ def run_sched(args) -> None:
     )
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+    from app.worker.jobs import spread
     from ledger.db import utcnow
     from probes.context import ProbeClient, ProbeContext
     from probes.cycle import probe
-    from probes.worker import spread
 
     n, window = args.sched_targets, float(args.sched_window)
     targets = {f"bench-{i:05d}": make_target(args.url, name=f"bench-{i:05d}", interval=args.sched_interval)

@@ -22,7 +22,14 @@ from pathlib import Path
 
 import polars as pl
 
-from ledger.samples import DAILY, HOURLY, SampleStore, SegmentStore, epoch_ms, from_epoch_ms
+from ledger.samples import (
+    DAILY,
+    HOURLY,
+    SampleStore,
+    SegmentStore,
+    epoch_ms,
+    from_epoch_ms,
+)
 
 SCHEMA = {"ts": pl.Datetime("us", "UTC"), "name": pl.String, "service": pl.String, "target": pl.String,
           "labels": pl.String, "count": pl.Int64, "sum": pl.Float64, "min": pl.Float64, "max": pl.Float64,

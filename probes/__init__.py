@@ -1,1 +1,1 @@
-"""Signal sources (one module per probe kind), the detectors, the scheduler and the worker."""
+"""Signal sources: the probe kinds (``kinds/``), the transport they share (``context``, ``certs``),\none probe cycle (``cycle``), and the alert envelope and its webhook ingest."""

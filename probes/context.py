@@ -7,6 +7,7 @@ import contextlib
 import os
 import socket
 import ssl
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +26,15 @@ from policies.secrets import redact
 TLS_ERROR = "TLS error: "
 UNVERIFIED_MAX_CONNECTIONS = 100  # pool of the client for targets with verify_tls: false
 USER_AGENT = "sre-workbench-probe"
+
+
+class QueryFailed(Exception):
+    """An API's answer (Prometheus, Loki) is not a usable query result; the message is the reason."""
+
+
+def elapsed_ms(t0: float) -> float:
+    """Milliseconds since ``t0``, a ``time.perf_counter()`` reading."""
+    return (time.perf_counter() - t0) * 1000
 
 
 @dataclass

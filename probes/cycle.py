@@ -13,13 +13,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
+from detectors.state import Signal, ThresholdState, threshold
 from ledger import repo
 from ledger.db import utcnow, write_session
 from ledger.samples import Sample, SampleStore
 from ledger.tables import Observation
 from probes.context import ProbeContext, ProbeResult, failed
-from probes.detectors import Signal, ThresholdState, threshold
-from probes.registry import PROBES
+from probes.kinds.registry import PROBES
 
 # A pulled alert must be missing this long before it counts as resolved: an Alertmanager
 # restart empties its list until Prometheus sends the alert again (resend delay 1m by default).

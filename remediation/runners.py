@@ -23,7 +23,13 @@ from urllib.parse import quote
 
 import httpx
 
-from policies.actions import PLACEHOLDER, Action, CommandRunner, NotifyRunner, WebhookRunner
+from policies.actions import (
+    PLACEHOLDER,
+    Action,
+    CommandRunner,
+    NotifyRunner,
+    WebhookRunner,
+)
 from policies.secrets import MissingSecret, expand, redact
 
 SUCCEEDED, FAILED, TIMED_OUT = "succeeded", "failed", "timed_out"

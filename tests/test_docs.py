@@ -7,14 +7,20 @@ from typing import get_args
 import pytest
 
 from app.cli import _parser
+from app.worker.jobs import Worker
 from policies.actions import Action, ActionsFile, Parameter, Recommendation, Runner
 from policies.conditions import PLACEHOLDERS
-from policies.hypotheses import CheckSpec, Clause, Gathering, HypothesesFile, HypothesisRule
+from policies.hypotheses import (
+    CheckSpec,
+    Clause,
+    Gathering,
+    HypothesesFile,
+    HypothesisRule,
+)
 from policies.routing import Provider, Refinement, Route, RoutingFile
 from policies.rules import Noise, Rule, RulesFile, ServiceSignals
 from policies.schema import DemoSettings, HostTarget, HttpTarget, SettingsFile
-from probes.registry import PROBES
-from probes.worker import Worker
+from probes.kinds.registry import PROBES
 from tests.support import ROOT
 
 README = (ROOT / "README.md").read_text()

@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hypotheses.refine import TASK, hypotheses_view, incident_draft, request, run_refinement
+from hypotheses.refine import (
+    TASK,
+    hypotheses_view,
+    incident_draft,
+    request,
+    run_refinement,
+)
 from ledger import queries
 from tests.hypotheses.conftest import provider
 from tests.hypotheses.seed import NOW, load_case, seed

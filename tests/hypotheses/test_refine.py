@@ -9,6 +9,7 @@ import asyncio
 
 import yaml
 
+from app.worker.jobs import Worker
 from hypotheses.checks import run_check
 from hypotheses.models import Check
 from hypotheses.prompt import policy_secrets
@@ -18,7 +19,6 @@ from ledger.db import write_session
 from ledger.samples import SampleStore
 from policies.holder import PolicyHolder
 from policies.schema import TargetsFile
-from probes.worker import Worker
 from tests.hypotheses.conftest import VALID, down, provider
 from tests.hypotheses.seed import NOW, load_case, offset, seed
 from tests.support import ROOT

@@ -9,7 +9,13 @@ from sqlmodel import select
 
 from ledger.db import open_ledger, read_session, sqlite_url
 from ledger.tables import Observation
-from tests.hostile import close_mid_response, endless_body, garbage, never_answer, one_byte_per_tick
+from tests.hostile import (
+    close_mid_response,
+    endless_body,
+    garbage,
+    never_answer,
+    one_byte_per_tick,
+)
 from tests.support import wait_until
 
 pytestmark = pytest.mark.integration

@@ -14,9 +14,24 @@ from sqlalchemy import func, inspect, text
 from sqlmodel import SQLModel, select
 
 from ledger import queries, repo
-from ledger.db import BUSY_TIMEOUT_MS, latest_version, make_engine, migrate, open_ledger, read_session, write_session
+from ledger.db import (
+    BUSY_TIMEOUT_MS,
+    latest_version,
+    make_engine,
+    migrate,
+    open_ledger,
+    read_session,
+    write_session,
+)
 from ledger.errors import LedgerError
-from ledger.tables import Evidence, Finding, Incident, Observation, SchemaVersion, TimelineEntry
+from ledger.tables import (
+    Evidence,
+    Finding,
+    Incident,
+    Observation,
+    SchemaVersion,
+    TimelineEntry,
+)
 from policies.schema import HttpTarget
 from probes.context import failed, observe
 from probes.cycle import record

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.exc import IntegrityError
 
+from detectors.state import Signal
 from ledger import queries, repo
 from ledger.db import open_ledger, read_session, write_session
 from ledger.errors import NotFound, TransitionRefused
@@ -16,7 +17,6 @@ from ledger.tables import Incident, TargetState
 from policies.schema import HttpTarget
 from probes.context import failed, observe
 from probes.cycle import record
-from probes.detectors import Signal
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

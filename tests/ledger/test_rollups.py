@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
+from app.worker.jobs import Worker
 from ledger.db import open_ledger, sqlite_url, utcnow
 from ledger.rollups import Rollups
 from ledger.samples import Sample, SampleStore, series_labels
 from policies.holder import PolicyHolder
-from probes.worker import Worker
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 LATE = timedelta(seconds=20)

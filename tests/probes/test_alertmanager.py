@@ -5,8 +5,8 @@ import asyncio
 from datetime import UTC, datetime
 
 from policies.schema import AlertmanagerTarget
-from probes import alertmanager
 from probes.context import ProbeClient, ProbeContext
+from probes.kinds import alertmanager
 from tests.support import free_port
 
 

@@ -13,8 +13,8 @@ import dns.rrset
 import pytest
 
 from policies.schema import DnsTarget
-from probes import dns as dns_probe
 from probes.context import ProbeClient, ProbeContext
+from probes.kinds import dns as dns_probe
 
 ADDRESSES = ("192.0.2.1", "192.0.2.2")
 

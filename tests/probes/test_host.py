@@ -3,8 +3,8 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 from policies.schema import HostTarget
-from probes import host
 from probes.context import ProbeClient, ProbeContext
+from probes.kinds import host
 
 
 def run(target: HostTarget, **ctx):

@@ -7,10 +7,22 @@ import ssl
 import pytest
 
 from policies.schema import HttpTarget
-from probes import http
 from probes.context import ProbeClient, ProbeContext
-from tests.hostile import close_mid_response, endless_body, garbage, never_answer, one_byte_per_tick
-from tests.probes.tls_support import NOW, SELF_SIGNED_DAYS, VALID_DAYS, HttpsServer, make_certs
+from probes.kinds import http
+from tests.hostile import (
+    close_mid_response,
+    endless_body,
+    garbage,
+    never_answer,
+    one_byte_per_tick,
+)
+from tests.probes.tls_support import (
+    NOW,
+    SELF_SIGNED_DAYS,
+    VALID_DAYS,
+    HttpsServer,
+    make_certs,
+)
 
 
 def target(url: str, **extra) -> HttpTarget:

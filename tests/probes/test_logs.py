@@ -12,8 +12,8 @@ from ledger.db import open_ledger
 from ledger.queries import log_cursor
 from ledger.samples import Sample
 from policies.schema import LogsTarget
-from probes import logs
 from probes.context import ProbeClient, ProbeContext
+from probes.kinds import logs
 from tests.support import SAMPLES, free_port
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

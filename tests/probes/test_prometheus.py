@@ -6,8 +6,8 @@ import math
 from datetime import UTC, datetime
 
 from policies.schema import PrometheusTarget
-from probes import prometheus
 from probes.context import ProbeClient, ProbeContext
+from probes.kinds import prometheus
 from tests.support import free_port
 
 NOW = datetime(2026, 11, 22, 13, 32, 5, tzinfo=UTC)

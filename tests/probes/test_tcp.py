@@ -4,8 +4,8 @@ answers wrong, one that never answers, and a closed port."""
 import asyncio
 
 from policies.schema import TcpTarget
-from probes import tcp
 from probes.context import ProbeClient, ProbeContext
+from probes.kinds import tcp
 from tests.support import free_port
 
 

@@ -9,9 +9,16 @@ import threading
 import pytest
 
 from policies.schema import TlsTarget
-from probes import tls
 from probes.context import ProbeClient, ProbeContext
-from tests.probes.tls_support import EXPIRED_DAYS, NOW, SELF_SIGNED_DAYS, VALID_DAYS, HttpsServer, make_certs
+from probes.kinds import tls
+from tests.probes.tls_support import (
+    EXPIRED_DAYS,
+    NOW,
+    SELF_SIGNED_DAYS,
+    VALID_DAYS,
+    HttpsServer,
+    make_certs,
+)
 from tests.support import free_port
 
 

@@ -15,7 +15,15 @@ from ledger.db import open_ledger, write_session
 from ledger.tables import ActionRequest
 from remediation import flow
 from remediation.errors import GateRefused, RemediationError
-from tests.remediation.support import KEY, NOW, SHOP_TARGET, fault_off, open_incident, policy, run_pass
+from tests.remediation.support import (
+    KEY,
+    NOW,
+    SHOP_TARGET,
+    fault_off,
+    open_incident,
+    policy,
+    run_pass,
+)
 
 CANNED_ACTION = """
 actions:

@@ -1,6 +1,6 @@
 """Every probe kind, one entry each. All share ``async def run(target, ctx) -> Observation``."""
 
-from probes import alertmanager, dns, host, http, logs, prometheus, tcp, tls
+from probes.kinds import alertmanager, dns, host, http, logs, prometheus, tcp, tls
 
 PROBES = {
     "http": http.run,

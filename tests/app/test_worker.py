@@ -6,13 +6,13 @@ import re
 
 import pytest
 
+from app.worker.jobs import Worker
 from ledger.db import open_ledger, sqlite_url
 from ledger.queries import list_incidents
 from ledger.samples import SampleStore
 from policies.holder import PolicyHolder
-from probes import registry
 from probes.context import observe
-from probes.worker import Worker
+from probes.kinds import registry
 
 POLICY = """
 targets:

@@ -7,10 +7,10 @@ import polars as pl
 import pytest
 from pydantic import TypeAdapter
 
+from detectors.evaluators import evaluate, reduce
+from detectors.window import SeriesWindow
 from ledger.samples import series_labels
 from policies.rules import Rule
-from probes.evaluation import evaluate, reduce
-from probes.windows import SeriesWindow
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 RULE = TypeAdapter(Rule)

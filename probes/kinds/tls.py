@@ -15,8 +15,14 @@ import time
 from policies.conditions import Noted
 from policies.schema import TlsTarget
 from probes.certs import days_left
-from probes.context import ProbeContext, close_stream, connect_failure, failed, observe
-from probes.http import elapsed_ms
+from probes.context import (
+    ProbeContext,
+    close_stream,
+    connect_failure,
+    elapsed_ms,
+    failed,
+    observe,
+)
 
 
 async def run(target: TlsTarget, ctx: ProbeContext):

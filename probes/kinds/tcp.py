@@ -13,8 +13,15 @@ import re
 import time
 
 from policies.schema import TcpTarget
-from probes.context import ProbeContext, close_stream, connect_failure, error_reason, failed, observe
-from probes.http import elapsed_ms
+from probes.context import (
+    ProbeContext,
+    close_stream,
+    connect_failure,
+    elapsed_ms,
+    error_reason,
+    failed,
+    observe,
+)
 
 _ESCAPES = {r"\r": "\r", r"\n": "\n", r"\t": "\t", "\\\\": "\\"}
 

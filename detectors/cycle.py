@@ -16,15 +16,15 @@ import polars as pl
 from sqlalchemy import Engine
 from sqlmodel import select
 
+from detectors.evaluators import Evaluation, evaluate
+from detectors.state import INACTIVE, RuleStatus, Signal, step_rule
+from detectors.window import SeriesWindow
 from ledger import repo
 from ledger.db import utcnow, write_session
 from ledger.samples import SampleStore
 from ledger.tables import RuleState
 from policies.rules import AbsenceRule, TrafficRule
 from policies.schema import format_duration
-from probes.detectors import INACTIVE, RuleStatus, Signal, step_rule
-from probes.evaluation import Evaluation, evaluate
-from probes.windows import SeriesWindow
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,7 @@ import dns.rcode
 import dns.resolver
 
 from policies.schema import DnsTarget
-from probes.context import ProbeContext, error_reason, failed, observe
-from probes.http import elapsed_ms
+from probes.context import ProbeContext, elapsed_ms, error_reason, failed, observe
 
 
 async def run(target: DnsTarget, ctx: ProbeContext):

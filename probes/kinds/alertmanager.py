@@ -9,7 +9,7 @@ import time
 from policies.schema import AlertmanagerTarget
 from probes.alerts import PayloadRejected, parse_api_alerts
 from probes.context import ProbeContext, ProbeResult, observe
-from probes.http import get_api
+from probes.kinds.http import get_api
 
 
 async def run(target: AlertmanagerTarget, ctx: ProbeContext):

@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from probes.detectors import RuleStatus, Signal, ThresholdState, step_rule, threshold
+from detectors.state import RuleStatus, Signal, ThresholdState, step_rule, threshold
 
 
 def run(outcomes: str, failures: int = 3, successes: int = 2) -> list[Signal]:

@@ -31,16 +31,20 @@ from ledger import queries, repo
 from ledger.db import write_session
 from ledger.samples import Sample
 from policies.schema import LogsTarget
-from probes.context import ProbeContext, ProbeResult, failed, observe
-from probes.http import elapsed_ms, get_api
+from probes.context import (
+    ProbeContext,
+    ProbeResult,
+    QueryFailed,
+    elapsed_ms,
+    failed,
+    observe,
+)
+from probes.kinds.http import get_api
 
 LOKI_LIMIT = 1000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
-
-class QueryFailed(Exception):
-    """Loki's answer is not a usable streams result; the message is the reason."""
 
 
 async def run(target: LogsTarget, ctx: ProbeContext) -> ProbeResult:

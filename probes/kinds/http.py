@@ -13,7 +13,16 @@ from yarl import URL
 from policies.schema import HttpTarget
 from policies.secrets import MissingSecret, expand
 from probes.certs import days_left
-from probes.context import ProbeClient, ProbeContext, ProbeResult, connect_failure, error_reason, failed, observe
+from probes.context import (
+    ProbeClient,
+    ProbeContext,
+    ProbeResult,
+    connect_failure,
+    elapsed_ms,
+    error_reason,
+    failed,
+    observe,
+)
 
 
 async def run(target: HttpTarget, ctx: ProbeContext):
@@ -162,6 +171,3 @@ async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> tuple[b
     response.close()
     return bytes(content[:limit]), True
 
-
-def elapsed_ms(t0: float) -> float:
-    return (time.perf_counter() - t0) * 1000

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from detectors.window import Series, SeriesWindow, merge
 from policies.expressions import evaluate as evaluate_expression
 from policies.expressions import parse_expression
 from policies.rules import (
@@ -27,7 +28,6 @@ from policies.rules import (
     TrafficRule,
 )
 from policies.schema import format_duration
-from probes.windows import Series, SeriesWindow, merge
 
 EVIDENCE_POINTS = 60  # the latest values kept with a finding
 

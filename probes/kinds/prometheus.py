@@ -10,14 +10,11 @@ from datetime import UTC, datetime
 from ledger.samples import Sample
 from policies.conditions import Each
 from policies.schema import PrometheusTarget
-from probes.context import ProbeContext, ProbeResult, observe
-from probes.http import get_api
+from probes.context import ProbeContext, ProbeResult, QueryFailed, observe
+from probes.kinds.http import get_api
 
 OWN_LABELS = ("service", "target", "kind")  # set by the workbench; a series' own go to exported_<name>
 
-
-class QueryFailed(Exception):
-    """The answer is not a usable query result; the message is the reason."""
 
 
 async def run(target: PrometheusTarget, ctx: ProbeContext):

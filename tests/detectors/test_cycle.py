@@ -8,6 +8,7 @@ import pytest
 from pydantic import TypeAdapter
 from sqlmodel import select
 
+from detectors.cycle import load_windows, run_rules
 from ledger import queries, repo
 from ledger.db import read_session, write_session
 from ledger.samples import Sample, SampleStore
@@ -17,7 +18,6 @@ from policies.loader import load_policy
 from policies.rules import Rule
 from probes.context import failed, observe
 from probes.cycle import record
-from probes.detection import load_windows, run_rules
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 RULE = TypeAdapter(Rule)

@@ -1,0 +1,1 @@
+"""Detectors: rule kinds as pure evaluators over a window of samples, the state machines that turn\nevaluations into findings (pending, for, keep_firing_for, flapping; probe thresholds), and the\ndetection cycle the worker runs."""

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
-from ledger import repo
 from ledger.db import utcnow, write_session
 from ledger.errors import TransitionRefused
 from ledger.lifecycle import OPERATOR_ACTIONS, TRANSITIONS
+from ledger.repo import incidents, silences
 from ledger.silences import recurrence
 from ledger.tables import Silence
 from policies.errors import WorkbenchError
@@ -31,7 +31,7 @@ def act(engine: Engine, incident_id: int, action: str, reason: str | None = None
     if action not in OPERATOR_ACTIONS:
         raise TransitionRefused(f"unknown action {action!r}; actions are {', '.join(OPERATOR_ACTIONS)}")
     with write_session(engine) as session:
-        incident = repo.transition(session, incident_id, OPERATOR_ACTIONS[action], actor or operator_name(),
+        incident = incidents.transition(session, incident_id, OPERATOR_ACTIONS[action], actor or operator_name(),
                                    reason, utcnow())
         return incident.state
 
@@ -54,7 +54,7 @@ def create_silence(engine: Engine, *, kind: str, matchers: list[str], duration: 
         if every:
             rule, ends_at = recurrence(every, at, length, timezone, days), parse_when(until, now) if until else None
         with write_session(engine) as session:
-            return repo.add_silence(session, kind=kind, matchers=[parse_matcher(m).as_dict() for m in matchers],
+            return silences.add_silence(session, kind=kind, matchers=[parse_matcher(m).as_dict() for m in matchers],
                                     starts_at=starts_at, ends_at=ends_at, recurrence=rule, author=author,
                                     comment=comment, now=now)
     except ValueError as exc:
@@ -64,7 +64,7 @@ def create_silence(engine: Engine, *, kind: str, matchers: list[str], duration: 
 def expire_silence(engine: Engine, silence_id: int, actor: str, now: datetime) -> Silence:
     """End a silence or maintenance window now (one that has already ended stays as it was)."""
     with write_session(engine) as session:
-        return repo.expire_silence(session, silence_id, actor, now)
+        return silences.expire_silence(session, silence_id, actor, now)
 
 
 def parse_when(text: str, now: datetime) -> datetime:

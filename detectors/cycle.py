@@ -14,13 +14,13 @@ from datetime import datetime
 
 import polars as pl
 from sqlalchemy import Engine
-from sqlmodel import select
 
 from detectors.evaluators import Evaluation, evaluate
 from detectors.state import INACTIVE, RuleStatus, Signal, step_rule
 from detectors.window import SeriesWindow
-from ledger import repo
 from ledger.db import utcnow, write_session
+from ledger.repo import incidents
+from ledger.repo import rules as rule_states
 from ledger.samples import SampleStore
 from ledger.tables import RuleState
 from policies.rules import AbsenceRule, TrafficRule
@@ -47,7 +47,7 @@ def run_rules(engine: Engine, store: SampleStore, policy, now: datetime | None =
     t1 = time.perf_counter()
     signals: dict[str, int] = {}
     with write_session(engine) as session:
-        states = {(row.rule, row.group): row for row in session.exec(select(RuleState)).all()}
+        states = rule_states.rule_states(session)
         for rule in rules:
             evaluations = {group_key(e.group): e for e in results[rule.name]}
             for (name, key), row in states.items():  # groups that stopped reporting: no verdict
@@ -60,7 +60,7 @@ def run_rules(engine: Engine, store: SampleStore, policy, now: datetime | None =
         for (name, _), row in states.items():
             if name not in known:
                 _forget(session, row, now)
-        released = repo.release_suppressed(session, now)
+        released = incidents.release_suppressed(session, now)
     return DetectionOutcome(len(rules), sum(map(len, results.values())), window.size, signals, released,
                             t1 - t0, time.perf_counter() - t1)
 
@@ -120,44 +120,42 @@ def _apply(session, rule, row: RuleState | None, key: str, evaluation: Evaluatio
     if row is None:
         if after == RuleStatus():
             return signal  # never held: nothing worth a row
-        row = RuleState(rule=rule.name, group=key, labels=evaluation.group)
-        session.add(row)
+        row = rule_states.add_rule_state(session, rule.name, key, evaluation.group)
     summary = _summary(rule, evaluation)
-    evidence = repo.RuleEvidence(summary, evaluation.full_evidence(), now)
+    evidence = incidents.RuleEvidence(summary, evaluation.full_evidence(), now)
     if signal is Signal.FIRING:
-        row.finding_id = repo.open_finding(session, _finding_spec(rule, evaluation, summary), [evidence], now).id
+        row.finding_id = incidents.open_finding(session, _finding_spec(rule, evaluation, summary), [evidence], now).id
     elif row.finding_id is not None and signal is Signal.STILL_FIRING:
-        repo.finding_failed_again(session, row.finding_id, evidence, now)
+        incidents.finding_failed_again(session, row.finding_id, evidence, now)
     elif row.finding_id is not None and signal is Signal.RECOVERING:
-        repo.finding_recovering(session, row.finding_id, evidence, now, f"{rule.name}: condition stopped holding; "
+        incidents.finding_recovering(session, row.finding_id, evidence, now, f"{rule.name}: condition stopped holding; "
                                 f"keeps firing for {format_duration(rule.keep_firing_for)}")
     elif row.finding_id is not None and signal is Signal.RECOVERED:
-        repo.finding_recovered(session, row.finding_id, evidence, now, f"{rule.name}: condition no longer holds",
+        incidents.finding_recovered(session, row.finding_id, evidence, now, f"{rule.name}: condition no longer holds",
                                f"{rule.name} stopped firing")
         row.finding_id = None
     if after.flapping and not before.flapping and row.finding_id is not None:
-        repo.note(session, row.finding_id, f"{rule.name} is flapping ({len(after.flips)} changes in "
+        incidents.note(session, row.finding_id, f"{rule.name} is flapping ({len(after.flips)} changes in "
                                            f"{format_duration(noise.flap_window)}): held open until it settles", now)
-    row.state, row.active, row.pending_since, row.firing_since = (after.state, after.active, after.pending_since,
-                                                                  after.firing_since)
-    row.last_active_at, row.flapping = after.last_active_at, after.flapping
-    row.flips = [t.isoformat() for t in after.flips]
-    row.value, row.evaluated_at = evaluation.value, now
+    rule_states.save_rule_state(row, state=after.state, active=after.active, pending_since=after.pending_since,
+                               firing_since=after.firing_since, last_active_at=after.last_active_at,
+                               flapping=after.flapping, flips=list(after.flips), value=evaluation.value,
+                               evaluated_at=now)
     return signal
 
 
 def _forget(session, row: RuleState, now: datetime) -> None:
     """A rule removed from the policy: its open finding recovers and its state goes."""
     if row.finding_id is not None:
-        evidence = repo.RuleEvidence(f"{row.rule} removed from the policy", {}, now)
-        repo.finding_recovered(session, row.finding_id, evidence, now, f"{row.rule} is no longer in the policy",
+        evidence = incidents.RuleEvidence(f"{row.rule} removed from the policy", {}, now)
+        incidents.finding_recovered(session, row.finding_id, evidence, now, f"{row.rule} is no longer in the policy",
                                f"{row.rule} removed from the policy")
-    session.delete(row)
+    rule_states.delete_rule_state(session, row)
 
 
-def _finding_spec(rule, evaluation: Evaluation, summary: str) -> repo.FindingSpec:
+def _finding_spec(rule, evaluation: Evaluation, summary: str) -> incidents.FindingSpec:
     fields = _fields(rule, evaluation)
-    return repo.FindingSpec(
+    return incidents.FindingSpec(
         rule=f"rule:{rule.name}", target=fields["target"], service=fields["service"], severity=rule.severity,
         summary=summary, correlation_key=_Template().format(rule.correlation_key, **fields),
         labels={**rule.labels, **evaluation.group, "category": rule.kind_category}, parent=rule.parent,

@@ -24,8 +24,8 @@ from sqlalchemy import Engine
 
 from hypotheses.errors import ImportFailed
 from hypotheses.router import privacy_allows
-from ledger import repo
 from ledger.db import write_session
+from ledger.repo import hypotheses
 from ledger.tables import RoutingDecision
 from policies.routing import RoutingFile
 from policies.secrets import redact
@@ -69,7 +69,7 @@ def import_decisions(engine: Engine, data: bytes, origin: str, routing: RoutingF
             report.invalid.append((number, str(exc)))
     report.valid = len(decisions)
     with write_session(engine) as session:
-        report.imported = repo.import_routing_decisions(session, decisions)
+        report.imported = hypotheses.import_routing_decisions(session, decisions)
     return report
 
 

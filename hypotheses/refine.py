@@ -17,10 +17,11 @@ from hypotheses.evidence import ledger_evidence, series_evidence, window
 from hypotheses.models import Draft, Refinement, evidence_key
 from hypotheses.prompt import messages
 from hypotheses.router import Call, Router
-from ledger import queries, repo
+from ledger import queries
 from ledger.db import utcnow, write_session
 from ledger.lifecycle import OPEN_STATES
 from ledger.queries import DecisionItem, HypothesisRunItem, IncidentDetail
+from ledger.repo import hypotheses
 from ledger.samples import SampleStore
 from policies.loader import Policy
 
@@ -74,7 +75,7 @@ def hypotheses_view(engine: Engine, store: SampleStore, policy: Policy, incident
 def request(engine: Engine, incident_id: int, requested_by: str, now: datetime) -> HypothesisRunItem:
     """Ask for a refinement; the worker does it in the background."""
     with write_session(engine) as session:
-        run = repo.request_refinement(session, incident_id, requested_by, now)
+        run = hypotheses.request_refinement(session, incident_id, requested_by, now)
         return HypothesisRunItem.model_validate(run, from_attributes=True)
 
 
@@ -83,7 +84,7 @@ def run_refinement(engine: Engine, store: SampleStore, policy: Policy, run: Hypo
     """Draft, ask the model through the router, record the outcome on the run."""
     detail, drafted = incident_draft(engine, store, policy, run.incident_id, now())
     with write_session(engine) as session:
-        repo.start_refinement(session, run.id, drafted.evidence_key, drafted.model_dump(mode="json"), now())
+        hypotheses.start_refinement(session, run.id, drafted.evidence_key, drafted.model_dump(mode="json"), now())
     refinement, reason, decision_id = None, "nothing to refine: the incident has no evidence yet", None
     try:
         if drafted.evidence:
@@ -98,7 +99,7 @@ def run_refinement(engine: Engine, store: SampleStore, policy: Policy, run: Hypo
         raise
     finally:
         with write_session(engine) as session:
-            done = repo.finish_refinement(session, run.id, now(), refinement=refinement, reason=reason,
+            done = hypotheses.finish_refinement(session, run.id, now(), refinement=refinement, reason=reason,
                                           decision_id=decision_id)
             finished = HypothesisRunItem.model_validate(done, from_attributes=True)
     return finished
@@ -117,7 +118,7 @@ def refine_due(engine: Engine, store: SampleStore, policy: Policy, secrets: list
     since their last run, up to ``per_run`` of them. The job never overlaps itself."""
     settings = policy.routing.refinement
     with write_session(engine) as session:
-        repo.fail_stale_refinements(session, now(), now())
+        hypotheses.fail_stale_refinements(session, now(), now())
     due = queries.pending_hypothesis_runs(engine)
     if settings.enabled and len(due) < settings.per_run:
         due += _changed_incidents(engine, policy, {run.incident_id for run in due}, settings.per_run - len(due), now())

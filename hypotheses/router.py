@@ -25,8 +25,9 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from hypotheses.errors import InvalidAnswer, ProviderError
-from ledger import queries, repo
+from ledger import queries
 from ledger.db import utcnow, write_session
+from ledger.repo import hypotheses
 from ledger.tables import RoutingDecision
 from policies.routing import Provider, Route, RoutingFile
 from policies.schema import format_duration
@@ -145,7 +146,7 @@ class Router:
                      for a in attempts),
         )
         with write_session(self.engine) as session:
-            repo.add_routing_decision(session, decision)
+            hypotheses.add_routing_decision(session, decision)
             item = queries.DecisionItem.model_validate(decision, from_attributes=True)
         return Routed(answer, item)
 

@@ -1,4 +1,4 @@
-"""SQLModel table classes. No behaviour here: writes live in repo.py, reads in queries.py."""
+"""SQLModel table classes. No behaviour here: writes live in the repository (repo/), reads in queries.py."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ledger.repo import AlertEvent
+from ledger.repo.alerts import AlertEvent
 from policies.errors import WorkbenchError
 
 ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)  # Alertmanager's "no end yet"

@@ -17,7 +17,7 @@ import aiohttp
 from sqlalchemy import Engine
 
 from ledger.db import utcnow
-from ledger.repo import AlertEvent
+from ledger.repo.alerts import AlertEvent
 from ledger.samples import Sample
 from ledger.tables import Observation
 from policies.conditions import Noted

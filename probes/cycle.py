@@ -14,8 +14,8 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from detectors.state import Signal, ThresholdState, threshold
-from ledger import repo
 from ledger.db import utcnow, write_session
+from ledger.repo import alerts, incidents, observations
 from ledger.samples import Sample, SampleStore
 from ledger.tables import Observation
 from probes.context import ProbeContext, ProbeResult, failed
@@ -51,39 +51,39 @@ def record(engine: Engine, target, result: ProbeResult, now: Callable[[], dateti
     order with the operator's own entries; evidence carries the time of the observation."""
     t0 = time.perf_counter()
     observation = result.observation
-    alerts: dict[str, int] = {}
+    alert_outcomes: dict[str, int] = {}
     with write_session(engine) as session:
         at = now()
-        repo.add_observation(session, observation)
-        state = repo.target_state(session, target.name)
+        observations.add_observation(session, observation)
+        state = observations.target_state(session, target.name)
         before = ThresholdState(state.consecutive_failures, state.consecutive_successes,
                                 state.active_finding_id is not None)
         after, signal = threshold(before, observation.ok, target.failure_threshold, target.success_threshold)
         active = state.active_finding_id
         if signal is Signal.FIRING:
             streak = _failure_streak(session, target.name, target.failure_threshold)
-            active = repo.open_finding(session, _finding_spec(target, observation), streak, at).id
+            active = incidents.open_finding(session, _finding_spec(target, observation), streak, at).id
         elif signal is Signal.STILL_FIRING:
-            repo.finding_failed_again(session, active, observation, at)
+            incidents.finding_failed_again(session, active, observation, at)
         elif signal is Signal.RECOVERING:
-            repo.finding_recovering(session, active, observation, at, f"signal recovered; resolves after "
+            incidents.finding_recovering(session, active, observation, at, f"signal recovered; resolves after "
                                     f"{target.success_threshold} successes in a row")
         elif signal is Signal.RECOVERED:
             successes = after.consecutive_successes
-            repo.finding_recovered(session, active, observation, at, f"{successes} successes in a row",
+            incidents.finding_recovered(session, active, observation, at, f"{successes} successes in a row",
                                    f"success threshold held ({successes} in a row)")
             active = None
-        repo.save_target_state(session, state, failures=after.consecutive_failures,
+        observations.save_target_state(session, state, failures=after.consecutive_failures,
                                successes=after.consecutive_successes, observation=observation,
                                active_finding_id=active)
         for event in result.alerts:
-            outcome = repo.record_alert(session, event, at, origin=target.name)
-            alerts[outcome] = alerts.get(outcome, 0) + 1
+            outcome = alerts.record_alert(session, event, at, origin=target.name)
+            alert_outcomes[outcome] = alert_outcomes.get(outcome, 0) + 1
         if target.kind == "alertmanager" and "ALERT_COUNT" in observation.values:  # the whole list was read
             listed = {(event.fingerprint, event.starts_at) for event in result.alerts}
-            resolved = repo.resolve_unlisted_alerts(session, target.name, listed, at, PULL_RESOLVE_GRACE)
-            alerts["resolved"] = alerts.get("resolved", 0) + resolved
-    return Outcome(observation, signal, time.perf_counter() - t0, alerts)
+            resolved = alerts.resolve_unlisted_alerts(session, target.name, listed, at, PULL_RESOLVE_GRACE)
+            alert_outcomes["resolved"] = alert_outcomes.get("resolved", 0) + resolved
+    return Outcome(observation, signal, time.perf_counter() - t0, alert_outcomes)
 
 
 async def run_target(engine: Engine, target, ctx: ProbeContext, store: SampleStore | None = None) -> Outcome:
@@ -104,8 +104,8 @@ def probe_samples(target, result: ProbeResult) -> list[Sample]:
     return samples + result.samples
 
 
-def _finding_spec(target, observation: Observation) -> repo.FindingSpec:
-    return repo.FindingSpec(
+def _finding_spec(target, observation: Observation) -> incidents.FindingSpec:
+    return incidents.FindingSpec(
         rule=f"probe:{target.kind}",
         target=target.name,
         service=target.service,

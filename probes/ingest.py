@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from ledger import repo
 from ledger.db import utcnow, write_session
+from ledger.repo import alerts
 from policies.secrets import redact
 from probes.alerts import PayloadRejected, parse_webhook
 
@@ -42,13 +42,13 @@ def ingest_alertmanager(engine: Engine, body: bytes) -> IngestResult:
         events = parse_webhook(body)
     except PayloadRejected as exc:
         with write_session(engine) as session:
-            repo.add_ingest_payload(session, SOURCE, _kept(body[:KEEP_REJECTED_BYTES]), False, str(exc), 0, now)
+            alerts.add_ingest_payload(session, SOURCE, _kept(body[:KEEP_REJECTED_BYTES]), False, str(exc), 0, now)
         return IngestResult(400, str(exc))
     outcomes: dict[str, int] = {}
     with write_session(engine) as session:
-        repo.add_ingest_payload(session, SOURCE, _kept(body), True, None, len(events), now)
+        alerts.add_ingest_payload(session, SOURCE, _kept(body), True, None, len(events), now)
         for event in events:
-            outcome = repo.record_alert(session, event, now)
+            outcome = alerts.record_alert(session, event, now)
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
     return IngestResult(200, "accepted", outcomes)
 

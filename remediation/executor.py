@@ -23,8 +23,9 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from ledger import lifecycle, queries, repo
+from ledger import lifecycle, queries
 from ledger.db import read_session, utcnow, write_session
+from ledger.repo import actions, incidents, rows
 from ledger.tables import ActionRequest
 from policies.actions import Action
 from policies.loader import Policy
@@ -98,18 +99,18 @@ def claim(engine: Engine, policy: Policy, key: bytes, request_id: int, now: date
     token spent in one transaction. None when it is no longer approved (another pass took
     it); GateRefused or TokenRefused, once the refusal is on the timeline."""
     with write_session(engine) as session:
-        request = repo.action_request(session, request_id)
+        request = actions.action_request(session, request_id)
         if request.status != flow.APPROVED:
             return None
         action = policy.actions.action(request.action)
         refusal = _refusal(session, policy, key, request, action, now)
         if refusal is not None:
-            repo.update_action_request(session, request, repo.SYSTEM, now, f"refused before running: {refusal}",
+            actions.update_action_request(session, request, rows.SYSTEM, now, f"refused before running: {refusal}",
                                        status=flow.REFUSED, finished_at=now)
         else:
             if action.needs_approval or request.needs_approval:
-                repo.spend_approval(session, request, now)
-            repo.update_action_request(session, request, repo.SYSTEM, now, f"running: {request.plan}",
+                actions.spend_approval(session, request, now)
+            actions.update_action_request(session, request, rows.SYSTEM, now, f"running: {request.plan}",
                                        status=flow.RUNNING, started_at=now)
             claimed = Claimed(request.id, request.incident_id, action, dict(request.parameters))
     if refusal is not None:
@@ -126,7 +127,7 @@ def _refusal(session, policy: Policy, key: bytes, request: ActionRequest, action
         return None
     if not (request.approval_token and request.approval_id):
         return TokenRefused("no approval token, and this action needs the operator's approval")
-    spent = repo.approval_spent(session, request.approval_id)
+    spent = actions.approval_spent(session, request.approval_id)
     if spent is not None:
         return TokenRefused(f"approval token refused: replayed: approval {request.approval_id} was used at "
                             f"{spent.used_at:%Y-%m-%d %H:%M:%S} UTC by request #{spent.request_id}")
@@ -141,20 +142,20 @@ def _refusal(session, policy: Policy, key: bytes, request: ActionRequest, action
 
 def finish(engine: Engine, claimed: Claimed, result: RunResult, now: datetime) -> None:
     with write_session(engine) as session:
-        request = repo.action_request(session, claimed.request_id)
+        request = actions.action_request(session, claimed.request_id)
         first_line = result.output.splitlines()[0] if result.output else ""
-        repo.update_action_request(session, request, repo.SYSTEM, now,
+        actions.update_action_request(session, request, rows.SYSTEM, now,
                                    f"{result.status.replace('_', ' ')} after {result.seconds:.2f}s: {first_line}",
                                    status=result.status, finished_at=now, output=result.output)
         if result.note is not None:
-            repo.add_incident_note(session, request.incident_id, repo.SYSTEM, result.note, now)
+            incidents.add_incident_note(session, request.incident_id, rows.SYSTEM, result.note, now)
 
 
 def interrupt_stale(engine: Engine, policy: Policy, now: datetime) -> int:
     """Runs that outlived their timeout (the worker stopped while they ran) are recorded as
     failed and not run again; return how many."""
     def stale(session) -> list[ActionRequest]:
-        return [r for r in repo.action_requests(session, flow.RUNNING)
+        return [r for r in actions.action_requests(session, flow.RUNNING)
                 if r.started_at + _timeout(policy, r.action) + INTERRUPT_GRACE <= now]
 
     with read_session(engine) as session:
@@ -163,8 +164,8 @@ def interrupt_stale(engine: Engine, policy: Policy, now: datetime) -> int:
     with write_session(engine) as session:
         requests = stale(session)
         for request in requests:
-            repo.update_action_request(
-                session, request, repo.SYSTEM, now, "interrupted: no result within its timeout (the worker "
+            actions.update_action_request(
+                session, request, rows.SYSTEM, now, "interrupted: no result within its timeout (the worker "
                 "stopped while it ran?); recorded as failed, not run again", status=FAILED, finished_at=now,
                 output="interrupted: no result recorded")
     return len(requests)
@@ -208,5 +209,5 @@ def incident_targets(engine: Engine, policy: Policy, incident_id: int) -> list:
 def _record_verification(engine: Engine, claimed: Claimed, observations: list, verdict: str, to_state: str | None,
                          message: str, now: datetime) -> None:
     with write_session(engine) as session:
-        repo.action_verified(session, repo.action_request(session, claimed.request_id), observations, verdict,
+        actions.action_verified(session, actions.action_request(session, claimed.request_id), observations, verdict,
                              to_state, message, now)

@@ -16,8 +16,8 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from ledger import repo
 from ledger.db import read_session, write_session
+from ledger.repo import actions, incidents, rows
 from ledger.tables import ActionRequest, Finding
 from policies.loader import Policy
 from remediation import gate, tokens
@@ -46,7 +46,7 @@ def propose_recommended(engine: Engine, policy: Policy, now: datetime) -> list[A
         if not _wanted(session, policy):
             return []
     with write_session(engine) as session:
-        return [_propose(session, policy, incident_id, action_id, {}, repo.SYSTEM, why, now)
+        return [_propose(session, policy, incident_id, action_id, {}, rows.SYSTEM, why, now)
                 for incident_id, action_id, why in _wanted(session, policy)]
 
 
@@ -69,8 +69,8 @@ def recommended(policy: Policy, findings: list[Finding]) -> dict[str, str]:
 
 def _wanted(session: Session, policy: Policy) -> list[tuple[int, str, str]]:
     wanted = []
-    for incident, findings in repo.open_incidents_with_findings(session):
-        proposed = repo.proposed_actions(session, incident.id)
+    for incident, findings in incidents.open_incidents_with_findings(session):
+        proposed = actions.proposed_actions(session, incident.id)
         wanted += [(incident.id, action_id, why) for action_id, why in recommended(policy, findings).items()
                    if action_id not in proposed]
     return wanted
@@ -79,11 +79,11 @@ def _wanted(session: Session, policy: Policy) -> list[tuple[int, str, str]]:
 def verdict(session: Session, policy: Policy, action_id: str, parameters: Mapping[str, object], incident_id: int,
             now: datetime) -> gate.Verdict:
     """The gate's answer for the action on the incident now, from the ledger's history."""
-    incident = repo.incident(session, incident_id)
+    incident = incidents.incident(session, incident_id)
     action = policy.actions.action(action_id)
     runs = [] if action is None else [
         gate.Run(run.parameters, run.started_at, run.incident_id)
-        for run in repo.action_runs(session, action_id, incident_id, now - action.cooldown)]
+        for run in actions.action_runs(session, action_id, incident_id, now - action.cooldown)]
     return gate.check(action, action_id, parameters, posture=policy.settings.posture, incident_id=incident_id,
                       incident_open=incident.resolved_at is None, runs=runs, now=now)
 
@@ -102,13 +102,13 @@ def _propose(session: Session, policy: Policy, incident_id: int, action_id: str,
     said = f"proposed by {proposer} ({reason})"
     if not checked.ok:
         request.status = REFUSED
-        return repo.add_action_request(session, request, f"{said}; refused by the gate: {checked.refusal}")
+        return actions.add_action_request(session, request, f"{said}; refused by the gate: {checked.refusal}")
     if action.needs_approval:
-        return repo.add_action_request(session, request, f"{said}; the gate let it through; waiting for the "
+        return actions.add_action_request(session, request, f"{said}; the gate let it through; waiting for the "
                                                          f"operator's approval until {_clock(request.expires_at)}")
-    request.status, request.decided_by, request.decided_at = APPROVED, repo.SYSTEM, now
+    request.status, request.decided_by, request.decided_at = APPROVED, rows.SYSTEM, now
     request.decision_reason = gate.approval_rule(action)
-    return repo.add_action_request(session, request, f"{said}; the gate let it through; runs without approval "
+    return actions.add_action_request(session, request, f"{said}; the gate let it through; runs without approval "
                                                      f"({request.decision_reason})")
 
 
@@ -119,14 +119,14 @@ def approve(engine: Engine, policy: Policy, key: bytes, request_id: int, *, acto
     ``approval_expiry`` from now. RemediationError says why not, after recording it."""
     reason = _reason(reason, "approving")
     with write_session(engine) as session:
-        request = repo.action_request(session, request_id)
+        request = actions.action_request(session, request_id)
         refusal = _undecidable(session, policy, request, now, check_gate=True)
         if refusal is None:
             expires_at = now + policy.settings.approval_expiry
             claims = tokens.Claims(id=tokens.new_approval_id(), request=request.id, incident=request.incident_id,
                                    action=request.action, parameters=request.parameters, approved_by=actor,
                                    expires_at=expires_at.isoformat())
-            repo.update_action_request(
+            actions.update_action_request(
                 session, request, actor, now, f"approved by {actor}: {reason} (approval {claims.id}, good for one "
                                               f"run until {_clock(expires_at)})",
                 status=APPROVED, decided_by=actor, decided_at=now, decision_reason=reason, approval_id=claims.id,
@@ -140,10 +140,10 @@ def reject(engine: Engine, request_id: int, *, actor: str, reason: str, now: dat
     """Reject a pending request with a reason; it never runs."""
     reason = _reason(reason, "rejecting")
     with write_session(engine) as session:
-        request = repo.action_request(session, request_id)
+        request = actions.action_request(session, request_id)
         refusal = _undecidable(session, None, request, now, check_gate=False)
         if refusal is None:
-            repo.update_action_request(session, request, actor, now, f"rejected by {actor}: {reason}",
+            actions.update_action_request(session, request, actor, now, f"rejected by {actor}: {reason}",
                                        status=REJECTED, decided_by=actor, decided_at=now, decision_reason=reason)
     if refusal is not None:
         raise RemediationError(refusal)
@@ -153,10 +153,10 @@ def reject(engine: Engine, request_id: int, *, actor: str, reason: str, now: dat
 def expire_stale(engine: Engine, now: datetime) -> int:
     """Pending requests past their deadline expire; return how many."""
     with read_session(engine) as session:
-        if not any(r.expires_at <= now for r in repo.action_requests(session, PENDING)):
+        if not any(r.expires_at <= now for r in actions.action_requests(session, PENDING)):
             return 0
     with write_session(engine) as session:
-        stale = [r for r in repo.action_requests(session, PENDING) if r.expires_at <= now]
+        stale = [r for r in actions.action_requests(session, PENDING) if r.expires_at <= now]
         for request in stale:
             _expire(session, request, now)
     return len(stale)
@@ -175,14 +175,14 @@ def _undecidable(session: Session, policy: Policy | None, request: ActionRequest
         checked = verdict(session, policy, request.action, request.parameters, request.incident_id, now)
         request.gate = [c.as_dict() for c in checked.checks]
         if not checked.ok:
-            repo.update_action_request(session, request, repo.SYSTEM, now,
+            actions.update_action_request(session, request, rows.SYSTEM, now,
                                        f"refused by the gate when approved: {checked.refusal}", status=REFUSED)
             return f"action request #{request.id} refused by the gate: {checked.refusal}"
     return None
 
 
 def _expire(session: Session, request: ActionRequest, now: datetime) -> None:
-    repo.update_action_request(session, request, repo.SYSTEM, now,
+    actions.update_action_request(session, request, rows.SYSTEM, now,
                                f"expired: no decision by {_clock(request.expires_at)}", status=EXPIRED)
 
 

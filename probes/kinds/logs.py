@@ -27,8 +27,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from ledger import queries, repo
+from ledger import queries
 from ledger.db import write_session
+from ledger.repo import observations
 from ledger.samples import Sample
 from policies.schema import LogsTarget
 from probes.context import (
@@ -90,7 +91,7 @@ def _read_new_lines(target: LogsTarget, ctx: ProbeContext, now: datetime) -> lis
     if not complete and len(chunk) == ctx.max_body_bytes:
         complete = chunk  # one line longer than a run may read: take it in pieces
     with write_session(ctx.engine) as session:
-        repo.save_log_cursor(session, target.name, path=target.path, inode=inode,
+        observations.save_log_cursor(session, target.name, path=target.path, inode=inode,
                              offset=offset + len(complete), now=now)
     text = complete.decode("utf-8", errors="replace")
     return text.removesuffix("\n").split("\n") if text else []
@@ -141,7 +142,7 @@ def _stream_entries(status: int, body: bytes) -> list[tuple[int, str]]:
 
 def _save_loki_cursor(ctx: ProbeContext, target: LogsTarget, offset: int, now: datetime) -> None:
     with write_session(ctx.engine) as session:
-        repo.save_log_cursor(session, target.name, path=target.loki_url, inode=None, offset=offset, now=now)
+        observations.save_log_cursor(session, target.name, path=target.loki_url, inode=None, offset=offset, now=now)
 
 
 def _ns(moment: datetime) -> int:

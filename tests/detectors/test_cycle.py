@@ -9,8 +9,9 @@ from pydantic import TypeAdapter
 from sqlmodel import select
 
 from detectors.cycle import load_windows, run_rules
-from ledger import queries, repo
+from ledger import queries
 from ledger.db import read_session, write_session
+from ledger.repo import silences
 from ledger.samples import Sample, SampleStore
 from ledger.silences import recurrence
 from ledger.tables import Finding, RuleState
@@ -95,7 +96,7 @@ def test_pending_for_survives_a_restart(setup, engine):
 def test_a_silenced_rule_is_kept_and_marked_then_opens_an_incident_when_the_silence_ends(setup, engine):
     policy, store = setup()
     with write_session(engine) as session:
-        silence = repo.add_silence(session, matchers=[{"label": "rule", "op": "=~", "value": "rule:shop-.*"}],
+        silence = silences.add_silence(session, matchers=[{"label": "rule", "op": "=~", "value": "rule:shop-.*"}],
                                    starts_at=T0 - timedelta(minutes=1), ends_at=T0 + timedelta(minutes=5),
                                    author="ops", comment="deploy", now=T0)
     latency(store, 0.9, T0)
@@ -118,7 +119,7 @@ def test_a_silenced_rule_is_kept_and_marked_then_opens_an_incident_when_the_sile
 def test_a_maintenance_window_suppresses_only_inside_its_occurrence(setup, engine):
     policy, store = setup()
     with write_session(engine) as session:
-        repo.add_silence(session, kind="maintenance", matchers=[{"label": "service", "op": "=", "value": "shop"}],
+        silences.add_silence(session, kind="maintenance", matchers=[{"label": "service", "op": "=", "value": "shop"}],
                          starts_at=T0 - timedelta(days=7), ends_at=None, author="ops", comment="nightly",
                          now=T0, recurrence=recurrence("daily", "11:30", timedelta(hours=1), "UTC"))
     latency(store, 0.9, T0)  # 12:00, inside 11:30-12:30

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import yaml
 
-from ledger import queries, repo
+from ledger import queries
 from ledger.db import write_session
+from ledger.repo import alerts, incidents, silences
 from ledger.samples import Sample, SampleStore
 from policies.schema import TargetsFile, parse_duration
 from probes.context import failed, observe
@@ -42,21 +43,21 @@ def seed(case: dict, engine, store: SampleStore) -> int:
     with write_session(engine) as session:
         for rule in case.get("rules", []):
             at = offset(rule["at"])
-            spec = repo.FindingSpec(rule=f"rule:{rule['rule']}", target=rule.get("target", rule["rule"]),
+            spec = incidents.FindingSpec(rule=f"rule:{rule['rule']}", target=rule.get("target", rule["rule"]),
                                     service=rule["service"], severity=rule.get("severity", "warning"),
                                     summary=rule["summary"], correlation_key=rule["key"],
                                     labels={"category": rule["category"], **rule.get("labels", {})})
-            repo.open_finding(session, spec, [repo.RuleEvidence(rule["summary"], rule.get("data", {}), at)], at)
+            incidents.open_finding(session, spec, [incidents.RuleEvidence(rule["summary"], rule.get("data", {}), at)], at)
         for alert in case.get("alerts", []):
             at = offset(alert["at"])
             status = alert.get("status", "firing")
-            repo.record_alert(session, repo.AlertEvent(
+            alerts.record_alert(session, alerts.AlertEvent(
                 source="alertmanager-webhook", fingerprint=alert["alertname"], status=status,
                 starts_at=offset(alert.get("starts", alert["at"])), ends_at=at if status == "resolved" else None,
                 labels={"alertname": alert["alertname"], **alert.get("labels", {})},
                 annotations=alert.get("annotations", {}), generator_url=None, raw={}), at)
         for silence in case.get("silences", []):
-            repo.add_silence(session, kind=silence.get("kind", "silence"), starts_at=offset(silence["starts"]),
+            silences.add_silence(session, kind=silence.get("kind", "silence"), starts_at=offset(silence["starts"]),
                              ends_at=offset(silence["ends"]), author=silence.get("author", "ana"),
                              comment=silence["comment"], now=offset(silence["starts"]),
                              matchers=[{"label": k, "op": "=", "value": v} for k, v in silence["match"].items()])

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import inspect
 
-from ledger import queries, repo
+from ledger import queries
 from ledger.db import MIGRATIONS, make_engine, migrate, write_session
+from ledger.repo import hypotheses
 from ledger.tables import RoutingDecision
 from tests.hypotheses.seed import NOW
 
@@ -31,6 +32,6 @@ def test_migration_4_adds_the_tables_to_an_older_ledger(bare_ledger):
     assert migrate(bare_ledger) == 4
     assert {"routing_decision", "hypothesis_run"} <= set(inspect(bare_ledger).get_table_names())
     with write_session(bare_ledger) as session:
-        repo.add_routing_decision(session, RoutingDecision(at=NOW, task="hypothesis", route=["local"],
+        hypotheses.add_routing_decision(session, RoutingDecision(at=NOW, task="hypothesis", route=["local"],
                                                            expected="local", actual="local"))
     assert [(d.task, d.reason) for d in queries.routing_decisions(bare_ledger)] == [("hypothesis", "none")]

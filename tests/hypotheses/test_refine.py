@@ -14,8 +14,9 @@ from hypotheses.checks import run_check
 from hypotheses.models import Check
 from hypotheses.prompt import policy_secrets
 from hypotheses.refine import incident_draft, refine_due, request, run_refinement
-from ledger import queries, repo
+from ledger import queries
 from ledger.db import write_session
+from ledger.repo import hypotheses, incidents
 from ledger.samples import SampleStore
 from policies.holder import PolicyHolder
 from policies.schema import TargetsFile
@@ -70,10 +71,10 @@ def test_the_workers_job_takes_requests_first_then_incidents_whose_evidence_chan
 
     with write_session(engine) as session:  # a rule finding folds into the orders incident: its evidence changed
         at = offset("-1m")
-        spec = repo.FindingSpec(rule="rule:orders-errors", target="orders-api", service="orders", severity="warning",
+        spec = incidents.FindingSpec(rule="rule:orders-errors", target="orders-api", service="orders", severity="warning",
                                 summary="orders-errors: 40% errors", correlation_key="orders/orders-api",
                                 labels={"category": "errors"})
-        repo.open_finding(session, spec, [repo.RuleEvidence(spec.summary, {"value": 0.4}, at)], at)
+        incidents.open_finding(session, spec, [incidents.RuleEvidence(spec.summary, {"value": 0.4}, at)], at)
     assert [r.incident_id for r in refine_due(engine, store, policy, [], now=lambda: NOW)] == [api]
 
 
@@ -82,7 +83,7 @@ def test_a_run_left_running_by_a_stopped_worker_fails(incident, policy_with):
     policy = policy_with({"local": provider(down())}, {"chain": ["local"]}, refinement={"enabled": False})
     run = request(engine, incident_id, "ana", offset("-5m"))
     with write_session(engine) as session:
-        repo.start_refinement(session, run.id, "key", {}, offset("-5m"))
+        hypotheses.start_refinement(session, run.id, "key", {}, offset("-5m"))
     assert refine_due(engine, store, policy, [], now=lambda: NOW) == []
     stale = queries.latest_hypothesis_runs(engine, [incident_id])[incident_id]
     assert (stale.status, stale.reason) == ("failed", "interrupted: the worker stopped before it finished")

@@ -12,8 +12,9 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from ledger import queries, repo
+from ledger import queries
 from ledger.db import open_ledger, read_session, sqlite_url, utcnow, write_session
+from ledger.repo import silences
 from ledger.tables import Finding, RuleState
 from tests.integration.conftest import WorkerProcess
 from tests.support import LocalServer, QuietHandler, wait_until
@@ -182,7 +183,7 @@ def test_a_parent_outage_suppresses_the_child_until_it_resolves(stack):
 def test_a_silence_suppresses_and_then_expires(stack):
     shop, _, _, engine = stack
     with write_session(engine) as session:
-        silence = repo.add_silence(session, matchers=[{"label": "rule", "op": "=", "value": "rule:shop-errors"}],
+        silence = silences.add_silence(session, matchers=[{"label": "rule", "op": "=", "value": "rule:shop-errors"}],
                                    starts_at=utcnow(), ends_at=utcnow() + timedelta(seconds=12), author="test",
                                    comment="known error burst", now=utcnow())
     shop.error_ratio = 0.6

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, inspect, text
 from sqlmodel import SQLModel, select
 
-from ledger import queries, repo
+from ledger import queries
 from ledger.db import (
     BUSY_TIMEOUT_MS,
     latest_version,
@@ -24,6 +24,7 @@ from ledger.db import (
     write_session,
 )
 from ledger.errors import LedgerError
+from ledger.repo import incidents
 from ledger.tables import (
     Evidence,
     Finding,
@@ -96,19 +97,19 @@ def test_postgresql_writers_take_turns_as_on_sqlite(engine):
     for i in range(3):
         record(engine, target, failed(target, T0 + timedelta(seconds=i), 1.0, "cannot connect"))
     [first] = queries.list_incidents(engine)
-    spec = repo.FindingSpec(rule="probe:http", target="checkout-api", service="shop", severity="warning",
+    spec = incidents.FindingSpec(rule="probe:http", target="checkout-api", service="shop", severity="warning",
                             summary="checkout-api failing again", correlation_key=first.correlation_key)
     errors: list[BaseException] = []
 
     def worker() -> None:
         try:
             with write_session(engine) as session:
-                repo.open_finding(session, spec, [], T0 + timedelta(minutes=2))
+                incidents.open_finding(session, spec, [], T0 + timedelta(minutes=2))
         except BaseException as exc:  # handed to the test thread
             errors.append(exc)
 
     with write_session(engine) as operator:
-        repo.transition(operator, first.id, "resolved", "alice", "rolled back", T0 + timedelta(minutes=1))
+        incidents.transition(operator, first.id, "resolved", "alice", "rolled back", T0 + timedelta(minutes=1))
         operator.flush()
         thread = threading.Thread(target=worker)
         thread.start()
@@ -241,21 +242,21 @@ def test_a_writer_process_and_a_reader_never_see_database_is_locked(engine, ledg
     try:
         go.set()
         while any(writer.is_alive() for writer in writers):
-            incidents = queries.list_incidents(engine, limit=total)
-            open_keys = [i.correlation_key for i in incidents if i.resolved_at is None]
+            listed = queries.list_incidents(engine, limit=total)
+            open_keys = [i.correlation_key for i in listed if i.resolved_at is None]
             assert len(open_keys) == len(set(open_keys)), "an open incident was duplicated"
             assert sum(queries.open_incident_counts(engine).values()) <= len(WRITERS)
-            seen.append(len(incidents))
+            seen.append(len(listed))
     finally:
         for writer in writers:
             writer.join()
     assert [w.exitcode for w in writers] == [0] * len(WRITERS), "a writer failed; its traceback is in the captured stderr"
 
-    assert seen == sorted(seen), "incidents went missing between reads"
+    assert seen == sorted(seen), "listed went missing between reads"
     assert any(0 < n < total for n in seen), "no read happened while the writers were writing"
-    incidents = queries.list_incidents(engine, limit=total + 1)
-    assert len(incidents) == total
-    assert {(i.state, i.finding_count) for i in incidents} == {("resolved", 1)}
+    listed = queries.list_incidents(engine, limit=total + 1)
+    assert len(listed) == total
+    assert {(i.state, i.finding_count) for i in listed} == {("resolved", 1)}
     assert sum(queries.open_incident_counts(engine).values()) == 0
     assert count(engine, Observation) == 2 * total
     assert count(engine, Finding) == total

@@ -9,10 +9,11 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from detectors.state import Signal
-from ledger import queries, repo
+from ledger import queries
 from ledger.db import open_ledger, read_session, write_session
 from ledger.errors import NotFound, TransitionRefused
 from ledger.lifecycle import OPEN_STATES
+from ledger.repo import incidents
 from ledger.tables import Incident, TargetState
 from policies.schema import HttpTarget
 from probes.context import failed, observe
@@ -63,7 +64,7 @@ class Probe:
 def operator(engine, clock: Clock, incident_id: int, to_state: str, actor: str = "alice",
              reason: str | None = None) -> None:
     with write_session(engine) as session:
-        repo.transition(session, incident_id, to_state, actor, reason, clock.tick())
+        incidents.transition(session, incident_id, to_state, actor, reason, clock.tick())
 
 
 def only_incident(engine) -> queries.IncidentSummary:
@@ -138,14 +139,14 @@ def test_a_finding_opens_an_incident_with_timeline_and_evidence(engine, clock):
 def test_a_second_finding_with_the_same_key_folds_into_the_open_incident(engine, clock):
     first_at, second_at = clock.tick(), clock.tick()
     specs = [
-        repo.FindingSpec(rule=rule, target=target, service="shop", severity="warning",
+        incidents.FindingSpec(rule=rule, target=target, service="shop", severity="warning",
                          summary=f"{target} is down", correlation_key="shop/payments")
         for rule, target in [("probe:http", "payments-api"), ("probe:host", "payments-host")]
     ]
     with write_session(engine) as session:
-        first = repo.open_finding(session, specs[0], [], first_at)
+        first = incidents.open_finding(session, specs[0], [], first_at)
     with write_session(engine) as session:
-        second = repo.open_finding(session, specs[1], [], second_at)
+        second = incidents.open_finding(session, specs[1], [], second_at)
 
     incident = only_incident(engine)
     assert incident.finding_count == 2

@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ledger import queries, repo
+from ledger import queries
 from ledger.db import read_session, write_session
+from ledger.repo import incidents, silences
 from ledger.silences import covers, in_force, recurrence, status
 from ledger.tables import Finding, Silence
 from policies.selectors import parse_matcher
@@ -120,24 +121,24 @@ def test_recurrence_refuses_what_it_cannot_schedule(args, message):
 
 
 # --- through the repository ---------------------------------------------------------------
-def spec(target: str = "web-1", service: str = "shop") -> repo.FindingSpec:
-    return repo.FindingSpec(rule="http", target=target, service=service, severity="critical",
+def spec(target: str = "web-1", service: str = "shop") -> incidents.FindingSpec:
+    return incidents.FindingSpec(rule="http", target=target, service=service, severity="critical",
                             summary=f"{target} failing: 503", correlation_key=f"{service}/{target}")
 
 
 def add_silence(engine, now: datetime, **window) -> int:
     with write_session(engine) as session:
-        return repo.add_silence(session, author="alice", comment="deploy", now=now, **window).id
+        return silences.add_silence(session, author="alice", comment="deploy", now=now, **window).id
 
 
-def open_finding(engine, finding: repo.FindingSpec, now: datetime) -> Finding:
+def open_finding(engine, finding: incidents.FindingSpec, now: datetime) -> Finding:
     with write_session(engine) as session:
-        return repo.open_finding(session, finding, [], now)
+        return incidents.open_finding(session, finding, [], now)
 
 
 def release(engine, now: datetime) -> int:
     with write_session(engine) as session:
-        return repo.release_suppressed(session, now)
+        return incidents.release_suppressed(session, now)
 
 
 def finding(engine, finding_id: int) -> Finding:
@@ -160,7 +161,7 @@ def test_a_silenced_finding_is_kept_marked_and_released_when_the_silence_expires
 
     assert release(engine, T0 + 30 * MINUTE) == 0
     with write_session(engine) as session:
-        repo.expire_silence(session, silence_id, "alice", T0 + 40 * MINUTE)
+        silences.expire_silence(session, silence_id, "alice", T0 + 40 * MINUTE)
     assert release(engine, T0 + 41 * MINUTE) == 1
 
     released = finding(engine, shop.id)

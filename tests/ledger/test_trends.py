@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from ledger import repo
 from ledger.db import write_session
+from ledger.repo import incidents, silences
 from ledger.rollups import Rollups
 from ledger.samples import Sample, SampleStore
 from ledger.silences import occurrences, recurrence
@@ -152,19 +152,19 @@ def test_a_service_without_samples_is_empty(rollups, sqlite_engine):
 
 
 def open_incident(engine, service: str, target: str, at: datetime, resolved: datetime | None = None) -> int:
-    spec = repo.FindingSpec(rule="probe:http", target=target, service=service, severity="critical",
+    spec = incidents.FindingSpec(rule="probe:http", target=target, service=service, severity="critical",
                             summary=f"{target} failing", correlation_key=f"{service}/{target}")
     with write_session(engine) as session:
-        incident = repo.open_finding(session, spec, [], at).incident_id
+        incident = incidents.open_finding(session, spec, [], at).incident_id
         if resolved is not None:
-            repo.transition(session, incident, "resolved", "alice", "fixed", resolved)
+            incidents.transition(session, incident, "resolved", "alice", "fixed", resolved)
     return incident
 
 
 def add_silence(engine, matchers: list[str], starts: datetime, ends: datetime | None, kind: str = "silence",
                 rule: dict | None = None) -> int:
     with write_session(engine) as session:
-        return repo.add_silence(session, matchers=[parse_matcher(m).as_dict() for m in matchers], starts_at=starts,
+        return silences.add_silence(session, matchers=[parse_matcher(m).as_dict() for m in matchers], starts_at=starts,
                                 ends_at=ends, author="alice", comment=f"{kind} test", now=T0, kind=kind,
                                 recurrence=rule).id
 

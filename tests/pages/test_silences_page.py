@@ -15,8 +15,9 @@ import ledger.db
 from app.cli import STREAMLIT_APP
 from app.operator import operator_name
 from app.settings import ENV_DATA, ENV_DB
-from ledger import queries, repo
+from ledger import queries
 from ledger.db import open_ledger, sqlite_url, write_session
+from ledger.repo import incidents, silences
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)  # a Sunday, 13:00 in Berlin
 
@@ -59,15 +60,15 @@ def texts(elements) -> str:
 
 def add_silence(engine, **window) -> int:
     with write_session(engine) as session:
-        return repo.add_silence(session, matchers=[{"label": "service", "op": "=", "value": "shop"}],
+        return silences.add_silence(session, matchers=[{"label": "service", "op": "=", "value": "shop"}],
                                 author="alice", comment="deploy", now=NOW, **window).id
 
 
 def open_finding(engine, target: str, service: str, parent: str | None = None) -> int:
-    spec = repo.FindingSpec(rule="http", target=target, service=service, severity="critical",
+    spec = incidents.FindingSpec(rule="http", target=target, service=service, severity="critical",
                             summary=f"{target} failing: 503", correlation_key=f"{service}/{target}", parent=parent)
     with write_session(engine) as session:
-        return repo.open_finding(session, spec, [], NOW).id
+        return incidents.open_finding(session, spec, [], NOW).id
 
 
 def test_create_a_silence_with_the_form_then_expire_it(engine):

@@ -13,8 +13,8 @@ from streamlit.testing.v1 import AppTest
 
 from app.cli import STREAMLIT_APP
 from app.settings import ENV_DATA, ENV_DB, ENV_POLICY
-from ledger import repo
 from ledger.db import open_ledger, sqlite_url, utcnow, write_session
+from ledger.repo import incidents, silences
 from ledger.rollups import Rollups, floor_time
 from ledger.samples import SampleStore
 from policies.loader import load_policy
@@ -61,12 +61,12 @@ def shop(data_dir) -> dict:
     store.flush()
     Rollups(store).maintain(timedelta(seconds=20), {"1m": timedelta(days=35), "1h": timedelta(days=400)})
     engine = open_ledger(sqlite_url(data_dir))
-    spec = repo.FindingSpec(rule="probe:http", target="shop-web", service="shop", severity="critical",
+    spec = incidents.FindingSpec(rule="probe:http", target="shop-web", service="shop", severity="critical",
                             summary="shop-web failing", correlation_key="shop/shop-web")
     with write_session(engine) as session:
-        incident = repo.open_finding(session, spec, [], start + 70 * MINUTE).incident_id
-        repo.transition(session, incident, "resolved", "alice", "fixed", start + 75 * MINUTE)
-        window = repo.add_silence(session, matchers=[parse_matcher("service=shop").as_dict()],
+        incident = incidents.open_finding(session, spec, [], start + 70 * MINUTE).incident_id
+        incidents.transition(session, incident, "resolved", "alice", "fixed", start + 75 * MINUTE)
+        window = silences.add_silence(session, matchers=[parse_matcher("service=shop").as_dict()],
                                   starts_at=start + 80 * MINUTE, ends_at=start + 85 * MINUTE, author="alice",
                                   comment="db upgrade", now=start, kind="maintenance").id
     engine.dispose()

@@ -7,8 +7,8 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ledger import repo
 from ledger.db import write_session
+from ledger.repo import incidents
 from policies.loader import Policy, load_policy
 from probes.context import ProbeClient, ProbeContext
 from remediation import executor
@@ -60,11 +60,11 @@ def fault_off(port: int, *, risk: str = "containment", approval: bool = True, en
 
 def open_incident(engine, target: str = "shop-web", service: str = "shop", at: datetime = NOW,
                   category: str = "availability", rule: str = "probe:http") -> int:
-    spec = repo.FindingSpec(rule=rule, target=target, service=service, severity="critical",
+    spec = incidents.FindingSpec(rule=rule, target=target, service=service, severity="critical",
                             summary=f"{target} failing: [STATUS] == 200 -> got 503",
                             correlation_key=f"{service}/{target}", labels={"kind": "http", "category": category})
     with write_session(engine) as session:
-        return repo.open_finding(session, spec, [], at).incident_id
+        return incidents.open_finding(session, spec, [], at).incident_id
 
 
 def run_pass(engine, policy: Policy, data_dir: Path, at: datetime, env: dict | None = None) -> executor.PassOutcome:

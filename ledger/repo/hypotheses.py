@@ -1,0 +1,70 @@
+"""Routing decisions of LLM calls and the model's refinements of drafted hypotheses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from ledger.repo.rows import get
+from ledger.tables import HypothesisRun, Incident, RoutingDecision
+
+
+def add_routing_decision(session: Session, decision: RoutingDecision) -> RoutingDecision:
+    session.add(decision)
+    session.flush()
+    return decision
+
+
+def import_routing_decisions(session: Session, decisions: list[RoutingDecision]) -> int:
+    """Add the imported decisions whose external key is not in the ledger yet; return how many."""
+    keys = [d.external_key for d in decisions]
+    known = set(session.exec(select(RoutingDecision.external_key)
+                             .where(col(RoutingDecision.external_key).in_(keys))).all())
+    added = 0
+    for decision in decisions:
+        if decision.external_key not in known:
+            known.add(decision.external_key)
+            session.add(decision)
+            added += 1
+    return added
+
+
+def request_refinement(session: Session, incident_id: int, requested_by: str, now: datetime) -> HypothesisRun:
+    """Ask for a model's refinement of an incident's hypotheses; a request already waiting or
+    running is returned instead of a second one."""
+    get(session, Incident, incident_id)
+    waiting = session.exec(select(HypothesisRun).where(HypothesisRun.incident_id == incident_id,
+                                                       col(HypothesisRun.status).in_(("pending", "running")))).first()
+    if waiting is not None:
+        return waiting
+    run = HypothesisRun(incident_id=incident_id, requested_by=requested_by, requested_at=now)
+    session.add(run)
+    session.flush()
+    return run
+
+
+def start_refinement(session: Session, run_id: int, evidence_key: str, draft: dict, now: datetime) -> HypothesisRun:
+    run = get(session, HypothesisRun, run_id)
+    run.status, run.started_at, run.evidence_key, run.draft = "running", now, evidence_key, draft
+    return run
+
+
+def finish_refinement(session: Session, run_id: int, now: datetime, *, refinement: dict | None, reason: str | None,
+                      decision_id: int | None) -> HypothesisRun:
+    """Done with the model's refinement, or failed with the reason (the draft stands)."""
+    run = get(session, HypothesisRun, run_id)
+    run.status = "done" if refinement is not None else "failed"
+    run.finished_at, run.refinement, run.reason, run.decision_id = now, refinement, reason, decision_id
+    return run
+
+
+def fail_stale_refinements(session: Session, started_before: datetime, now: datetime) -> int:
+    """Runs still marked running that started before ``started_before`` (their worker stopped)
+    fail; return how many."""
+    stale = session.exec(select(HypothesisRun).where(HypothesisRun.status == "running",
+                                                     col(HypothesisRun.started_at) < started_before)).all()
+    for run in stale:
+        run.status, run.finished_at, run.reason = "failed", now, "interrupted: the worker stopped before it finished"
+    return len(stale)
+

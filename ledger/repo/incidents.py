@@ -1,0 +1,299 @@
+"""Findings and incidents: a finding folds into the open incident with its correlation key (or
+opens one); silences, maintenance windows and parent incidents suppress it; recovery, relapse,
+resolution; the timeline and evidence that go with each step; the operator's transitions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from ledger import lifecycle, silences
+from ledger.repo.rows import SYSTEM, get
+from ledger.tables import Evidence, Finding, Incident, Observation, RuleState, Silence, TargetState, TimelineEntry
+
+
+@dataclass(frozen=True)
+class FindingSpec:
+    """What a detector says fired: enough to open a finding and name its incident."""
+
+    rule: str
+    target: str
+    service: str
+    severity: str
+    summary: str
+    correlation_key: str
+    labels: dict[str, str] = field(default_factory=dict)  # more labels for silences to match
+    parent: str | None = None  # a target whose open incident suppresses this finding
+
+    def all_labels(self) -> dict[str, str]:
+        parent = {"parent": self.parent} if self.parent else {}
+        return {**self.labels, **parent, "rule": self.rule, "target": self.target, "service": self.service,
+                "severity": self.severity}
+
+
+@dataclass(frozen=True)
+class RuleEvidence:
+    """What a detector rule saw: its query, window, threshold and the window's values."""
+
+    summary: str
+    data: dict
+    at: datetime
+
+
+EvidenceItem = Observation | RuleEvidence
+
+
+def open_finding(session: Session, spec: FindingSpec, observations: list[EvidenceItem], now: datetime) -> Finding:
+    """Record a new finding and fold it into the open incident with its key, or open one; a
+    finding a silence, a maintenance window or its parent's open incident covers is kept but
+    suppressed (linked to the parent's incident, if that is the reason)."""
+    finding = Finding(
+        rule=spec.rule, target=spec.target, service=spec.service, severity=spec.severity,
+        summary=spec.summary, correlation_key=spec.correlation_key, first_seen=now, last_seen=now,
+        occurrences=len(observations) or 1, labels=spec.all_labels(),
+    )
+    session.add(finding)
+    session.flush()
+    reason, parent = suppression(session, finding.labels, spec.parent, now)
+    if reason is not None:
+        finding.suppressed_by = reason
+        if parent is not None:
+            finding.incident_id = parent.id
+            timeline(session, parent, now, SYSTEM, "finding",
+                      f"finding #{finding.id} of {spec.target} suppressed while this incident is open: {spec.summary}")
+            for observation in observations:
+                add_evidence(session, parent, finding, observation, now)
+        return finding
+    _fold(session, finding, now, f"finding #{finding.id} folded in: {spec.summary}")
+    for observation in observations:
+        add_evidence(session, get(session, Incident, finding.incident_id), finding, observation, now)
+    return finding
+
+
+def _fold(session: Session, finding: Finding, now: datetime, message: str) -> Incident:
+    """Put an unsuppressed finding into the open incident with its key, opening one if needed."""
+    incident = open_incident_for(session, finding.correlation_key)
+    if incident is None:
+        incident = Incident(
+            title=finding.summary, state=lifecycle.OBSERVED, severity=finding.severity, service=finding.service,
+            correlation_key=finding.correlation_key, opened_at=now, updated_at=now, last_seen_at=now,
+            finding_count=0,
+        )
+        session.add(incident)
+        session.flush()
+        timeline(session, incident, now, SYSTEM, "transition", f"opened: {finding.summary}",
+                  to_state=lifecycle.OBSERVED)
+    elif incident.state == lifecycle.RECOVERING:
+        _relapse(session, incident, now)
+    finding.incident_id = incident.id
+    incident.finding_count += 1
+    incident.last_seen_at = now
+    incident.updated_at = now
+    timeline(session, incident, now, SYSTEM, "finding", message)
+    return incident
+
+
+def suppression(session: Session, labels: dict[str, str], parent: str | None,
+                now: datetime) -> tuple[str | None, Incident | None]:
+    """Why a finding with ``labels`` should open no incident now, and the parent's incident
+    when that is why: the parent target has an open incident, or a silence or maintenance
+    window in force covers the labels."""
+    if parent is not None:
+        incident = session.exec(
+            select(Incident).join(Finding, Finding.incident_id == Incident.id)
+            .where(Finding.target == parent, col(Finding.recovered_at).is_(None),
+                   col(Finding.suppressed_by).is_(None), col(Incident.resolved_at).is_(None))
+        ).first()
+        if incident is not None:
+            return f"parent incident #{incident.id} ({parent})", incident
+    for silence in session.exec(select(Silence).where(col(Silence.expired_at).is_(None),
+                                                      Silence.starts_at <= now)):
+        if silences.in_force(silence, now) and silences.covers(silence, labels):
+            return f"{silence.kind} #{silence.id}", None
+    return None, None
+
+
+def release_suppressed(session: Session, now: datetime) -> int:
+    """Findings still firing whose silence, window or parent incident has ended open (or join)
+    their own incident now. Return how many."""
+    released = 0
+    for finding in session.exec(select(Finding).where(col(Finding.suppressed_by).is_not(None),
+                                                      col(Finding.recovered_at).is_(None))).all():
+        reason, _ = suppression(session, finding.labels, finding.labels.get("parent"), now)
+        if reason is None:
+            was = finding.suppressed_by
+            finding.suppressed_by = None
+            _fold(session, finding, now, f"finding #{finding.id} folded in: {finding.summary} "
+                                         f"(still firing after {was} ended)")
+            released += 1
+    return released
+
+
+def finding_failed_again(session: Session, finding_id: int, evidence: EvidenceItem, now: datetime) -> None:
+    """A firing finding saw another failure: count it; a recovering incident relapses."""
+    finding = get(session, Finding, finding_id)
+    finding.last_seen = now
+    finding.occurrences += 1
+    if finding.suppressed_by is not None:
+        return
+    incident = get(session, Incident, finding.incident_id)
+    incident.last_seen_at = now
+    if incident.state == lifecycle.RECOVERING:
+        _relapse(session, incident, now)
+        add_evidence(session, incident, finding, evidence, now)
+
+
+def finding_recovering(session: Session, finding_id: int, evidence: EvidenceItem, now: datetime, why: str) -> None:
+    """A firing finding's signal recovered: the incident recovers unless another of its findings still fires."""
+    finding = get(session, Finding, finding_id)
+    if finding.suppressed_by is not None:
+        return
+    incident = get(session, Incident, finding.incident_id)
+    if _other_firing(session, incident, finding) is None and lifecycle.RECOVERING in lifecycle.TRANSITIONS[incident.state]:
+        set_state(session, incident, lifecycle.RECOVERING, SYSTEM, now, why)
+        add_evidence(session, incident, finding, evidence, now)
+
+
+def finding_recovered(session: Session, finding_id: int, evidence: EvidenceItem, now: datetime, why: str,
+                      resolution: str) -> None:
+    """The signal stayed recovered: close the finding; resolve its incident when nothing else fires."""
+    finding = get(session, Finding, finding_id)
+    if finding.incident_id is not None:
+        add_evidence(session, get(session, Incident, finding.incident_id), finding, evidence, now)
+    close_finding(session, finding, now, why, resolution)
+
+
+def note(session: Session, finding_id: int, message: str, now: datetime) -> None:
+    """A line on the timeline of the finding's incident (none for a silenced finding)."""
+    finding = get(session, Finding, finding_id)
+    if finding.incident_id is not None:
+        timeline(session, get(session, Incident, finding.incident_id), now, SYSTEM, "note", message)
+
+
+def close_finding(session: Session, finding: Finding, now: datetime, why: str, resolution: str) -> None:
+    finding.recovered_at = now
+    if finding.incident_id is None:  # suppressed by a silence: no incident to tell
+        return
+    incident = get(session, Incident, finding.incident_id)
+    timeline(session, incident, now, SYSTEM, "recovery", f"finding #{finding.id} recovered: {why}")
+    if finding.suppressed_by is not None:  # a child of this incident: it does not resolve it
+        return
+    if _other_firing(session, incident, finding) is None and incident.state != lifecycle.RESOLVED:
+        if incident.state != lifecycle.RECOVERING and lifecycle.RECOVERING in lifecycle.TRANSITIONS[incident.state]:
+            set_state(session, incident, lifecycle.RECOVERING, SYSTEM, now, "signal recovered")
+        set_state(session, incident, lifecycle.RESOLVED, SYSTEM, now, resolution)
+
+
+def transition(session: Session, incident_id: int, to_state: str, actor: str, reason: str | None, now: datetime) -> Incident:
+    """An operator's change of state, checked against the lifecycle table."""
+    incident = get(session, Incident, incident_id)
+    lifecycle.check_transition(incident.state, to_state, by_operator=True, reason=reason)
+    set_state(session, incident, to_state, actor, now, (reason or "").strip() or f"marked {to_state}")
+    return incident
+
+
+def add_evidence(session: Session, incident: Incident, finding: Finding | None, evidence: EvidenceItem,
+                 now: datetime) -> None:
+    if isinstance(evidence, RuleEvidence):
+        session.add(Evidence(incident_id=incident.id, finding_id=finding.id if finding else None, at=evidence.at,
+                             kind="rule", summary=evidence.summary, data=evidence.data))
+        return
+    observation = evidence
+    verdict = "passed" if observation.ok else "failed"
+    summary = f"{observation.kind} probe of {observation.target} {verdict}"
+    if observation.error:
+        summary += f": {observation.error}"
+    session.add(Evidence(
+        incident_id=incident.id, finding_id=finding.id if finding else None, observation_id=observation.id,
+        at=observation.started_at or now, kind="probe", summary=summary,
+        data={"checks": observation.checks, "status": observation.status, "duration_ms": observation.duration_ms,
+              "error": observation.error, "values": observation.values},
+    ))
+
+
+def open_incident_for(session: Session, correlation_key: str) -> Incident | None:
+    return session.exec(
+        select(Incident).where(Incident.correlation_key == correlation_key, col(Incident.resolved_at).is_(None))
+    ).first()
+
+
+def _other_firing(session: Session, incident: Incident, finding: Finding) -> int | None:
+    return session.exec(
+        select(Finding.id).where(Finding.incident_id == incident.id, Finding.id != finding.id,
+                                 col(Finding.recovered_at).is_(None), col(Finding.suppressed_by).is_(None))
+    ).first()
+
+
+def set_state(session: Session, incident: Incident, to_state: str, actor: str, now: datetime, reason: str) -> None:
+    lifecycle.check_transition(incident.state, to_state, by_operator=False, reason=reason)
+    previous = incident.state
+    incident.state = to_state
+    incident.updated_at = now
+    if to_state == lifecycle.RESOLVED:
+        incident.resolved_at = now
+        _close_findings(session, incident, now)
+    timeline(session, incident, now, actor, "transition", reason, from_state=previous, to_state=to_state)
+
+
+def _relapse(session: Session, incident: Incident, now: datetime) -> None:
+    """Back to the state the incident was in before it started recovering."""
+    entered = session.exec(
+        select(TimelineEntry)
+        .where(TimelineEntry.incident_id == incident.id, TimelineEntry.to_state == lifecycle.RECOVERING)
+        .order_by(col(TimelineEntry.id).desc())
+    ).first()
+    back = entered.from_state if entered and entered.from_state else lifecycle.OBSERVED
+    set_state(session, incident, back, SYSTEM, now, "signal failed again while recovering")
+
+
+def _close_findings(session: Session, incident: Incident, now: datetime) -> None:
+    """A resolved incident takes its findings with it; their targets and rules start afresh.
+    Children it suppressed that still fire are released into their own incidents."""
+    for finding in session.exec(
+        select(Finding).where(Finding.incident_id == incident.id, col(Finding.recovered_at).is_(None))
+    ).all():
+        if finding.suppressed_by is not None:
+            finding.suppressed_by = None
+            _fold(session, finding, now, f"finding #{finding.id} folded in: {finding.summary} "
+                                         f"(still firing after parent incident #{incident.id} resolved)")
+            continue
+        finding.recovered_at = now
+    for rule_state in session.exec(
+        select(RuleState).join(Finding, Finding.id == RuleState.finding_id)
+        .where(Finding.incident_id == incident.id, col(Finding.recovered_at).is_not(None))
+    ):
+        rule_state.state, rule_state.finding_id, rule_state.pending_since, rule_state.firing_since = (
+            "inactive", None, None, None)
+    for state in session.exec(
+        select(TargetState).join(Finding, Finding.id == TargetState.active_finding_id)
+        .where(Finding.incident_id == incident.id, col(Finding.recovered_at).is_not(None))
+    ):
+        state.active_finding_id = None
+        state.consecutive_failures = 0
+        state.consecutive_successes = 0
+
+
+def timeline(session: Session, incident: Incident, now: datetime, actor: str, kind: str, message: str,
+              from_state: str | None = None, to_state: str | None = None) -> None:
+    session.add(TimelineEntry(incident_id=incident.id, at=now, actor=actor, kind=kind, message=message,
+                              from_state=from_state, to_state=to_state))
+
+
+def add_incident_note(session: Session, incident_id: int, actor: str, message: str, now: datetime) -> None:
+    timeline(session, get(session, Incident, incident_id), now, actor, "note", message)
+
+
+def incident(session: Session, incident_id: int) -> Incident:
+    return get(session, Incident, incident_id)
+
+
+def open_incidents_with_findings(session: Session) -> list[tuple[Incident, list[Finding]]]:
+    """Open incidents with the findings folded into them (not those they suppress)."""
+    incidents = session.exec(select(Incident).where(col(Incident.resolved_at).is_(None))
+                             .order_by(col(Incident.id))).all()
+    findings = session.exec(select(Finding).where(col(Finding.incident_id).in_([i.id for i in incidents]),
+                                                  col(Finding.suppressed_by).is_(None))).all()
+    return [(incident, [f for f in findings if f.incident_id == incident.id]) for incident in incidents]
+

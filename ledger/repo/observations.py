@@ -1,0 +1,41 @@
+"""Probe observations, each target's threshold state and where a logs target resumes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session
+
+from ledger.tables import LogCursor, Observation, TargetState
+
+
+def target_state(session: Session, target: str) -> TargetState:
+    state = session.get(TargetState, target)
+    if state is None:
+        state = TargetState(target=target)
+        session.add(state)
+    return state
+
+
+def save_target_state(session: Session, state: TargetState, *, failures: int, successes: int,
+                      observation: Observation, active_finding_id: int | None) -> None:
+    state.consecutive_failures = failures
+    state.consecutive_successes = successes
+    state.last_ok = observation.ok
+    state.last_observed_at = observation.started_at
+    state.active_finding_id = active_finding_id
+
+
+def save_log_cursor(session: Session, target: str, *, path: str, inode: str | None, offset: int,
+                    now: datetime) -> None:
+    """Where the logs probe of ``target`` resumes next run (see LogCursor)."""
+    cursor = session.get(LogCursor, target) or LogCursor(target=target)
+    cursor.path, cursor.inode, cursor.offset, cursor.updated_at = path, inode, offset, now
+    session.add(cursor)
+
+
+def add_observation(session: Session, observation: Observation) -> Observation:
+    session.add(observation)
+    session.flush()
+    return observation
+

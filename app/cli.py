@@ -22,7 +22,7 @@ from app.operator import act, create_silence, expire_silence, operator_name
 from app.render import describe_when, incident_table, silence_table
 from ledger import queries
 from ledger.db import open_ledger, utcnow
-from ledger.lifecycle import OPERATOR_ACTIONS, STATES
+from ledger.lifecycle import OPERATOR_ACTIONS, STATES, RequestStatus, needs_reason
 from ledger.samples import SampleStore
 from policies.errors import PolicyError, WorkbenchError
 from policies.loader import load_policy
@@ -321,7 +321,7 @@ def cmd_silences_expire(args, paths: settings.Paths) -> int:
 
 
 def cmd_approvals_list(args, paths: settings.Paths) -> int:
-    statuses = None if args.all else args.status or [flow.PENDING]
+    statuses = None if args.all else args.status or [RequestStatus.PENDING]
     rows = queries.list_action_requests(open_ledger(paths.database_url), statuses=statuses)
     if args.format == "json":
         print_json(rows)
@@ -340,7 +340,7 @@ def cmd_approvals_propose(args, paths: settings.Paths) -> int:
     request = flow.propose(open_ledger(paths.database_url), load_policy(paths.policy_dir), args.incident, args.action,
                            parameters, proposer=operator_name(), reason=args.reason, now=utcnow())
     waiting = (f"waiting for approval: workbench approvals approve {request.id} --reason TEXT"
-               if request.status == flow.PENDING else "approved: it needs no approval; the worker runs it")
+               if request.status == RequestStatus.PENDING else "approved: it needs no approval; the worker runs it")
     print(f"action request #{request.id} ({request.action} on incident {request.incident_id}) {waiting}")
     return 0
 
@@ -421,7 +421,7 @@ def _parser() -> argparse.ArgumentParser:
     for action, state in OPERATOR_ACTIONS.items():
         a = inc_sub.add_parser(action, help=f"move an incident to {state}")
         a.add_argument("id", type=int)
-        a.add_argument("--reason", required=state in ("suppressed", "resolved"), help="why (recorded in the timeline)")
+        a.add_argument("--reason", required=needs_reason(action), help="why (recorded in the timeline)")
         a.set_defaults(handler=cmd_incidents_act, action=action)
     hyp = inc_sub.add_parser("hypotheses", help="the drafted root-cause hypotheses and the model's refinement")
     hyp.add_argument("id", type=int)
@@ -479,7 +479,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("approvals", help="action requests: list, approve or reject them, propose an action")
     app_sub = p.add_subparsers(title="approval commands", metavar="COMMAND", required=True)
     ls = app_sub.add_parser("list", help="action requests waiting for a decision (or of --status), newest first")
-    ls.add_argument("--status", action="append", choices=flow.STATUSES, help="only this status (repeatable; "
+    ls.add_argument("--status", action="append", choices=tuple(RequestStatus), help="only this status (repeatable; "
                     "default pending)")
     ls.add_argument("--all", action="store_true", help="every request, whatever its status")
     ls.add_argument("--format", choices=("table", "json"), default="table")

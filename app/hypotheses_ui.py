@@ -14,11 +14,13 @@ from hypotheses.checks import run_check
 from hypotheses.models import Draft, Hypothesis, Refinement
 from ledger import queries
 from ledger.db import utcnow
+from ledger.lifecycle import RunStatus
 from ledger.samples import SampleStore
 from policies.loader import Policy, load_policy
 
 TTL = 15  # seconds a draft is reused: evidence gathering reads the samples store
-STATUS = {"pending": "Waiting for the worker to take the request up…", "running": "The model is working on it…"}
+STATUS = {RunStatus.PENDING: "Waiting for the worker to take the request up…",
+          RunStatus.RUNNING: "The model is working on it…"}
 
 
 @st.cache_resource(ttl=TTL)

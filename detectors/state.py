@@ -8,6 +8,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
 
+from ledger.lifecycle import RulePhase
+
 
 class Signal(Enum):
     NONE = "none"                  # healthy, or failing but not yet at the threshold
@@ -43,7 +45,7 @@ def threshold(state: ThresholdState, ok: bool, failure_threshold: int, success_t
     return ThresholdState(0, successes, True), Signal.NONE
 
 
-INACTIVE, PENDING, FIRING = "inactive", "pending", "firing"
+INACTIVE, PENDING, FIRING = RulePhase
 
 
 @dataclass(frozen=True)

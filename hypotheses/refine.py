@@ -19,7 +19,7 @@ from hypotheses.prompt import messages
 from hypotheses.router import Call, Router
 from ledger import queries
 from ledger.db import utcnow, write_session
-from ledger.lifecycle import OPEN_STATES
+from ledger.lifecycle import OPEN_STATES, RunStatus
 from ledger.queries import DecisionItem, HypothesisRunItem, IncidentDetail
 from ledger.repo import hypotheses
 from ledger.samples import SampleStore
@@ -136,7 +136,7 @@ def _changed_incidents(engine: Engine, policy: Policy, skip: set[int], wanted: i
         since, until = window(detail, gathering, now)
         key = evidence_key(ledger_evidence(engine, detail, gathering, since, until, now))
         run = latest.get(incident.id)
-        if run is None or (run.evidence_key != key and run.status in ("done", "failed")):
+        if run is None or (run.evidence_key != key and run.status in (RunStatus.DONE, RunStatus.FAILED)):
             found.append(request(engine, incident.id, WORKER, now))
             if len(found) == wanted:
                 break

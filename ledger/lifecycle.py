@@ -1,13 +1,69 @@
-"""The incident lifecycle: states and the one table of allowed transitions."""
+"""Every state machine's values, and the one table of allowed incident transitions.
+
+The incident lifecycle is enforced here (``check_transition``); the other state machines are
+stepped by their own modules (detectors.state for rule groups, remediation.flow and
+remediation.executor for action requests, hypotheses.refine for refinement runs) with these
+values. Each is a StrEnum, so it is stored and compared as its plain string."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from ledger.errors import TransitionRefused
 
-OBSERVED, TRIAGED, CONTAINED, RECOVERING, RESOLVED, SUPPRESSED, ESCALATED = (
-    "observed", "triaged", "contained", "recovering", "resolved", "suppressed", "escalated",
-)
-STATES = (OBSERVED, TRIAGED, CONTAINED, RECOVERING, RESOLVED, SUPPRESSED, ESCALATED)
+
+class IncidentState(StrEnum):
+    OBSERVED = "observed"
+    TRIAGED = "triaged"
+    CONTAINED = "contained"
+    RECOVERING = "recovering"
+    RESOLVED = "resolved"
+    SUPPRESSED = "suppressed"
+    ESCALATED = "escalated"
+
+
+class RequestStatus(StrEnum):
+    """An action request: proposed (pending, or refused by the gate, or approved at once), decided,
+    run, finished."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    REFUSED = "refused"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+
+
+class Verification(StrEnum):
+    """What re-probing after an action found."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class RunStatus(StrEnum):
+    """A model's refinement of an incident's hypotheses; failed means the draft stands."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class RulePhase(StrEnum):
+    """Where a detector rule stands for one group of series (Prometheus's alert states)."""
+
+    INACTIVE = "inactive"
+    PENDING = "pending"
+    FIRING = "firing"
+
+
+OBSERVED, TRIAGED, CONTAINED, RECOVERING, RESOLVED, SUPPRESSED, ESCALATED = IncidentState
+STATES = tuple(IncidentState)
 OPEN_STATES = tuple(s for s in STATES if s != RESOLVED)
 
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -32,12 +88,17 @@ OPERATOR_ACTIONS: dict[str, str] = {
 REASON_REQUIRED = frozenset({SUPPRESSED, RESOLVED})
 
 
+def needs_reason(action: str) -> bool:
+    """Whether the operator action (triage, suppress, ...) must say why."""
+    return OPERATOR_ACTIONS.get(action) in REASON_REQUIRED
+
+
 def check_transition(current: str, target: str, *, by_operator: bool, reason: str | None) -> None:
     """Raise TransitionRefused with a readable message unless ``current -> target`` is allowed."""
     if target not in STATES:
-        raise TransitionRefused(f"unknown state {target!r}; states are {', '.join(STATES)}")
+        raise TransitionRefused(f"unknown state {str(target)!r}; states are {', '.join(STATES)}")
     if by_operator and target not in OPERATOR_ACTIONS.values():
-        raise TransitionRefused(f"{target!r} is entered automatically, not by the operator")
+        raise TransitionRefused(f"{str(target)!r} is entered automatically, not by the operator")
     if target not in TRANSITIONS.get(current, ()):
         allowed = ", ".join(sorted(TRANSITIONS.get(current, ()))) or "none: it is final"
         raise TransitionRefused(f"cannot go from {current} to {target} (from {current}: {allowed})")

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from ledger import silences as silence_rules
 from ledger.db import read_session
 from ledger.errors import NotFound
-from ledger.lifecycle import OPEN_STATES
+from ledger.lifecycle import OPEN_STATES, RunStatus
 from ledger.tables import (
     ActionRequest,
     Evidence,
@@ -330,7 +330,7 @@ def latest_hypothesis_runs(engine: Engine, incident_ids: list[int]) -> dict[int,
 def pending_hypothesis_runs(engine: Engine) -> list[HypothesisRunItem]:
     """Refinements requested and not started yet, oldest first."""
     with read_session(engine) as session:
-        rows = session.exec(select(HypothesisRun).where(HypothesisRun.status == "pending")
+        rows = session.exec(select(HypothesisRun).where(HypothesisRun.status == RunStatus.PENDING)
                             .order_by(col(HypothesisRun.id))).all()
     return [HypothesisRunItem.model_validate(row, from_attributes=True) for row in rows]
 

@@ -178,7 +178,7 @@ class RuleState(SQLModel, table=True):
     rule: str = Field(primary_key=True)
     group: str = Field(primary_key=True)  # canonical JSON of the group's labels
     labels: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    state: str = "inactive"  # inactive | pending | firing
+    state: str = "inactive"  # ledger.lifecycle.RulePhase
     active: bool = False  # the condition held at the last evaluation
     pending_since: datetime | None = None
     firing_since: datetime | None = None
@@ -247,7 +247,7 @@ class HypothesisRun(SQLModel, table=True):
     __tablename__ = "hypothesis_run"
     id: int | None = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incident.id", index=True)
-    status: str = "pending"  # pending | running | done | failed
+    status: str = "pending"  # ledger.lifecycle.RunStatus
     requested_by: str
     requested_at: datetime
     started_at: datetime | None = None
@@ -273,7 +273,7 @@ class ActionRequest(SQLModel, table=True):
     runner: str  # webhook | command | notify
     plan: str
     needs_approval: bool
-    # pending | approved | rejected | expired | refused | running | succeeded | failed | timed_out
+    # ledger.lifecycle.RequestStatus
     status: str = Field(index=True)
     reason: str  # why it was proposed
     proposed_by: str
@@ -289,7 +289,7 @@ class ActionRequest(SQLModel, table=True):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     output: str | None = None
-    verification: str | None = None  # passed | failed | skipped
+    verification: str | None = None  # ledger.lifecycle.Verification
 
 
 class ApprovalUse(SQLModel, table=True):

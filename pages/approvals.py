@@ -11,6 +11,7 @@ from app.render import moment
 from app.ui import engine, error_boundary, state_badge
 from ledger import queries
 from ledger.db import utcnow
+from ledger.lifecycle import RequestStatus
 from policies.loader import load_policy
 from policies.secrets import redact
 from remediation import flow
@@ -116,14 +117,14 @@ def render_approvals() -> None:
     now = utcnow()
     with error_boundary("Loading action requests"):
         rows = queries.list_action_requests(engine())
-        pending = [r for r in rows if r.status == flow.PENDING]
+        pending = [r for r in rows if r.status == RequestStatus.PENDING]
         st.subheader(f"Waiting for you ({len(pending)})")
         if not pending:
             st.info("No action request is waiting for a decision.")
         for item in pending:
             render_request(item, now)
         st.subheader("History")
-        render_history([r for r in rows if r.status != flow.PENDING])
+        render_history([r for r in rows if r.status != RequestStatus.PENDING])
 
 
 render_approvals()

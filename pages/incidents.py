@@ -6,7 +6,7 @@ import streamlit as st
 from app.hypotheses_ui import render_hypotheses
 from app.operator import act, available_actions
 from app.ui import SEVERITY_ICONS, engine, error_boundary, state_badge
-from ledger import queries
+from ledger import lifecycle, queries
 from ledger.lifecycle import OPEN_STATES, OPERATOR_ACTIONS, STATES
 
 REFRESH = "5s"
@@ -23,7 +23,7 @@ chosen_services = filters[2].multiselect("Service", services, key="filter_servic
 
 def render_action(incident_id: int, action: str, allowed: bool) -> None:
     """Every action keeps its place; the ones the lifecycle does not allow now are disabled."""
-    needs_reason = action in ("suppress", "resolve")
+    needs_reason = lifecycle.needs_reason(action)
     label = {"resolve": "Resolve with a note", "suppress": "Suppress with a reason"}.get(action, action.title())
     if not needs_reason:
         if st.button(action.title(), key=f"{action}-{incident_id}", disabled=not allowed):

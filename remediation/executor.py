@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 
 from ledger import lifecycle, queries
 from ledger.db import read_session, utcnow, write_session
+from ledger.lifecycle import RequestStatus, Verification
 from ledger.repo import actions, incidents, rows
 from ledger.tables import ActionRequest
 from policies.actions import Action
@@ -33,7 +34,7 @@ from probes.context import ProbeContext
 from probes.cycle import probe
 from remediation import flow, tokens
 from remediation.errors import GateRefused, RemediationError, TokenRefused
-from remediation.runners import FAILED, SUCCEEDED, RunResult, run
+from remediation.runners import RunResult, run
 
 log = logging.getLogger("workbench.remediation")
 INTERRUPT_GRACE = timedelta(seconds=30)  # past its timeout and this, a run is taken as interrupted
@@ -88,7 +89,7 @@ async def run_pass(engine: Engine, policy: Policy, data_dir: Path, ctx: ProbeCon
         outcome.count(result.status)
         outcome.seconds.append(result.seconds)
         log.info("action request #%d %s %s", request_id, claimed.action.id, result.status)
-        if result.status == SUCCEEDED:
+        if result.status == RequestStatus.SUCCEEDED:
             verdict = await verify(engine, policy, claimed, ctx, now)
             outcome.verifications[verdict] = outcome.verifications.get(verdict, 0) + 1
     return outcome
@@ -100,18 +101,18 @@ def claim(engine: Engine, policy: Policy, key: bytes, request_id: int, now: date
     it); GateRefused or TokenRefused, once the refusal is on the timeline."""
     with write_session(engine) as session:
         request = actions.action_request(session, request_id)
-        if request.status != flow.APPROVED:
+        if request.status != RequestStatus.APPROVED:
             return None
         action = policy.actions.action(request.action)
         refusal = _refusal(session, policy, key, request, action, now)
         if refusal is not None:
             actions.update_action_request(session, request, rows.SYSTEM, now, f"refused before running: {refusal}",
-                                       status=flow.REFUSED, finished_at=now)
+                                       status=RequestStatus.REFUSED, finished_at=now)
         else:
             if action.needs_approval or request.needs_approval:
                 actions.spend_approval(session, request, now)
             actions.update_action_request(session, request, rows.SYSTEM, now, f"running: {request.plan}",
-                                       status=flow.RUNNING, started_at=now)
+                                       status=RequestStatus.RUNNING, started_at=now)
             claimed = Claimed(request.id, request.incident_id, action, dict(request.parameters))
     if refusal is not None:
         raise refusal
@@ -155,7 +156,7 @@ def interrupt_stale(engine: Engine, policy: Policy, now: datetime) -> int:
     """Runs that outlived their timeout (the worker stopped while they ran) are recorded as
     failed and not run again; return how many."""
     def stale(session) -> list[ActionRequest]:
-        return [r for r in actions.action_requests(session, flow.RUNNING)
+        return [r for r in actions.action_requests(session, RequestStatus.RUNNING)
                 if r.started_at + _timeout(policy, r.action) + INTERRUPT_GRACE <= now]
 
     with read_session(engine) as session:
@@ -166,7 +167,7 @@ def interrupt_stale(engine: Engine, policy: Policy, now: datetime) -> int:
         for request in requests:
             actions.update_action_request(
                 session, request, rows.SYSTEM, now, "interrupted: no result within its timeout (the worker "
-                "stopped while it ran?); recorded as failed, not run again", status=FAILED, finished_at=now,
+                "stopped while it ran?); recorded as failed, not run again", status=RequestStatus.FAILED, finished_at=now,
                 output="interrupted: no result recorded")
     return len(requests)
 
@@ -184,18 +185,18 @@ async def verify(engine: Engine, policy: Policy, claimed: Claimed, ctx: ProbeCon
     targets = await asyncio.to_thread(incident_targets, engine, policy, claimed.incident_id)
     if to_state is None or not targets:
         why = "a read-only action changes nothing to verify" if to_state is None else "no probe target to re-run"
-        await asyncio.to_thread(_record_verification, engine, claimed, [], "skipped", None, f"not verified: {why}",
+        await asyncio.to_thread(_record_verification, engine, claimed, [], Verification.SKIPPED, None, f"not verified: {why}",
                                 now())
-        return "skipped"
+        return Verification.SKIPPED
     observations = [result.observation for result in await asyncio.gather(*(probe(t, ctx) for t in targets))]
     failing = [o for o in observations if not o.ok]
     if failing:
         message = "verification failed: " + "; ".join(f"{o.target}: {o.error}" for o in failing)
-        await asyncio.to_thread(_record_verification, engine, claimed, observations, "failed", None, message, now())
-        return "failed"
+        await asyncio.to_thread(_record_verification, engine, claimed, observations, Verification.FAILED, None, message, now())
+        return Verification.FAILED
     message = f"verified: {', '.join(o.target for o in observations)} passed again"
-    await asyncio.to_thread(_record_verification, engine, claimed, observations, "passed", to_state, message, now())
-    return "passed"
+    await asyncio.to_thread(_record_verification, engine, claimed, observations, Verification.PASSED, to_state, message, now())
+    return Verification.PASSED
 
 
 def incident_targets(engine: Engine, policy: Policy, incident_id: int) -> list:

@@ -17,16 +17,13 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from ledger.db import read_session, write_session
+from ledger.lifecycle import RequestStatus
 from ledger.repo import actions, incidents, rows
 from ledger.tables import ActionRequest, Finding
 from policies.loader import Policy
 from remediation import gate, tokens
 from remediation.errors import GateRefused, RemediationError
-from remediation.runners import FAILED, SUCCEEDED, TIMED_OUT, plan
-
-PENDING, APPROVED, REJECTED, EXPIRED, REFUSED, RUNNING = (
-    "pending", "approved", "rejected", "expired", "refused", "running")
-STATUSES = (PENDING, APPROVED, REJECTED, EXPIRED, REFUSED, RUNNING, SUCCEEDED, FAILED, TIMED_OUT)
+from remediation.runners import plan
 
 
 def propose(engine: Engine, policy: Policy, incident_id: int, action_id: str, parameters: Mapping[str, object], *,
@@ -34,7 +31,7 @@ def propose(engine: Engine, policy: Policy, incident_id: int, action_id: str, pa
     """Propose an action on an incident; GateRefused (after the refusal is recorded) if the gate says no."""
     with write_session(engine) as session:
         request = _propose(session, policy, incident_id, action_id, parameters, proposer, reason, now)
-    if request.status == REFUSED:
+    if request.status == RequestStatus.REFUSED:
         raise GateRefused(f"action request #{request.id} refused by the gate: {_refusal(request.gate)}")
     return request
 
@@ -96,17 +93,17 @@ def _propose(session: Session, policy: Policy, incident_id: int, action_id: str,
         incident_id=incident_id, action=action_id, parameters=checked.parameters,
         risk=action.risk if action else "unknown", runner=action.runner.kind if action else "unknown",
         plan=plan(action, checked.parameters) if action else "", needs_approval=action.needs_approval if action else True,
-        status=PENDING, reason=reason, proposed_by=proposer, proposed_at=now,
+        status=RequestStatus.PENDING, reason=reason, proposed_by=proposer, proposed_at=now,
         expires_at=now + policy.settings.approval_expiry, gate=[c.as_dict() for c in checked.checks],
     )
     said = f"proposed by {proposer} ({reason})"
     if not checked.ok:
-        request.status = REFUSED
+        request.status = RequestStatus.REFUSED
         return actions.add_action_request(session, request, f"{said}; refused by the gate: {checked.refusal}")
     if action.needs_approval:
         return actions.add_action_request(session, request, f"{said}; the gate let it through; waiting for the "
                                                          f"operator's approval until {_clock(request.expires_at)}")
-    request.status, request.decided_by, request.decided_at = APPROVED, rows.SYSTEM, now
+    request.status, request.decided_by, request.decided_at = RequestStatus.APPROVED, rows.SYSTEM, now
     request.decision_reason = gate.approval_rule(action)
     return actions.add_action_request(session, request, f"{said}; the gate let it through; runs without approval "
                                                      f"({request.decision_reason})")
@@ -129,7 +126,7 @@ def approve(engine: Engine, policy: Policy, key: bytes, request_id: int, *, acto
             actions.update_action_request(
                 session, request, actor, now, f"approved by {actor}: {reason} (approval {claims.id}, good for one "
                                               f"run until {_clock(expires_at)})",
-                status=APPROVED, decided_by=actor, decided_at=now, decision_reason=reason, approval_id=claims.id,
+                status=RequestStatus.APPROVED, decided_by=actor, decided_at=now, decision_reason=reason, approval_id=claims.id,
                 approval_token=tokens.sign(key, claims), approval_expires_at=expires_at)
     if refusal is not None:
         raise RemediationError(refusal)
@@ -144,7 +141,7 @@ def reject(engine: Engine, request_id: int, *, actor: str, reason: str, now: dat
         refusal = _undecidable(session, None, request, now, check_gate=False)
         if refusal is None:
             actions.update_action_request(session, request, actor, now, f"rejected by {actor}: {reason}",
-                                       status=REJECTED, decided_by=actor, decided_at=now, decision_reason=reason)
+                                       status=RequestStatus.REJECTED, decided_by=actor, decided_at=now, decision_reason=reason)
     if refusal is not None:
         raise RemediationError(refusal)
     return request
@@ -153,10 +150,10 @@ def reject(engine: Engine, request_id: int, *, actor: str, reason: str, now: dat
 def expire_stale(engine: Engine, now: datetime) -> int:
     """Pending requests past their deadline expire; return how many."""
     with read_session(engine) as session:
-        if not any(r.expires_at <= now for r in actions.action_requests(session, PENDING)):
+        if not any(r.expires_at <= now for r in actions.action_requests(session, RequestStatus.PENDING)):
             return 0
     with write_session(engine) as session:
-        stale = [r for r in actions.action_requests(session, PENDING) if r.expires_at <= now]
+        stale = [r for r in actions.action_requests(session, RequestStatus.PENDING) if r.expires_at <= now]
         for request in stale:
             _expire(session, request, now)
     return len(stale)
@@ -166,7 +163,7 @@ def _undecidable(session: Session, policy: Policy | None, request: ActionRequest
                  check_gate: bool) -> str | None:
     """Why the operator cannot decide on ``request`` now (recording an expiry or the gate's
     refusal), or None."""
-    if request.status != PENDING:
+    if request.status != RequestStatus.PENDING:
         return f"action request #{request.id} is {request.status}, not pending"
     if now >= request.expires_at:
         _expire(session, request, now)
@@ -176,14 +173,14 @@ def _undecidable(session: Session, policy: Policy | None, request: ActionRequest
         request.gate = [c.as_dict() for c in checked.checks]
         if not checked.ok:
             actions.update_action_request(session, request, rows.SYSTEM, now,
-                                       f"refused by the gate when approved: {checked.refusal}", status=REFUSED)
+                                       f"refused by the gate when approved: {checked.refusal}", status=RequestStatus.REFUSED)
             return f"action request #{request.id} refused by the gate: {checked.refusal}"
     return None
 
 
 def _expire(session: Session, request: ActionRequest, now: datetime) -> None:
     actions.update_action_request(session, request, rows.SYSTEM, now,
-                               f"expired: no decision by {_clock(request.expires_at)}", status=EXPIRED)
+                               f"expired: no decision by {_clock(request.expires_at)}", status=RequestStatus.EXPIRED)
 
 
 def _reason(reason: str | None, doing: str) -> str:

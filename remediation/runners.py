@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 import httpx
 
+from ledger.lifecycle import RequestStatus
 from policies.actions import (
     PLACEHOLDER,
     Action,
@@ -32,7 +33,6 @@ from policies.actions import (
 )
 from policies.secrets import MissingSecret, expand, redact
 
-SUCCEEDED, FAILED, TIMED_OUT = "succeeded", "failed", "timed_out"
 COMMAND_PATH = "/usr/local/bin:/usr/bin:/bin"
 _CHUNK = 65_536
 
@@ -100,10 +100,10 @@ def run(action: Action, parameters: Mapping[str, object], env: Mapping[str, str]
                   for name, value in parameters.items()}
         return RUNNERS[action.runner.kind](action.runner, values, ctx)
     except MissingSecret as exc:
-        return ctx.finish(FAILED, f"not run: {exc}", started)
+        return ctx.finish(RequestStatus.FAILED, f"not run: {exc}", started)
     except Exception as exc:  # a runner bug must not leave the request running
         last = traceback.extract_tb(exc.__traceback__)[-1]
-        return ctx.finish(FAILED, f"runner error {type(exc).__name__}: {exc} "
+        return ctx.finish(RequestStatus.FAILED, f"runner error {type(exc).__name__}: {exc} "
                                   f"({last.filename.rsplit('/', 1)[-1]}:{last.lineno})", started)
 
 
@@ -117,13 +117,13 @@ def run_webhook(runner: WebhookRunner, values: Mapping[str, object], ctx: RunCon
             with client.stream(runner.method, url, headers=headers, content=body) as response:
                 text, complete = _read_answer(response, ctx.max_bytes, started + ctx.timeout)
     except httpx.TimeoutException:
-        return ctx.finish(TIMED_OUT, f"{runner.method} {url}: no answer within {ctx.timeout:g}s", started)
+        return ctx.finish(RequestStatus.TIMED_OUT, f"{runner.method} {url}: no answer within {ctx.timeout:g}s", started)
     except httpx.HTTPError as exc:
-        return ctx.finish(FAILED, f"{runner.method} {url}: {type(exc).__name__}: {exc}", started)
+        return ctx.finish(RequestStatus.FAILED, f"{runner.method} {url}: {type(exc).__name__}: {exc}", started)
     if not complete:
-        return ctx.finish(TIMED_OUT, f"HTTP {response.status_code}: the answer did not end within "
+        return ctx.finish(RequestStatus.TIMED_OUT, f"HTTP {response.status_code}: the answer did not end within "
                                      f"{ctx.timeout:g}s\n{text}", started)
-    status = SUCCEEDED if 200 <= response.status_code < 300 else FAILED
+    status = RequestStatus.SUCCEEDED if 200 <= response.status_code < 300 else RequestStatus.FAILED
     return ctx.finish(status, f"HTTP {response.status_code} {response.reason_phrase}\n{text}", started)
 
 
@@ -154,15 +154,15 @@ def run_command(runner: CommandRunner, values: Mapping[str, object], ctx: RunCon
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    env=env, cwd="/", start_new_session=True)
     except OSError as exc:
-        return ctx.finish(FAILED, f"cannot start {argv[0]}: {exc.strerror or exc}", started)
+        return ctx.finish(RequestStatus.FAILED, f"cannot start {argv[0]}: {exc.strerror or exc}", started)
     reader = _Reader(process.stdout, ctx.max_bytes)
     try:
         code = process.wait(timeout=ctx.timeout)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-        return ctx.finish(TIMED_OUT, f"killed after {ctx.timeout:g}s\n{reader.text()}", started)
-    status = SUCCEEDED if code == 0 else FAILED
+        return ctx.finish(RequestStatus.TIMED_OUT, f"killed after {ctx.timeout:g}s\n{reader.text()}", started)
+    status = RequestStatus.SUCCEEDED if code == 0 else RequestStatus.FAILED
     return ctx.finish(status, f"exit status {code}\n{reader.text()}", started)
 
 
@@ -188,7 +188,7 @@ class _Reader:
 def run_notify(runner: NotifyRunner, values: Mapping[str, object], ctx: RunContext) -> RunResult:
     started = time.monotonic()
     message = ctx.render(runner.message, values)
-    return ctx.finish(SUCCEEDED, f"note recorded: {message}", started, note=message)
+    return ctx.finish(RequestStatus.SUCCEEDED, f"note recorded: {message}", started, note=message)
 
 
 RUNNERS = {"webhook": run_webhook, "command": run_command, "notify": run_notify}

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
+from ledger.lifecycle import RunStatus
 from ledger.repo.rows import get
 from ledger.tables import HypothesisRun, Incident, RoutingDecision
 
@@ -35,7 +36,7 @@ def request_refinement(session: Session, incident_id: int, requested_by: str, no
     running is returned instead of a second one."""
     get(session, Incident, incident_id)
     waiting = session.exec(select(HypothesisRun).where(HypothesisRun.incident_id == incident_id,
-                                                       col(HypothesisRun.status).in_(("pending", "running")))).first()
+                                                       col(HypothesisRun.status).in_((RunStatus.PENDING, RunStatus.RUNNING)))).first()
     if waiting is not None:
         return waiting
     run = HypothesisRun(incident_id=incident_id, requested_by=requested_by, requested_at=now)
@@ -46,7 +47,7 @@ def request_refinement(session: Session, incident_id: int, requested_by: str, no
 
 def start_refinement(session: Session, run_id: int, evidence_key: str, draft: dict, now: datetime) -> HypothesisRun:
     run = get(session, HypothesisRun, run_id)
-    run.status, run.started_at, run.evidence_key, run.draft = "running", now, evidence_key, draft
+    run.status, run.started_at, run.evidence_key, run.draft = RunStatus.RUNNING, now, evidence_key, draft
     return run
 
 
@@ -54,7 +55,7 @@ def finish_refinement(session: Session, run_id: int, now: datetime, *, refinemen
                       decision_id: int | None) -> HypothesisRun:
     """Done with the model's refinement, or failed with the reason (the draft stands)."""
     run = get(session, HypothesisRun, run_id)
-    run.status = "done" if refinement is not None else "failed"
+    run.status = RunStatus.DONE if refinement is not None else RunStatus.FAILED
     run.finished_at, run.refinement, run.reason, run.decision_id = now, refinement, reason, decision_id
     return run
 
@@ -62,9 +63,9 @@ def finish_refinement(session: Session, run_id: int, now: datetime, *, refinemen
 def fail_stale_refinements(session: Session, started_before: datetime, now: datetime) -> int:
     """Runs still marked running that started before ``started_before`` (their worker stopped)
     fail; return how many."""
-    stale = session.exec(select(HypothesisRun).where(HypothesisRun.status == "running",
+    stale = session.exec(select(HypothesisRun).where(HypothesisRun.status == RunStatus.RUNNING,
                                                      col(HypothesisRun.started_at) < started_before)).all()
     for run in stale:
-        run.status, run.finished_at, run.reason = "failed", now, "interrupted: the worker stopped before it finished"
+        run.status, run.finished_at, run.reason = RunStatus.FAILED, now, "interrupted: the worker stopped before it finished"
     return len(stale)
 

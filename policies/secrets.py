@@ -13,17 +13,25 @@ from policies.errors import WorkbenchError
 
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MASK = "***"
-# Shapes that are secrets whatever their source: bearer tokens, basic auth, key=value pairs.
+# Shapes that are secrets whatever their source: bearer tokens, basic auth, key=value pairs, URL
+# userinfo, JSON web tokens and API keys with a well-known prefix (OpenAI, GitHub, Slack, GitLab,
+# AWS). Group 1 (and 2, when there is one) is kept around the mask. Each pattern takes time linear
+# in the text: its quantifiers are possessive (nothing they give back could let the match go on),
+# and a pattern that scans a long run starts only where that run starts, never again inside it.
 _SHAPES = [
-    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
-    re.compile(r"(?i)(basic\s+)[A-Za-z0-9+/=]{8,}"),
-    re.compile(r"(?i)((?:password|passwd|secret|token|api[_-]?key)[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,;]{4,}"),
-    re.compile(r"(://[^/\s:@]+:)[^/\s@]+(@)"),
-    # JSON web tokens and API keys with a well-known prefix (OpenAI, GitHub, Slack, GitLab, AWS)
-    re.compile(r"()\b(?:eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}|(?:sk|ghp|gho|ghs|github_pat|xox[abpr]|glpat)[-_]"
-               r"[A-Za-z0-9_-]{12,}|AKIA[0-9A-Z]{16})"),
+    re.compile(r"(?i)(bearer\s++)[A-Za-z0-9._~+/=-]{8,}+"),
+    re.compile(r"(?i)(basic\s++)[A-Za-z0-9+/=]{8,}+"),
+    re.compile(r"(?i)((?:password|passwd|secret|token|api[_-]?key)[\"']?+\s*+[:=]\s*+[\"']?+)[^\s\"'&,;]{4,}+"),
+    re.compile(r"(://[^/\s:@]++:)[^/\s@]++(@)"),
+    # a JWT starts at the first "eyJ" of its run of [\w-] that follows a non-word character: a
+    # later one in the same run has the same end and a shorter first part, so it is not tried
+    re.compile(r"(?<![\w-])(?>((?:\w*+-)*?)eyJ)[\w-]{8,}+\.[\w-]{8,}+\.[\w-]{8,}+"),
+    re.compile(r"()\b(?:(?:sk|ghp|gho|ghs|github_pat|xox[abpr]|glpat)[-_][A-Za-z0-9_-]{12,}+|AKIA[0-9A-Z]{16})"),
 ]
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# An address starts where its run of local-part characters starts, or where one just ended:
+# "a@b.com1x@y.org" is two, masked as one.
+_EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])"
+                    r"(?:(?>[A-Za-z0-9._%+-]++@[A-Za-z0-9-]++(?:\.[A-Za-z0-9-]++)*\.[A-Za-z]{2,}+))++")
 
 
 class MissingSecret(WorkbenchError):

@@ -6,8 +6,12 @@ the caller can ``redact`` them from anything it records (evidence, errors, logs)
 
 from __future__ import annotations
 
+import base64
+import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from functools import lru_cache
+from urllib.parse import quote, quote_plus
 
 from policies.errors import WorkbenchError
 
@@ -32,6 +36,9 @@ _SHAPES = [
 # "a@b.com1x@y.org" is two, masked as one.
 _EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])"
                     r"(?:(?>[A-Za-z0-9._%+-]++@[A-Za-z0-9-]++(?:\.[A-Za-z0-9-]++)*\.[A-Za-z]{2,}+))++")
+# Shortest base64 text masked for a secret encoded inside a longer text (such as user:secret):
+# 36 bits of the secret, which other text matches by chance once in 2**36 positions.
+_MIN_EMBEDDED_BASE64 = 6
 
 
 class MissingSecret(WorkbenchError):
@@ -56,11 +63,47 @@ def expand(template: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
     return _REFERENCE.sub(fill, template), used
 
 
+def encodings(secrets: Iterable[str]) -> set[str]:
+    """Every form in which the secret values may appear in text: raw, URL-encoded (``quote``
+    with and without ``/`` kept, ``quote_plus``), JSON-escaped (ASCII-only or not), and base64
+    (standard and URL-safe, padded or not), encoded alone or as part of a longer encoded text
+    such as the ``name:secret`` of basic auth, for any name."""
+    forms = set()
+    for secret in filter(None, secrets):
+        forms.update((secret, quote(secret), quote(secret, safe=""), quote_plus(secret),
+                      json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]))
+        forms.update(_base64_forms(secret.encode()))
+    return forms
+
+
+def _base64_forms(raw: bytes) -> Iterator[str]:
+    """``raw`` in base64, whole, and for each of the three positions it can take after other
+    bytes, the characters that encode its bits only (the text around it changes the others)."""
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        whole = encode(raw).decode()
+        yield from (whole, whole.rstrip("="))
+        for offset in range(3):
+            text = encode(bytes(offset) + raw).decode()
+            inside = text[-(-4 * offset // 3):4 * (offset + len(raw)) // 3]
+            if len(inside) >= _MIN_EMBEDDED_BASE64:
+                yield inside
+
+
+@lru_cache(maxsize=256)
+def _known(secrets: frozenset[str]) -> re.Pattern | None:
+    """One pattern for every encoding of the secrets, longest first (where two start at the
+    same place, the longer one is masked), so the text is scanned once whatever their number."""
+    forms = sorted(encodings(secrets), key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, forms))) if forms else None
+
+
 def redact(text: str, secrets: Iterable[str] = (), *, emails: bool = False) -> str:
-    """``text`` with the given secret values and secret-shaped strings masked, and e-mail
-    addresses too when ``emails`` (what leaves the machine, such as a model's prompt)."""
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, MASK)
+    """``text`` with the given secret values (in any of their ``encodings``) and secret-shaped
+    strings masked, and e-mail addresses too when ``emails`` (what leaves the machine, such as a
+    model's prompt). Linear in the length of ``text``."""
+    known = _known(frozenset(secrets))
+    if known is not None:
+        text = known.sub(MASK, text)
     for shape in _SHAPES:
         text = shape.sub(lambda m: m.group(1) + MASK + (m.group(2) if shape.groups > 1 else ""), text)
     return _EMAIL.sub(MASK, text) if emails else text

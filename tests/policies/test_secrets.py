@@ -1,7 +1,9 @@
+import base64
 import json
 import re
 import subprocess
 import sys
+from urllib.parse import quote, quote_plus
 
 import pytest
 
@@ -93,3 +95,42 @@ def test_hostile_text_of_the_largest_webhook_body_is_masked_in_linear_time(prefi
     elif expected == EACH_UNIT:
         expected = redact(unit, secrets, emails=emails) * (len(text) // len(unit))
     assert done.stdout == expected
+
+
+# --- secret values, one pass for all, in the encodings they travel in ------------------
+
+def test_a_secret_containing_another_is_masked_whole():
+    assert redact("x abc12345-longer y abc12345", ["abc12345", "abc12345-longer"]) == "x *** y ***"
+
+
+def test_many_secrets_are_all_masked():
+    values = [f"secret-{i:03}-{'x' * (i % 7)}" for i in range(300)]
+    assert redact(" ".join(reversed(values)), values) == " ".join([MASK] * 300)
+
+
+SECRET = 's3cr3t/välue+ "1">>>?'  # standard and urlsafe base64 differ for it, and pad it
+ENCODERS = [base64.b64encode, base64.urlsafe_b64encode]
+
+
+@pytest.mark.parametrize("encoded", [
+    SECRET, quote(SECRET), quote(SECRET, safe=""), quote_plus(SECRET), json.dumps(SECRET)[1:-1],
+    json.dumps(SECRET, ensure_ascii=False)[1:-1], *(encode(SECRET.encode()).decode() for encode in ENCODERS),
+    base64.b64encode(SECRET.encode()).decode().rstrip("="),
+])
+def test_secret_is_masked_in_each_encoding(encoded):
+    assert redact(f"seen {encoded} in the log", [SECRET]) == f"seen {MASK} in the log"
+
+
+def test_secret_is_masked_in_a_json_document():
+    document = json.dumps({"url": f"https://h/?t={quote_plus(SECRET)}", "raw": SECRET})
+    assert json.loads(redact(document, [SECRET])) == {"url": f"https://h/?t={MASK}", "raw": MASK}
+
+
+@pytest.mark.parametrize("name", ["u", "ab", "svc", "deploy-bot"])  # the three positions in base64
+@pytest.mark.parametrize("encode", ENCODERS, ids=["standard", "urlsafe"])
+def test_secret_is_masked_inside_base64_of_name_and_secret(name, encode):
+    credentials = encode(f"{name}:{SECRET}".encode()).decode()
+    head, mask, tail = redact(f"seen {credentials} in the log", [SECRET])[5:-11].partition(MASK)
+    # what is left encodes the name and the colon, and the secret's last bits with the padding
+    assert mask and credentials.startswith(head) and credentials.endswith(tail)
+    assert len(head) <= 4 * (len(name) + 1) // 3 + 1 and len(tail) <= 3

@@ -36,9 +36,9 @@ _SHAPES = [
 # "a@b.com1x@y.org" is two, masked as one.
 _EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])"
                     r"(?:(?>[A-Za-z0-9._%+-]++@[A-Za-z0-9-]++(?:\.[A-Za-z0-9-]++)*\.[A-Za-z]{2,}+))++")
-# Shortest base64 text masked for a secret encoded inside a longer text (such as user:secret):
-# 36 bits of the secret, which other text matches by chance once in 2**36 positions.
-_MIN_EMBEDDED_BASE64 = 6
+# Shortest base64 form of a secret masked: 36 bits of it, which other text matches by chance once
+# in 2**36 positions; shorter forms (of secrets of 4 bytes or fewer) would mask ordinary words.
+_MIN_BASE64 = 6
 
 
 class MissingSecret(WorkbenchError):
@@ -67,7 +67,8 @@ def encodings(secrets: Iterable[str]) -> set[str]:
     """Every form in which the secret values may appear in text: raw, URL-encoded (``quote``
     with and without ``/`` kept, ``quote_plus``), JSON-escaped (ASCII-only or not), and base64
     (standard and URL-safe, padded or not), encoded alone or as part of a longer encoded text
-    such as the ``name:secret`` of basic auth, for any name."""
+    such as the ``name:secret`` of basic auth, for any name. Not covered: encodings stacked on
+    one another (base64 then URL-encoded) and base64 wrapped over several lines."""
     forms = set()
     for secret in filter(None, secrets):
         forms.update((secret, quote(secret), quote(secret, safe=""), quote_plus(secret),
@@ -77,16 +78,16 @@ def encodings(secrets: Iterable[str]) -> set[str]:
 
 
 def _base64_forms(raw: bytes) -> Iterator[str]:
-    """``raw`` in base64, whole, and for each of the three positions it can take after other
-    bytes, the characters that encode its bits only (the text around it changes the others)."""
+    """``raw`` in base64: whole, padded or not, and for each of the three positions it can take
+    after other bytes, the characters that encode its bits only (the text around it changes the
+    others); none shorter than ``_MIN_BASE64``."""
     for encode in (base64.b64encode, base64.urlsafe_b64encode):
         whole = encode(raw).decode()
-        yield from (whole, whole.rstrip("="))
+        forms = [whole, whole.rstrip("=")]
         for offset in range(3):
             text = encode(bytes(offset) + raw).decode()
-            inside = text[-(-4 * offset // 3):4 * (offset + len(raw)) // 3]
-            if len(inside) >= _MIN_EMBEDDED_BASE64:
-                yield inside
+            forms.append(text[-(-4 * offset // 3):4 * (offset + len(raw)) // 3])
+        yield from (form for form in forms if len(form) >= _MIN_BASE64)
 
 
 @lru_cache(maxsize=256)

@@ -134,3 +134,7 @@ def test_secret_is_masked_inside_base64_of_name_and_secret(name, encode):
     # what is left encodes the name and the colon, and the secret's last bits with the padding
     assert mask and credentials.startswith(head) and credentials.endswith(tail)
     assert len(head) <= 4 * (len(name) + 1) // 3 + 1 and len(tail) <= 3
+
+
+def test_base64_forms_too_short_to_tell_from_words_are_not_masked():
+    assert redact("x eA eA== x", ["x"]) == "*** eA eA== ***"

@@ -16,6 +16,7 @@ Posture = Literal["demo", "staging", "production"]  # where the workbench runs (
 _DURATION = re.compile(r"^(?P<n>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h|d)$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _NAME = r"^[a-z0-9][a-z0-9_.-]*$"
+_HOST_PORT = r"^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$"  # example.com, 10.0.0.1:8443, [::1]:80
 
 
 def parse_duration(value: object) -> timedelta:
@@ -116,6 +117,10 @@ class HttpTarget(_TargetBase):
     body: str | None = Field(default=None, description="request body to send")
     follow_redirects: bool = Field(default=False, description="follow redirects")
     max_redirects: int = Field(default=5, ge=0, le=30, description="most redirects followed")
+    redirect_credentials_to: list[Annotated[str, Field(pattern=_HOST_PORT)]] = Field(
+        default_factory=list, description="hosts (host, any port, or host:port) a redirect to another origin may "
+        "take the credential headers to: Authorization, Proxy-Authorization, Cookie and those with ${ENV_VAR} "
+        "secrets; other origins never get them, nor does plain http after https")
     verify_tls: bool = Field(default=True, description="verify the server certificate")
     max_body_bytes: int | None = Field(default=None, ge=1, description="most bytes of the body read "
                                        "(default: the max_body_bytes setting)")

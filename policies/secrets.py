@@ -6,24 +6,39 @@ the caller can ``redact`` them from anything it records (evidence, errors, logs)
 
 from __future__ import annotations
 
+import base64
+import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from functools import lru_cache
+from urllib.parse import quote, quote_plus
 
 from policies.errors import WorkbenchError
 
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MASK = "***"
-# Shapes that are secrets whatever their source: bearer tokens, basic auth, key=value pairs.
+# Shapes that are secrets whatever their source: bearer tokens, basic auth, key=value pairs, URL
+# userinfo, JSON web tokens and API keys with a well-known prefix (OpenAI, GitHub, Slack, GitLab,
+# AWS). Group 1 (and 2, when there is one) is kept around the mask. Each pattern takes time linear
+# in the text: its quantifiers are possessive (nothing they give back could let the match go on),
+# and a pattern that scans a long run starts only where that run starts, never again inside it.
 _SHAPES = [
-    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
-    re.compile(r"(?i)(basic\s+)[A-Za-z0-9+/=]{8,}"),
-    re.compile(r"(?i)((?:password|passwd|secret|token|api[_-]?key)[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,;]{4,}"),
-    re.compile(r"(://[^/\s:@]+:)[^/\s@]+(@)"),
-    # JSON web tokens and API keys with a well-known prefix (OpenAI, GitHub, Slack, GitLab, AWS)
-    re.compile(r"()\b(?:eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}|(?:sk|ghp|gho|ghs|github_pat|xox[abpr]|glpat)[-_]"
-               r"[A-Za-z0-9_-]{12,}|AKIA[0-9A-Z]{16})"),
+    re.compile(r"(?i)(bearer\s++)[A-Za-z0-9._~+/=-]{8,}+"),
+    re.compile(r"(?i)(basic\s++)[A-Za-z0-9+/=]{8,}+"),
+    re.compile(r"(?i)((?:password|passwd|secret|token|api[_-]?key)[\"']?+\s*+[:=]\s*+[\"']?+)[^\s\"'&,;]{4,}+"),
+    re.compile(r"(://[^/\s:@]++:)[^/\s@]++(@)"),
+    # a JWT starts at the first "eyJ" of its run of [\w-] that follows a non-word character: a
+    # later one in the same run has the same end and a shorter first part, so it is not tried
+    re.compile(r"(?<![\w-])(?>((?:\w*+-)*?)eyJ)[\w-]{8,}+\.[\w-]{8,}+\.[\w-]{8,}+"),
+    re.compile(r"()\b(?:(?:sk|ghp|gho|ghs|github_pat|xox[abpr]|glpat)[-_][A-Za-z0-9_-]{12,}+|AKIA[0-9A-Z]{16})"),
 ]
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# An address starts where its run of local-part characters starts, or where one just ended:
+# "a@b.com1x@y.org" is two, masked as one.
+_EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])"
+                    r"(?:(?>[A-Za-z0-9._%+-]++@[A-Za-z0-9-]++(?:\.[A-Za-z0-9-]++)*\.[A-Za-z]{2,}+))++")
+# Shortest base64 form of a secret masked: 36 bits of it, which other text matches by chance once
+# in 2**36 positions; shorter forms (of secrets of 4 bytes or fewer) would mask ordinary words.
+_MIN_BASE64 = 6
 
 
 class MissingSecret(WorkbenchError):
@@ -48,11 +63,48 @@ def expand(template: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
     return _REFERENCE.sub(fill, template), used
 
 
+def encodings(secrets: Iterable[str]) -> set[str]:
+    """Every form in which the secret values may appear in text: raw, URL-encoded (``quote``
+    with and without ``/`` kept, ``quote_plus``), JSON-escaped (ASCII-only or not), and base64
+    (standard and URL-safe, padded or not), encoded alone or as part of a longer encoded text
+    such as the ``name:secret`` of basic auth, for any name. Not covered: encodings stacked on
+    one another (base64 then URL-encoded) and base64 wrapped over several lines."""
+    forms = set()
+    for secret in filter(None, secrets):
+        forms.update((secret, quote(secret), quote(secret, safe=""), quote_plus(secret),
+                      json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]))
+        forms.update(_base64_forms(secret.encode()))
+    return forms
+
+
+def _base64_forms(raw: bytes) -> Iterator[str]:
+    """``raw`` in base64: whole, padded or not, and for each of the three positions it can take
+    after other bytes, the characters that encode its bits only (the text around it changes the
+    others); none shorter than ``_MIN_BASE64``."""
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        whole = encode(raw).decode()
+        forms = [whole, whole.rstrip("=")]
+        for offset in range(3):
+            text = encode(bytes(offset) + raw).decode()
+            forms.append(text[-(-4 * offset // 3):4 * (offset + len(raw)) // 3])
+        yield from (form for form in forms if len(form) >= _MIN_BASE64)
+
+
+@lru_cache(maxsize=256)
+def _known(secrets: frozenset[str]) -> re.Pattern | None:
+    """One pattern for every encoding of the secrets, longest first (where two start at the
+    same place, the longer one is masked), so the text is scanned once whatever their number."""
+    forms = sorted(encodings(secrets), key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, forms))) if forms else None
+
+
 def redact(text: str, secrets: Iterable[str] = (), *, emails: bool = False) -> str:
-    """``text`` with the given secret values and secret-shaped strings masked, and e-mail
-    addresses too when ``emails`` (what leaves the machine, such as a model's prompt)."""
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, MASK)
+    """``text`` with the given secret values (in any of their ``encodings``) and secret-shaped
+    strings masked, and e-mail addresses too when ``emails`` (what leaves the machine, such as a
+    model's prompt). Linear in the length of ``text``."""
+    known = _known(frozenset(secrets))
+    if known is not None:
+        text = known.sub(MASK, text)
     for shape in _SHAPES:
         text = shape.sub(lambda m: m.group(1) + MASK + (m.group(2) if shape.groups > 1 else ""), text)
     return _EMAIL.sub(MASK, text) if emails else text

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Collection
 from typing import NamedTuple
 
 import aiohttp
 from yarl import URL
 
 from policies.schema import HttpTarget
-from policies.secrets import MissingSecret, expand
+from policies.secrets import MissingSecret, expand, references
 from probes.certs import days_left
 from probes.context import (
     ProbeClient,
@@ -37,7 +38,9 @@ async def run(target: HttpTarget, ctx: ProbeContext):
         async with asyncio.timeout(timeout):
             answer = await exchange(ctx.client_for(target.verify_tls), target.method, url, headers,
                                     target.max_body_bytes or ctx.max_body_bytes, body=target.body,
-                                    max_redirects=target.max_redirects if target.follow_redirects else None)
+                                    max_redirects=target.max_redirects if target.follow_redirects else None,
+                                    credentials=credential_headers(target.headers),
+                                    credentials_to=target.redirect_credentials_to)
     except TRANSPORT_ERRORS as exc:
         return failed(target, started_at, elapsed_ms(t0), transport_reason(exc, timeout), secrets)
     elapsed = elapsed_ms(t0)
@@ -58,6 +61,16 @@ def expand_request(target, env, url: str | None = None) -> tuple[str, dict[str, 
     url, used = expand(url or target.url, env)
     secrets.extend(used)
     return url, headers, secrets
+
+
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+
+def credential_headers(templates: dict[str, str]) -> frozenset[str]:
+    """Names of the headers that carry credentials: Authorization, Proxy-Authorization, Cookie
+    and any whose value holds a ${NAME} secret."""
+    return frozenset(name for name, template in templates.items()
+                     if name.lower() in CREDENTIAL_HEADERS or references(template))
 
 
 class ApiAnswer(NamedTuple):
@@ -135,10 +148,13 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 async def exchange(client: ProbeClient, method: str, url: str | URL, headers: dict, limit: int, *,
                    body: str | None = None, params: list[tuple[str, str]] | None = None,
-                   max_redirects: int | None = None) -> Answer:
+                   max_redirects: int | None = None, credentials: Collection[str] = (),
+                   credentials_to: Collection[str] = ()) -> Answer:
     """Send a request and read the answer, its body up to ``limit`` bytes. Redirects, when
     ``max_redirects`` is given, are followed here, so each target has its own limit on one
-    client; like browsers, a 303 (and a 301 or 302 to a POST) continues as a GET without body."""
+    client; like browsers, a 303 (and a 301 or 302 to a POST) continues as a GET without body,
+    and the ``credentials`` headers are dropped for good at a redirect to another origin, unless
+    it is one of the ``credentials_to`` hosts (see ``keeps_credentials``)."""
     redirects = 0
     while True:
         async with client.session.request(method, url, headers=headers, data=body, params=params,
@@ -151,12 +167,26 @@ async def exchange(client: ProbeClient, method: str, url: str | URL, headers: di
                 url = response.url.join(URL(location))
             except ValueError as exc:
                 raise RedirectError(f"redirect to an invalid location: {location[:200]}") from exc
+            if not keeps_credentials(response.url, url, credentials_to):
+                headers = {name: value for name, value in headers.items() if name not in credentials}
         if redirects == max_redirects:
             raise RedirectError("too many redirects")
         redirects += 1
         if response.status == 303 or (response.status in (301, 302) and method == "POST"):
             method, body = "GET", None
         params = None  # they are part of the location now
+
+
+def keeps_credentials(source: URL, destination: URL, allowed_hosts: Collection[str]) -> bool:
+    """Whether a redirect may take the credential headers along: to the same origin (scheme,
+    host and port), or to one of ``allowed_hosts`` (``host``, any port, or ``host:port``) but
+    not from https to plain http."""
+    if (source.scheme, source.host, source.port) == (destination.scheme, destination.host, destination.port):
+        return True
+    if source.scheme == "https" and destination.scheme != "https":
+        return False
+    return any(allowed.host == destination.host and allowed.explicit_port in (None, destination.port)
+               for allowed in (URL(f"//{entry}") for entry in allowed_hosts))
 
 
 async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:

@@ -1,6 +1,15 @@
+import base64
+import json
+import re
+import subprocess
+import sys
+from urllib.parse import quote, quote_plus
+
 import pytest
 
-from policies.secrets import MissingSecret, expand, redact
+from policies.schema import SettingsFile
+from policies.secrets import MASK, MissingSecret, expand, redact
+from tests.support import ROOT
 
 
 def test_expand_fills_references_and_returns_what_it_used():
@@ -23,3 +32,109 @@ def test_missing_reference_is_a_clear_error():
 ])
 def test_redact(text, expected):
     assert redact(text, ["s3cr3t-value"]) == expected
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("x-eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl", "x-***"),
+    ("key ghp_abcdefghijkl0123 and AKIAABCDEFGHIJKLMNOP", "key *** and ***"),
+    ("Basic dXNlcjpwYXNzd29yZA==", "Basic ***"),
+])
+def test_secret_shapes(text, expected):
+    assert redact(text) == expected
+
+
+def test_addresses_written_together_are_all_masked():
+    assert re.fullmatch(r"to (\*\*\*)+, \*\*\*", redact("to a@b.com1x@y.org, c@d.io", emails=True))
+
+
+# --- hostile text the size of the largest webhook body --------------------------------
+
+WEBHOOK_LIMIT = SettingsFile.model_fields["ingest_max_bytes"].default
+# A pattern that rescans from every position takes minutes on these (88 s for 263 KB of
+# "eyJ-"); masking that is linear takes a fraction of a second. The limit only tells the two apart.
+MINUTES_APART = 60
+REDACT_STDIN = ("import json, sys; from policies.secrets import redact; case = json.load(sys.stdin); "
+                "sys.stdout.write(redact(case['text'], case['secrets'], emails=case['emails']))")
+SAME = "unchanged"
+EACH_UNIT = "each repeated unit masked as it is alone"
+
+
+@pytest.mark.parametrize("prefix,unit,suffix,expected,emails,secrets", [
+    ("", "eyJ-", "", SAME, False, []),
+    ("eyJ", "a-", "", SAME, False, []),
+    ("eyJ", "a", ".bbbbbbbb.cccccccc", MASK, False, []),
+    ("", "eyJaaaaaaaa." * 3, "", EACH_UNIT, False, []),
+    ("token=", "a", "", "token=" + MASK, False, []),
+    ("", "token=", "", "token=" + MASK, False, []),
+    ("token", " ", "x", SAME, False, []),
+    ("", "bearer ", "", SAME, False, []),
+    ("Bearer", "\t", "!", SAME, False, []),
+    ("Bearer ", "a", "", "Bearer " + MASK, False, []),
+    ("", "basic ", "", SAME, False, []),
+    ("", "://a:", "", SAME, False, []),
+    ("://", "a:", "", SAME, False, []),
+    ("://a:", "b", "@host", f"://a:{MASK}@host", False, []),
+    ("", "a-", "", SAME, False, []),
+    ("", "sk-", "", MASK, False, []),
+    ("", "sk-aaaaaaaa ", "", SAME, False, []),
+    ("", "a", "", SAME, True, []),
+    ("", "a.", "", SAME, True, []),
+    ("", "a@b.", "", SAME, True, []),
+    ("", "x@y.org1", "", MASK + "1", True, []),
+    ("", "a", "", SAME, False, ["a" * 31 + "b"]),
+    ("", "eyJ-token= bearer ://a:sk-a@b. ", "", EACH_UNIT, True, ["eyJ-token"]),
+])
+def test_hostile_text_of_the_largest_webhook_body_is_masked_in_linear_time(prefix, unit, suffix, expected,
+                                                                         emails, secrets):
+    text = prefix + unit * ((WEBHOOK_LIMIT - len(prefix) - len(suffix)) // len(unit)) + suffix
+    case = json.dumps({"text": text, "secrets": secrets, "emails": emails})
+    done = subprocess.run([sys.executable, "-c", REDACT_STDIN], input=case, capture_output=True, text=True,
+                          encoding="utf-8", cwd=ROOT, timeout=MINUTES_APART, check=True)
+    if expected == SAME:
+        expected = text
+    elif expected == EACH_UNIT:
+        expected = redact(unit, secrets, emails=emails) * (len(text) // len(unit))
+    assert done.stdout == expected
+
+
+# --- secret values, one pass for all, in the encodings they travel in ------------------
+
+def test_a_secret_containing_another_is_masked_whole():
+    assert redact("x abc12345-longer y abc12345", ["abc12345", "abc12345-longer"]) == "x *** y ***"
+
+
+def test_many_secrets_are_all_masked():
+    values = [f"secret-{i:03}-{'x' * (i % 7)}" for i in range(300)]
+    assert redact(" ".join(reversed(values)), values) == " ".join([MASK] * 300)
+
+
+SECRET = 's3cr3t/välue+ "1">>>?'  # standard and urlsafe base64 differ for it, and pad it
+ENCODERS = [base64.b64encode, base64.urlsafe_b64encode]
+
+
+@pytest.mark.parametrize("encoded", [
+    SECRET, quote(SECRET), quote(SECRET, safe=""), quote_plus(SECRET), json.dumps(SECRET)[1:-1],
+    json.dumps(SECRET, ensure_ascii=False)[1:-1], *(encode(SECRET.encode()).decode() for encode in ENCODERS),
+    base64.b64encode(SECRET.encode()).decode().rstrip("="),
+])
+def test_secret_is_masked_in_each_encoding(encoded):
+    assert redact(f"seen {encoded} in the log", [SECRET]) == f"seen {MASK} in the log"
+
+
+def test_secret_is_masked_in_a_json_document():
+    document = json.dumps({"url": f"https://h/?t={quote_plus(SECRET)}", "raw": SECRET})
+    assert json.loads(redact(document, [SECRET])) == {"url": f"https://h/?t={MASK}", "raw": MASK}
+
+
+@pytest.mark.parametrize("name", ["u", "ab", "svc", "deploy-bot"])  # the three positions in base64
+@pytest.mark.parametrize("encode", ENCODERS, ids=["standard", "urlsafe"])
+def test_secret_is_masked_inside_base64_of_name_and_secret(name, encode):
+    credentials = encode(f"{name}:{SECRET}".encode()).decode()
+    head, mask, tail = redact(f"seen {credentials} in the log", [SECRET])[5:-11].partition(MASK)
+    # what is left encodes the name and the colon, and the secret's last bits with the padding
+    assert mask and credentials.startswith(head) and credentials.endswith(tail)
+    assert len(head) <= 4 * (len(name) + 1) // 3 + 1 and len(tail) <= 3
+
+
+def test_base64_forms_too_short_to_tell_from_words_are_not_masked():
+    assert redact("x eA eA== x", ["x"]) == "*** eA eA== ***"

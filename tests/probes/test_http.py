@@ -5,24 +5,15 @@ import socket
 import ssl
 
 import pytest
+from pydantic import ValidationError
+from yarl import URL
 
 from policies.schema import HttpTarget
 from probes.context import ProbeClient, ProbeContext
 from probes.kinds import http
-from tests.hostile import (
-    close_mid_response,
-    endless_body,
-    garbage,
-    never_answer,
-    one_byte_per_tick,
-)
-from tests.probes.tls_support import (
-    NOW,
-    SELF_SIGNED_DAYS,
-    VALID_DAYS,
-    HttpsServer,
-    make_certs,
-)
+from tests.hostile import close_mid_response, endless_body, garbage, never_answer, one_byte_per_tick
+from tests.probes.tls_support import NOW, SELF_SIGNED_DAYS, VALID_DAYS, HttpsServer, make_certs
+from tests.support import LocalServer, QuietHandler
 
 
 def target(url: str, **extra) -> HttpTarget:
@@ -183,6 +174,104 @@ def test_redirects_are_followed_up_to_the_target_limit(raw_server, max_redirects
 def test_redirect_is_the_answer_when_not_followed(raw_server):
     obs = probe(target(raw_server(redirects(1, []), read_request=True).url, conditions=["[STATUS] == 302"]))
     assert obs.ok, obs.error
+
+
+# --- credentials and redirects: two servers on two ports are two origins -----------------
+
+class RedirectOrRecord(QuietHandler):
+    """Records the headers of every request on its server; answers /start with a 302 to the
+    server's ``location``, anything else with 200."""
+
+    def do_GET(self):
+        self.server.seen.append((self.path, self.headers.items()))
+        if self.path == "/start":
+            self.send_response(302)
+            self.send_header("Location", self.server.location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        else:
+            self.reply(200, b"ok", "text/plain")
+
+
+@pytest.fixture
+def origins():
+    """Two recording servers, A and B, on two ports of 127.0.0.1."""
+    servers = [LocalServer(RedirectOrRecord) for _ in range(2)]
+    for server in servers:
+        server.server.seen = []
+    yield servers
+    for server in servers:
+        server.close()
+
+
+ENV = {"TOKEN": "t0ken-for-a", "KEY": "k3y-for-a", "PROXY": "pr0xy-for-a"}
+CREDENTIALS = [*ENV.values(), "c00kie-for-a"]
+HEADERS = {"Authorization": "Bearer ${TOKEN}", "X-Api-Key": "${KEY}", "Proxy-Authorization": "Basic ${PROXY}",
+           "Cookie": "session=c00kie-for-a", "X-Trace": "probe-7"}
+
+
+def credentials_seen(server: LocalServer, path: str) -> list[str]:
+    """The credential values among the headers ``server`` received for ``path``."""
+    return [value for seen_path, headers in server.server.seen if seen_path == path
+            for _, header in headers for value in CREDENTIALS if value in header]
+
+
+def traces_seen(server: LocalServer, path: str) -> list[str]:
+    return [header for seen_path, headers in server.server.seen if seen_path == path
+            for name, header in headers if name == "X-Trace"]
+
+
+def follow(start: LocalServer, **extra):
+    return probe(target(start.url + "/start", follow_redirects=True, headers=HEADERS, **extra), env=ENV)
+
+
+def test_credentials_never_follow_a_redirect_to_another_origin(origins):
+    a, b = origins
+    a.server.location = b.url + "/landing"
+    assert follow(a).ok
+    assert sorted(credentials_seen(a, "/start")) == sorted(CREDENTIALS)
+    assert credentials_seen(b, "/landing") == []
+    assert traces_seen(b, "/landing") == ["probe-7"]  # other headers go on
+
+
+def test_credentials_dropped_at_a_redirect_stay_dropped_back_at_the_first_origin(origins):
+    a, b = origins
+    a.server.location, b.server.location = b.url + "/start", a.url + "/landing"
+    assert follow(a).ok
+    assert credentials_seen(b, "/start") == [] and credentials_seen(a, "/landing") == []
+
+
+def test_same_origin_redirect_keeps_the_credentials(origins):
+    a, _ = origins
+    a.server.location = "/landing"
+    assert follow(a).ok
+    assert sorted(credentials_seen(a, "/landing")) == sorted(CREDENTIALS)
+
+
+@pytest.mark.parametrize("allowed,reaches_b", [("{b}", True), ("127.0.0.1", True), ("127.0.0.1:1", False),
+                                               ("localhost", False)])
+def test_credentials_follow_to_a_host_the_target_allows(origins, allowed, reaches_b):
+    a, b = origins
+    a.server.location = b.url + "/landing"
+    assert follow(a, redirect_credentials_to=[allowed.format(b=b.address)]).ok
+    assert sorted(credentials_seen(b, "/landing")) == (sorted(CREDENTIALS) if reaches_b else [])
+
+
+@pytest.mark.parametrize("entry", ["http://example.com", "example.com/path", "user@example.com", ""])
+def test_allowed_redirect_hosts_are_host_or_host_and_port(entry):
+    with pytest.raises(ValidationError, match="redirect_credentials_to"):
+        target("http://127.0.0.1/", redirect_credentials_to=[entry])
+
+
+@pytest.mark.parametrize("source,destination,allowed,keeps", [
+    ("https://a.example/x", "https://a.example:443/y", [], True),
+    ("http://a.example/", "https://a.example/", [], False),
+    ("https://a.example/", "http://a.example/", ["a.example"], False),
+    ("https://a.example/", "https://B.example:8443/", ["b.example"], True),
+    ("https://a.example/", "https://[::1]:8443/", ["[::1]:8443"], True),
+])
+def test_which_redirects_keep_credentials(source, destination, allowed, keeps):
+    assert http.keeps_credentials(URL(source), URL(destination), allowed) is keeps
 
 
 # --- https: certificates made by the test, served on 127.0.0.1 ------------------------

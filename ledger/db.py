@@ -8,17 +8,21 @@ write transaction takes a transaction-level advisory lock first, so writers take
 the same way and the repository's read-then-write steps never act on a stale row (under
 READ COMMITTED a finding could otherwise fold into an incident resolved meanwhile).
 
-Schema migrations are Alembic revisions in ledger/migrations, which says how to add one.
+The SQLite ledger is its owner's alone: a data directory make_engine creates is 0700 and a
+ledger file it creates is 0600 (SQLite gives the -wal and -shm files the same mode);
+directories and files that already exist keep theirs. Schema migrations are Alembic
+revisions in ledger/migrations, which says how to add one.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, make_url
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, create_engine
 
@@ -39,9 +43,9 @@ def sqlite_url(data_dir: Path | str) -> str:
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        path = url.removeprefix("sqlite:///")
+        path = make_url(url).database
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _create_owner_only(Path(path))
         engine = create_engine(
             url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
         )
@@ -51,6 +55,14 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, pool_pre_ping=True)
         event.listen(engine, "begin", _postgres_begin)
     return engine
+
+
+def _create_owner_only(path: Path) -> None:
+    """Create the ledger's directory (0700) and file (0600) unless they exist: created with
+    these modes, which the umask can only narrow, rather than chmod-ed after."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

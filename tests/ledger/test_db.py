@@ -1,11 +1,13 @@
 """Engine and sessions: SQLite pragmas, writers taking turns on both databases, opening a
-ledger without the write lock, and a worker process writing while another
+ledger without the write lock, owner-only files, and a worker process writing while another
 process reads. Migrations are in test_migrations.py."""
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sqlite3
+import stat
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -15,7 +17,7 @@ from sqlalchemy import func, text
 from sqlmodel import select
 
 from ledger import queries, repo
-from ledger.db import BUSY_TIMEOUT_MS, open_ledger, read_session, write_session
+from ledger.db import BUSY_TIMEOUT_MS, open_ledger, read_session, sqlite_url, write_session
 from ledger.tables import Evidence, Finding, Incident, Observation, TargetState, TimelineEntry
 from policies.schema import HttpTarget
 from probes.context import failed, observe
@@ -123,6 +125,37 @@ def test_opening_an_up_to_date_ledger_takes_no_write_lock(sqlite_engine):
     finally:
         writer.execute("ROLLBACK")
         writer.close()
+
+
+def mode(path) -> str:
+    return oct(stat.S_IMODE(path.stat().st_mode))
+
+
+@pytest.fixture
+def no_umask():
+    """No umask to narrow modes: the ones the ledger's files get are the ledger's own."""
+    previous = os.umask(0)
+    yield
+    os.umask(previous)
+
+
+def test_a_new_sqlite_ledger_is_readable_by_its_owner_only(tmp_path, no_umask):
+    data_dir = tmp_path / "var" / "data"
+    engine = open_ledger(sqlite_url(data_dir))
+    with write_session(engine) as session:  # a write: the -wal and -shm files exist while connected
+        session.add(TargetState(target="checkout-api"))
+    assert {path.name: mode(path) for path in data_dir.iterdir()} == {
+        "ledger.db": "0o600", "ledger.db-wal": "0o600", "ledger.db-shm": "0o600"}
+    assert mode(data_dir) == "0o700"
+    engine.dispose()
+
+
+def test_an_existing_data_directory_keeps_its_mode(tmp_path, no_umask):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(mode=0o755)
+    open_ledger(sqlite_url(data_dir)).dispose()
+    assert mode(data_dir) == "0o755"
+    assert mode(data_dir / "ledger.db") == "0o600"
 
 
 # --- one process writes while another reads ----------------------------------------------

@@ -1,4 +1,4 @@
-"""Engine, sessions and schema migrations.
+"""Engine, sessions, and opening the ledger at its latest schema.
 
 SQLite (the default, a file under the data directory) runs in WAL mode with a busy
 timeout, so the UI, the CLI and notebooks read while the worker writes. Writes take the
@@ -7,21 +7,26 @@ failing with "database is locked". PostgreSQL takes the same code, given a URL; 
 write transaction takes a transaction-level advisory lock first, so writers take turns
 the same way and the repository's read-then-write steps never act on a stale row (under
 READ COMMITTED a finding could otherwise fold into an incident resolved meanwhile).
+
+The SQLite ledger is its owner's alone: a data directory make_engine creates is 0700 and a
+ledger file it creates is 0600 (SQLite gives the -wal and -shm files the same mode);
+directories and files that already exist keep theirs. Schema migrations are Alembic
+revisions in ledger/migrations, which says how to add one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, event, inspect, text
+from sqlalchemy import Engine, event, make_url
 from sqlalchemy.engine import Connection
-from sqlmodel import Session, SQLModel, create_engine, select
+from sqlmodel import Session, create_engine
 
-from ledger import tables
-from ledger.errors import LedgerError
+from ledger import migrations
 
 BUSY_TIMEOUT_MS = 15_000
 POSTGRES_WRITE_LOCK = 0x5E1ED6E5  # pg_advisory_xact_lock key of the ledger's write lock
@@ -38,9 +43,9 @@ def sqlite_url(data_dir: Path | str) -> str:
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        path = url.removeprefix("sqlite:///")
+        path = make_url(url).database
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _create_owner_only(Path(path))
         engine = create_engine(
             url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
         )
@@ -50,6 +55,14 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, pool_pre_ping=True)
         event.listen(engine, "begin", _postgres_begin)
     return engine
+
+
+def _create_owner_only(path: Path) -> None:
+    """Create the ledger's directory (0700) and file (0600) unless they exist: created with
+    these modes, which the umask can only narrow, rather than chmod-ed after."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -86,73 +99,15 @@ def read_session(engine: Engine) -> Iterator[Session]:
         yield session
 
 
-# Ordered migrations after the first schema. Each takes a connection inside the upgrade's
-# transaction. A new database is created from the current tables and stamped with the
-# latest version; an existing one runs the migrations it has not had yet.
-Migration = tuple[int, str, Callable[[Connection], None]]
-def _v2_rules_and_silences(conn: Connection) -> None:
-    """Detector rule state, silences and maintenance windows; findings get labels and a
-    suppression reason."""
-    for table in (tables.RuleState, tables.Silence):
-        table.__table__.create(conn, checkfirst=True)
-    columns = {c["name"] for c in inspect(conn).get_columns("finding")}
-    if "labels" not in columns:
-        conn.execute(text("ALTER TABLE finding ADD COLUMN labels JSON NOT NULL DEFAULT '{}'"))
-    if "suppressed_by" not in columns:
-        conn.execute(text("ALTER TABLE finding ADD COLUMN suppressed_by VARCHAR"))
-
-
-def _v3_remediation(conn: Connection) -> None:
-    """Action requests (proposal, decision, run, verification) and spent approval tokens."""
-    for table in (tables.ActionRequest, tables.ApprovalUse):
-        table.__table__.create(conn, checkfirst=True)
-
-
-def _v4_hypotheses_and_routing(conn: Connection) -> None:
-    """Routing decisions of LLM calls and refinements of drafted hypotheses."""
-    for table in (tables.RoutingDecision, tables.HypothesisRun):
-        table.__table__.create(conn, checkfirst=True)
-
-
-MIGRATIONS: list[Migration] = [(2, "detector rule state, silences, finding labels", _v2_rules_and_silences),
-                               (3, "action requests and approvals", _v3_remediation),
-                               (4, "routing decisions, hypothesis runs", _v4_hypotheses_and_routing)]
-BASELINE = (1, "initial schema")
-
-
-def latest_version(migrations: list[Migration] = MIGRATIONS) -> int:
-    return max([BASELINE[0], *(number for number, _, _ in migrations)])
-
-
-def migrate(engine: Engine, migrations: list[Migration] = MIGRATIONS) -> int:
-    """Bring the schema up to date; return the version it is at."""
-    with engine.execution_options(ledger_write=True).begin() as conn:
-        existing = set(inspect(conn).get_table_names())
-        if "schema_version" not in existing:
-            if existing & {"incident", "observation"}:
-                raise LedgerError("the database has workbench tables but no schema_version table")
-            SQLModel.metadata.create_all(conn)
-            conn.execute(
-                tables.SchemaVersion.__table__.insert(),
-                [{"version": latest_version(migrations), "applied_at": utcnow(),
-                  "description": "created at the latest schema"}],
-            )
-            return latest_version(migrations)
-        current = conn.execute(select(tables.SchemaVersion.version)).scalars().all()
-        version = max(current, default=0)
-        for number, description, apply in sorted(migrations, key=lambda m: m[0]):
-            if number > version:
-                apply(conn)
-                conn.execute(
-                    tables.SchemaVersion.__table__.insert(),
-                    [{"version": number, "applied_at": utcnow(), "description": description}],
-                )
-                version = number
-        return version
-
-
 def open_ledger(url: str) -> Engine:
-    """An engine on an up-to-date schema."""
+    """An engine on an up-to-date schema (see ledger.migrations). Checking the revision is a
+    plain read, so opening an up-to-date ledger never waits for a writer; only a new or older
+    ledger takes the write lock to migrate, and checks again under it, since another process
+    may have migrated it meanwhile."""
     engine = make_engine(url)
-    migrate(engine)
+    with engine.connect() as conn:
+        current = migrations.is_current(conn)
+    if not current:
+        with engine.execution_options(ledger_write=True).begin() as conn:
+            migrations.upgrade(conn)
     return engine

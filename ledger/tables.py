@@ -125,13 +125,6 @@ class Evidence(SQLModel, table=True):
     data: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
-class SchemaVersion(SQLModel, table=True):
-    __tablename__ = "schema_version"
-    version: int = Field(primary_key=True)
-    applied_at: datetime
-    description: str
-
-
 class Alert(SQLModel, table=True):
     """One alert episode from Alertmanager, pulled or pushed: deduplicated on
     (fingerprint, starts_at), whatever the order or number of deliveries."""

@@ -1,38 +1,25 @@
-"""Engine, sessions and migrations: SQLite pragmas, writers taking turns on both databases,
-schema versions, and a worker process writing while another process reads."""
+"""Engine and sessions: SQLite pragmas, writers taking turns on both databases, opening a
+ledger without the write lock, owner-only files, and a worker process writing while another
+process reads. Migrations are in test_migrations.py."""
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sqlite3
+import stat
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, inspect, text
-from sqlmodel import SQLModel, select
+from sqlalchemy import func, text
+from sqlmodel import select
 
 from ledger import queries
-from ledger.db import (
-    BUSY_TIMEOUT_MS,
-    latest_version,
-    make_engine,
-    migrate,
-    open_ledger,
-    read_session,
-    write_session,
-)
-from ledger.errors import LedgerError
+from ledger.db import BUSY_TIMEOUT_MS, open_ledger, read_session, sqlite_url, write_session
 from ledger.repo import incidents
-from ledger.tables import (
-    Evidence,
-    Finding,
-    Incident,
-    Observation,
-    SchemaVersion,
-    TimelineEntry,
-)
+from ledger.tables import Evidence, Finding, Incident, Observation, TargetState, TimelineEntry
 from policies.schema import HttpTarget
 from probes.context import failed, observe
 from probes.cycle import record
@@ -46,23 +33,9 @@ def http_target(name: str, failure_threshold: int = 3, success_threshold: int = 
                       success_threshold=success_threshold)
 
 
-def versions(engine) -> list[tuple[int, str]]:
-    with read_session(engine) as session:
-        rows = session.exec(select(SchemaVersion).order_by(SchemaVersion.version)).all()
-    return [(row.version, row.description) for row in rows]
-
-
 def count(engine, table) -> int:
     with read_session(engine) as session:
         return session.exec(select(func.count()).select_from(table)).one()
-
-
-@pytest.fixture
-def bare_engine(ledger_url):
-    """An engine on an empty database (SQLite and PostgreSQL) that nothing has migrated yet."""
-    engine = make_engine(ledger_url)
-    yield engine
-    engine.dispose()
 
 
 # --- SQLite pragmas and the write lock ---------------------------------------------------
@@ -135,82 +108,55 @@ def wait_for_a_lock_wait(engine, attempts: int = 1000) -> bool:
     return False
 
 
-# --- migrations --------------------------------------------------------------------------
+# --- opening the ledger ---------------------------------------------------------------------
 
 
-def add_runbook_column(conn) -> None:
-    conn.exec_driver_sql("ALTER TABLE incident ADD COLUMN runbook_url VARCHAR")
+def test_opening_an_up_to_date_ledger_takes_no_write_lock(sqlite_engine):
+    """A CLI read while the worker holds the write lock: the revision check is a plain read."""
+    url = str(sqlite_engine.url)
+    writer = sqlite3.connect(sqlite_engine.url.database, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("INSERT INTO target_state (target, consecutive_failures, consecutive_successes) "
+                       "VALUES ('checkout-api', 1, 0)")
+        reader = open_ledger(url)  # with the write lock, this would fail with "database is locked"
+        assert count(reader, Incident) == 0
+        assert count(reader, TargetState) == 0, "the writer's transaction is not committed yet"
+        reader.dispose()
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
 
 
-def fill_runbook_urls(conn) -> None:
-    conn.exec_driver_sql("UPDATE incident SET runbook_url = 'https://runbooks.example/' || correlation_key")
+def mode(path) -> str:
+    return oct(stat.S_IMODE(path.stat().st_mode))
 
 
-def must_not_run(conn) -> None:
-    raise AssertionError("a new database is created at the latest schema, not migrated")
+@pytest.fixture
+def no_umask():
+    """No umask to narrow modes: the ones the ledger's files get are the ledger's own."""
+    previous = os.umask(0)
+    yield
+    os.umask(previous)
 
 
-def test_migrate_creates_a_new_database_at_the_latest_version(bare_engine):
-    migrations = [(2, "add incident.runbook_url", must_not_run), (3, "fill runbook urls", must_not_run)]
-    assert latest_version(migrations) == 3
-    assert migrate(bare_engine, migrations) == 3
-    assert versions(bare_engine) == [(3, "created at the latest schema")]
-    assert {"incident", "finding", "observation", "target_state", "timeline_entry", "evidence"} <= set(
-        inspect(bare_engine).get_table_names())
+def test_a_new_sqlite_ledger_is_readable_by_its_owner_only(tmp_path, no_umask):
+    data_dir = tmp_path / "var" / "data"
+    engine = open_ledger(sqlite_url(data_dir))
+    with write_session(engine) as session:  # a write: the -wal and -shm files exist while connected
+        session.add(TargetState(target="checkout-api"))
+    assert {path.name: mode(path) for path in data_dir.iterdir()} == {
+        "ledger.db": "0o600", "ledger.db-wal": "0o600", "ledger.db-shm": "0o600"}
+    assert mode(data_dir) == "0o700"
+    engine.dispose()
 
 
-def test_migrate_is_idempotent(engine):
-    stamped = versions(engine)
-    target = http_target("checkout-api", failure_threshold=1)
-    record(engine, target, failed(target, T0, 1.0, "cannot connect"))
-
-    assert migrate(engine) == migrate(engine) == latest_version()
-    assert versions(engine) == stamped
-    assert [i.finding_count for i in queries.list_incidents(engine)] == [1]
-
-
-def test_an_upgrade_runs_only_pending_migrations_and_keeps_rows(bare_engine):
-    assert migrate(bare_engine, []) == 1
-    target = http_target("checkout-api", failure_threshold=1)
-    record(bare_engine, target, failed(target, T0, 1.0, "cannot connect"))
-    before = queries.list_incidents(bare_engine)
-
-    add_column = (2, "add incident.runbook_url", add_runbook_column)
-    assert migrate(bare_engine, [add_column]) == 2
-    fill = (3, "fill runbook urls", fill_runbook_urls)
-    assert migrate(bare_engine, [add_column, fill]) == 3  # 2 again would fail: the column exists
-    assert migrate(bare_engine, [add_column, fill]) == 3
-
-    assert versions(bare_engine) == [(1, "created at the latest schema"), (2, "add incident.runbook_url"),
-                                     (3, "fill runbook urls")]
-    assert queries.list_incidents(bare_engine) == before
-    with bare_engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT runbook_url FROM incident").scalars().all() == [
-            "https://runbooks.example/shop/checkout-api"]
-    assert count(bare_engine, Observation) == 1
-
-
-def test_a_failing_migration_rolls_the_whole_upgrade_back(bare_engine):
-    migrate(bare_engine, [])
-
-    def create_note_table(conn) -> None:
-        conn.exec_driver_sql("CREATE TABLE incident_note (id INTEGER PRIMARY KEY, body VARCHAR)")
-
-    def half_done(conn) -> None:
-        add_runbook_column(conn)
-        raise RuntimeError("migration 3 broke")
-
-    with pytest.raises(RuntimeError, match="migration 3 broke"):
-        migrate(bare_engine, [(2, "add incident_note", create_note_table), (3, "breaks", half_done)])
-    assert versions(bare_engine) == [(1, "created at the latest schema")]
-    assert "incident_note" not in inspect(bare_engine).get_table_names()
-    assert "runbook_url" not in {c["name"] for c in inspect(bare_engine).get_columns("incident")}
-
-
-def test_workbench_tables_without_a_schema_version_are_refused(bare_engine):
-    SQLModel.metadata.create_all(bare_engine, tables=[Incident.__table__])
-    with pytest.raises(LedgerError, match="has workbench tables but no schema_version table"):
-        migrate(bare_engine)
+def test_an_existing_data_directory_keeps_its_mode(tmp_path, no_umask):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(mode=0o755)
+    open_ledger(sqlite_url(data_dir)).dispose()
+    assert mode(data_dir) == "0o755"
+    assert mode(data_dir / "ledger.db") == "0o600"
 
 
 # --- one process writes while another reads ----------------------------------------------
@@ -242,21 +188,21 @@ def test_a_writer_process_and_a_reader_never_see_database_is_locked(engine, ledg
     try:
         go.set()
         while any(writer.is_alive() for writer in writers):
-            listed = queries.list_incidents(engine, limit=total)
-            open_keys = [i.correlation_key for i in listed if i.resolved_at is None]
+            incidents = queries.list_incidents(engine, limit=total)
+            open_keys = [i.correlation_key for i in incidents if i.resolved_at is None]
             assert len(open_keys) == len(set(open_keys)), "an open incident was duplicated"
             assert sum(queries.open_incident_counts(engine).values()) <= len(WRITERS)
-            seen.append(len(listed))
+            seen.append(len(incidents))
     finally:
         for writer in writers:
             writer.join()
     assert [w.exitcode for w in writers] == [0] * len(WRITERS), "a writer failed; its traceback is in the captured stderr"
 
-    assert seen == sorted(seen), "listed went missing between reads"
+    assert seen == sorted(seen), "incidents went missing between reads"
     assert any(0 < n < total for n in seen), "no read happened while the writers were writing"
-    listed = queries.list_incidents(engine, limit=total + 1)
-    assert len(listed) == total
-    assert {(i.state, i.finding_count) for i in listed} == {("resolved", 1)}
+    incidents = queries.list_incidents(engine, limit=total + 1)
+    assert len(incidents) == total
+    assert {(i.state, i.finding_count) for i in incidents} == {("resolved", 1)}
     assert sum(queries.open_incident_counts(engine).values()) == 0
     assert count(engine, Observation) == 2 * total
     assert count(engine, Finding) == total

@@ -80,18 +80,20 @@ class ProbeContext:
 
 
 class _CertificateConnector(aiohttp.TCPConnector):
-    """Remembers the certificate each TLS server presented, by host and port."""
+    """Remembers the certificate (DER, verified or not) each server presented, by host and port:
+    read from the transport of every connection the pool hands out (``connect``, new or kept
+    alive), None over plain HTTP. aiohttp gives no response its certificate: a response whose body
+    came in whole has already returned its connection to the pool (aio-libs/aiohttp#2816)."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.certificates: dict[tuple[str, int], bytes | None] = {}
 
-    async def _create_connection(self, req, traces, timeout):
-        protocol = await super()._create_connection(req, traces, timeout)
-        tls = protocol.transport.get_extra_info("ssl_object") if protocol.transport else None
-        if tls is not None:
-            self.certificates[(req.url.host, req.url.port)] = tls.getpeercert(binary_form=True)
-        return protocol
+    async def connect(self, req, *args, **kwargs):
+        connection = await super().connect(req, *args, **kwargs)
+        tls = connection.transport.get_extra_info("ssl_object") if connection.transport else None
+        self.certificates[(req.url.host, req.url.port)] = tls.getpeercert(binary_form=True) if tls else None
+        return connection
 
 
 class ProbeClient:

@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 import aiohttp
 from sqlalchemy import Engine
@@ -53,7 +52,6 @@ class ProbeContext:
     max_body_bytes: int = 1_048_576
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
     now: Callable[[], datetime] = utcnow
-    proc: Path = Path("/proc")
     engine: Engine | None = None  # the ledger, for probes that keep a position (logs)
     _unverified: ProbeClient | None = field(default=None, init=False, repr=False)
     _verifying: ssl.SSLContext | None = field(default=None, init=False, repr=False)

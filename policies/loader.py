@@ -1,8 +1,9 @@
 """Load and validate a policy directory.
 
 Each known file feeds one section of :class:`policies.schema.Policy`; unknown YAML files,
-unknown keys, wrong types and bad values are all reported together, each with the file,
-the line, the path inside the file and the reason.
+keys repeated in one mapping (which YAML would let the last silently win), unknown keys, wrong
+types and bad values are all reported together, each with the file, the line, the path inside
+the file and the reason.
 """
 
 from __future__ import annotations
@@ -93,6 +94,8 @@ def _load_file(path: Path, model: type, problems: list[Problem]):
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problems.append(Problem(str(path), where, f"not valid YAML: {getattr(exc, 'problem', exc)}"))
         return None
+    for line, where, reason in _duplicate_keys(node):
+        problems.append(Problem(str(path), f"line {line}, {where}", reason))
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -107,6 +110,29 @@ def _load_file(path: Path, model: type, problems: list[Problem]):
             where = f"line {line}, {location}" if line else location
             problems.append(Problem(str(path), where, _reason(error)))
         return None
+
+
+def _duplicate_keys(node, path: str = "", seen: set[int] | None = None):
+    """(line, path, reason) of each key that repeats an earlier key of the same mapping, at any
+    depth; a mapping reached again through an alias is looked at once."""
+    seen = set() if seen is None else seen
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        first: dict[tuple[str, str], int] = {}
+        for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode):
+                continue
+            where, line = f"{path}.{key.value}" if path else key.value, key.start_mark.line + 1
+            if (key.tag, key.value) in first:
+                yield line, where, f"duplicate key {key.value!r} (first at line {first[key.tag, key.value]})"
+            else:
+                first[key.tag, key.value] = line
+            yield from _duplicate_keys(value, where, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            yield from _duplicate_keys(item, f"{path}[{i}]", seen)
 
 
 def _kinds(union) -> set[str]:

@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 import aiohttp
 from sqlalchemy import Engine
@@ -53,7 +52,6 @@ class ProbeContext:
     max_body_bytes: int = 1_048_576
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
     now: Callable[[], datetime] = utcnow
-    proc: Path = Path("/proc")
     engine: Engine | None = None  # the ledger, for probes that keep a position (logs)
     _unverified: ProbeClient | None = field(default=None, init=False, repr=False)
     _verifying: ssl.SSLContext | None = field(default=None, init=False, repr=False)
@@ -80,18 +78,20 @@ class ProbeContext:
 
 
 class _CertificateConnector(aiohttp.TCPConnector):
-    """Remembers the certificate each TLS server presented, by host and port."""
+    """Remembers the certificate (DER, verified or not) each server presented, by host and port:
+    read from the transport of every connection the pool hands out (``connect``, new or kept
+    alive), None over plain HTTP. aiohttp gives no response its certificate: a response whose body
+    came in whole has already returned its connection to the pool (aio-libs/aiohttp#2816)."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.certificates: dict[tuple[str, int], bytes | None] = {}
 
-    async def _create_connection(self, req, traces, timeout):
-        protocol = await super()._create_connection(req, traces, timeout)
-        tls = protocol.transport.get_extra_info("ssl_object") if protocol.transport else None
-        if tls is not None:
-            self.certificates[(req.url.host, req.url.port)] = tls.getpeercert(binary_form=True)
-        return protocol
+    async def connect(self, req, *args, **kwargs):
+        connection = await super().connect(req, *args, **kwargs)
+        tls = connection.transport.get_extra_info("ssl_object") if connection.transport else None
+        self.certificates[(req.url.host, req.url.port)] = tls.getpeercert(binary_form=True) if tls else None
+        return connection
 
 
 class ProbeClient:

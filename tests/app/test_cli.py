@@ -85,6 +85,18 @@ def test_policy_check_lists_every_problem(cli, policy_dir, shop_policy):
     assert any("targets[0].url" in line for line in lines) and any("targets[0].interval" in line for line in lines)
 
 
+def test_policy_check_refuses_a_repeated_key(cli, policy_dir):
+    bad = policy_dir("targets:\n  - name: x\n    kind: host\n    service: s\n    interval: 10s\n"
+                     "    conditions: ['[CPU] < 90']\n    interval: 20s\n", settings="ui_port: 8501\nui_port: 8601\n")
+    code, out, err = cli("policy", "check", str(bad))
+    assert code == 2 and out == ""
+    assert err.splitlines() == [
+        f"{bad / 'targets.yaml'}: line 7, targets[0].interval: duplicate key 'interval' (first at line 5)",
+        f"{bad / 'settings.yaml'}: line 2, ui_port: duplicate key 'ui_port' (first at line 1)",
+        f"policy invalid: 2 problem(s) in {bad}",
+    ]
+
+
 def test_unknown_target_is_a_clear_error(cli, shop_policy):
     assert cli("probe", "run", "--once", "--target", "nope", policy=shop_policy)[0:2] == (1, "")
 

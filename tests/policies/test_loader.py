@@ -1,3 +1,5 @@
+import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -5,7 +7,7 @@ import pytest
 from policies.conditions import Condition
 from policies.errors import PolicyError
 from policies.holder import PolicyHolder
-from policies.loader import DEFAULT_DIR, load_policy
+from policies.loader import DEFAULT_DIR, FILES, load_policy
 from policies.schema import parse_duration
 
 GOOD = """
@@ -59,6 +61,49 @@ targets:
 def test_yaml_syntax_error_names_line_and_column(policy_dir):
     found = problems_of(policy_dir("targets:\n  - name: [web\n"))
     assert len(found) == 1 and "line 3, column 1: not valid YAML" in found[0]
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_a_key_repeated_in_any_policy_file_is_refused(tmp_path, name):
+    """The default policy with one line of a file said twice: the data YAML would load is the
+    same, the repetition alone is refused, naming the line of the first."""
+    directory = shutil.copytree(DEFAULT_DIR, tmp_path / "policy", ignore=shutil.ignore_patterns("*.py", "__*"))
+    path = directory / name
+    lines = path.read_text().splitlines(keepends=True)
+
+    nested = next(i for i, line in enumerate(lines) if re.match(r" +\w+: *[^\s#]", line))  # `  key: value`
+    key = lines[nested].split(":")[0].strip()
+    path.write_text("".join(lines[:nested + 1] + lines[nested:]))
+    [found] = problems_of(directory)
+    assert re.fullmatch(rf"{re.escape(str(path))}: line {nested + 2}, \S+\.{key}: "
+                        rf"duplicate key '{key}' \(first at line {nested + 1}\)", found), found
+
+    top = next(i for i, line in enumerate(lines) if re.match(r"\w+:", line))  # and its block, again at the end
+    end = next((i for i in range(top + 1, len(lines)) if re.match(r"\w+:", lines[i])), len(lines))
+    top_key = lines[top].split(":")[0]
+    path.write_text("".join(lines + lines[top:end]))
+    assert problems_of(directory) == [
+        f"{path}: line {len(lines) + 1}, {top_key}: duplicate key '{top_key}' (first at line {top + 1})"]
+
+
+def test_repeated_keys_are_named_by_line_and_path(policy_dir):
+    directory = policy_dir(GOOD + """\
+    headers: &same {Accept: text/plain, Accept: application/json}
+  - name: api
+    kind: http
+    service: shop
+    url: http://127.0.0.1:9/api
+    headers: *same
+    interval: 30s
+    interval: 60s
+""", settings="demo:\n  port: 8503\n  enabled: true\n  port: 8504\nui_port: 8501\n")
+    targets, settings = directory / "targets.yaml", directory / "settings.yaml"
+    assert problems_of(directory) == [
+        # said once through an alias, reported once, where it is written
+        f"{targets}: line 9, targets[0].headers.Accept: duplicate key 'Accept' (first at line 9)",
+        f"{targets}: line 16, targets[1].interval: duplicate key 'interval' (first at line 15)",
+        f"{settings}: line 4, demo.port: duplicate key 'port' (first at line 2)",
+    ]
 
 
 def test_unknown_file_duplicate_names_and_unknown_kind(policy_dir):
@@ -119,3 +164,8 @@ def test_holder_keeps_last_good_policy_and_reports_the_error(policy_dir):
     (directory / "targets.yaml").write_text(GOOD.replace("interval: 30s", "interval: 60s"))
     assert holder.reload_if_changed() is True
     assert holder.error is None and holder.policy.target("web").interval.total_seconds() == 60
+    (directory / "targets.yaml").write_text(GOOD.replace("interval: 30s", "interval: 90s\n    interval: 30s"))
+    assert holder.reload_if_changed() is False
+    assert holder.policy.target("web").interval.total_seconds() == 60
+    assert str(holder.error) == (f"{directory / 'targets.yaml'}: line 8, targets[0].interval: "
+                                 "duplicate key 'interval' (first at line 7)")

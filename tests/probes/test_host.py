@@ -1,6 +1,14 @@
+"""The host probe reads this machine through psutil; the cases a quiet test machine never shows
+(traffic, errors, saturation) replace one psutil reading at a time."""
+
 import asyncio
+import threading
+from collections import namedtuple
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
+
+import psutil
+import pytest
 
 from policies.schema import HostTarget
 from probes.context import ProbeClient, ProbeContext
@@ -18,65 +26,107 @@ def host_target(*conditions: str, **keys) -> HostTarget:
     return HostTarget(name="box", kind="host", service="host", conditions=list(conditions), **keys)
 
 
-def net_dev(lo: int, eth0: tuple[int, int, int, int], eth1_rx: int) -> str:
-    """/proc/net/dev with lo, eth0 (rx bytes, rx errs, tx bytes, tx drop) and eth1 (rx bytes)."""
-    rx, rx_errs, tx, tx_drop = eth0
-    return ("Inter-|   Receive                                                |  Transmit\n"
-            " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n"
-            f"    lo: {lo} 10 0 0 0 0 0 0 {lo} 10 0 0 0 0 0 0\n"
-            f"  eth0: {rx} 10 {rx_errs} 0 0 0 0 0 {tx} 10 0 {tx_drop} 0 0 0 0\n"
-            f"  eth1: {eth1_rx} 10 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n")
-
-
-def fake_proc(tmp_path):
-    proc = tmp_path / "proc"
-    (proc / "net").mkdir(parents=True)
-    (proc / "stat").write_text("cpu  100 0 100 800 0 0 0 0 0 0\n")
-    (proc / "meminfo").write_text("MemTotal: 1000 kB\nMemFree: 10 kB\nMemAvailable: 50 kB\n")
-    (proc / "net" / "dev").write_text(net_dev(5, (1000, 1, 2000, 0), 100))
-    return proc
-
-
 def test_reads_this_machine():
     obs = run(host_target("[CPU] <= 100", "[MEMORY] <= 100", "[DISK] <= 100", "[LOAD] >= 0", "[NET_RX_BPS] >= 0",
                           "[NET_TX_BPS] >= 0", "[NET_ERRORS] >= 0"))
     assert obs.ok, obs.error
     assert set(obs.values) == {"CPU", "MEMORY", "DISK", "LOAD", "NET_RX_BPS", "NET_TX_BPS", "NET_ERRORS"}
     assert all(0 <= obs.values[k] <= 100 for k in ("CPU", "MEMORY", "DISK"))
-    assert run(host_target("[NET_RX_BPS] >= 0", interface="lo")).ok
+    loopback = next(name for name, stats in psutil.net_if_stats().items() if "loopback" in stats.flags.split(","))
+    assert run(host_target("[NET_RX_BPS] >= 0", interface=loopback)).ok
 
 
-def test_network_rates_over_the_sampling_window(tmp_path, monkeypatch):
-    """The window is 0.5 s on the injected clock; between the two reads lo moves 10 MB (not
-    counted), eth0 receives 4000 bytes, sends 1000, and sees 2 errors and 1 drop, eth1 receives 500."""
-    proc = fake_proc(tmp_path)
-    clock = SimpleNamespace(at=datetime(2026, 11, 22, 12, 0, tzinfo=UTC))
+def test_cpu_busy_while_this_process_spins():
+    """A thread spinning through the sampling window keeps (at least) one core busy."""
+    stop = threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            pass
+
+    async def spinning():
+        busy = asyncio.create_task(asyncio.to_thread(spin))
+        try:
+            async with ProbeClient(1) as client:
+                return (await host.run(host_target(), ProbeContext(client))).observation
+        finally:
+            stop.set()
+            await busy
+
+    assert asyncio.run(spinning()).values["CPU"] >= 50 / (psutil.cpu_count() or 1)
+
+
+Times = namedtuple("Times", "user nice system idle iowait guest")
+
+
+@pytest.mark.parametrize("second,busy", [
+    (Times(150, 0, 100, 825, 25, 20), 50.0),  # iowait is idle; guest time is already in user
+    (Times(100, 0, 100, 800, 0, 0), 0.0),  # no CPU time passed
+])
+def test_cpu_busy_share_as_psutil_counts_it(second, busy):
+    assert host._busy_percent(Times(100, 0, 100, 800, 0, 0), second) == busy
+
+
+def counters(rx: int, tx: int, errors: int = 0, drops: int = 0):
+    return SimpleNamespace(bytes_recv=rx, bytes_sent=tx, errin=errors, errout=0, dropin=0, dropout=drops)
+
+
+def stats(flags: str):
+    return SimpleNamespace(flags=flags)
+
+
+@pytest.fixture
+def network(monkeypatch):
+    """lo, eth0 and eth1; between the two reads of the window (0.5 s on the injected clock) lo
+    moves 10 MB (not counted), eth0 receives 4000 bytes, sends 1000, and sees 2 errors and 1 drop,
+    eth1 receives 500."""
+    before = {"lo": counters(5, 5), "eth0": counters(1000, 2000, 1), "eth1": counters(100, 0)}
+    after = {"lo": counters(10_000_005, 10_000_005), "eth0": counters(5000, 3000, 3, 1), "eth1": counters(600, 0)}
+    readings = SimpleNamespace(now=before, clock=datetime(2026, 11, 22, 12, 0, tzinfo=UTC))
 
     async def window(seconds):
-        clock.at += timedelta(seconds=0.5)
-        (proc / "net" / "dev").write_text(net_dev(10_000_005, (5000, 3, 3000, 1), 600))
+        readings.clock += timedelta(seconds=0.5)
+        readings.now = after
 
+    monkeypatch.setattr(psutil, "net_io_counters", lambda pernic: readings.now)
+    monkeypatch.setattr(psutil, "net_if_stats", lambda: {"lo": stats("up,loopback,running"),
+                                                          "eth0": stats("up,broadcast,running"), "eth1": stats("up")})
     monkeypatch.setattr(host, "asyncio", SimpleNamespace(sleep=window))
-    obs = run(host_target("[NET_ERRORS] == 0"), proc=proc, now=lambda: clock.at)
+    return readings
+
+
+def test_network_rates_over_the_sampling_window(network):
+    obs = run(host_target("[NET_ERRORS] == 0"), now=lambda: network.clock)
     assert (obs.values["NET_RX_BPS"], obs.values["NET_TX_BPS"], obs.values["NET_ERRORS"]) == (9000.0, 2000.0, 3)
     assert not obs.ok and obs.error == "[NET_ERRORS] == 0 -> got 3"
 
-    (proc / "net" / "dev").write_text(net_dev(5, (1000, 1, 2000, 0), 100))
-    obs = run(host_target(interface="eth0"), proc=proc, now=lambda: clock.at)
+
+def test_network_rates_of_one_interface(network):
+    obs = run(host_target(interface="eth0"), now=lambda: network.clock)
     assert (obs.values["NET_RX_BPS"], obs.values["NET_TX_BPS"], obs.values["NET_ERRORS"]) == (8000.0, 2000.0, 3)
 
 
-def test_unknown_interface_is_a_failed_observation(tmp_path):
-    obs = run(host_target(interface="eth9"), proc=fake_proc(tmp_path))
+def test_unknown_interface_is_a_failed_observation(network):
+    obs = run(host_target(interface="eth9"))
     assert not obs.ok
-    assert obs.error == f"cannot read host figures: no network interface 'eth9' in {tmp_path}/proc/net/dev"
+    assert obs.error == "cannot read host figures: no network interface 'eth9' (there are: eth0, eth1, lo)"
 
 
-def test_saturation_fails_with_actual_values(tmp_path):
-    obs = run(host_target("[MEMORY] < 90"), proc=fake_proc(tmp_path))
+def test_saturation_fails_with_actual_values(monkeypatch):
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(total=1000, available=50))
+    obs = run(host_target("[MEMORY] < 90"))
     assert not obs.ok and obs.error == "[MEMORY] < 90 -> got 95.0"
 
 
-def test_unreadable_proc_is_a_failed_observation(tmp_path):
-    obs = run(host_target("[CPU] < 90"), proc=tmp_path / "missing")
-    assert not obs.ok and obs.error.startswith("cannot read host figures")
+def test_missing_disk_path_is_a_failed_observation(tmp_path):
+    obs = run(host_target("[CPU] < 90", path=str(tmp_path / "missing")))
+    assert not obs.ok and obs.error.startswith("cannot read host figures: [Errno 2] No such file or directory")
+
+
+def test_unreadable_figures_are_a_failed_observation(monkeypatch):
+    def denied():
+        raise psutil.AccessDenied()
+
+    monkeypatch.setattr(psutil, "cpu_times", denied)
+    obs = run(host_target("[CPU] < 90"))
+    assert not obs.ok and obs.error == "cannot read host figures: AccessDenied"

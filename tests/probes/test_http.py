@@ -323,6 +323,21 @@ def test_verify_tls_false_accepts_a_self_signed_certificate_and_still_reads_it(c
     assert first.values["CERTIFICATE_EXPIRATION"] == SELF_SIGNED_DAYS
 
 
+def test_certificate_is_read_on_a_kept_alive_connection_and_without_a_body(certs):
+    """aiohttp hands a connection back to its pool as soon as the whole answer is in; the
+    certificate is still that of the connection each request went over."""
+    async def requests(url):
+        async with trusting(certs.ca) as client:
+            ctx = ProbeContext(client, now=lambda: NOW)
+            return [(await http.run(target(url, method=method, conditions=["[CERTIFICATE_EXPIRATION] > 7"]),
+                                    ctx)).observation for method in ("GET", "HEAD", "GET")]
+
+    with HttpsServer(certs.valid, keep_alive=True) as server:
+        observations = asyncio.run(requests(server.url))
+        assert server.connections == 1
+    assert [o.values["CERTIFICATE_EXPIRATION"] for o in observations] == [VALID_DAYS] * 3
+
+
 def test_certificate_expiration_is_not_measured_over_plain_http(demo_target):
     obs = probe(target(demo_target.url, conditions=["[CERTIFICATE_EXPIRATION] > 7"]))
     assert obs.error == "[CERTIFICATE_EXPIRATION] > 7 -> got nothing (not measured)"

@@ -5,10 +5,14 @@ store reads first)."""
 import asyncio
 import socket
 import threading
+from datetime import UTC, datetime
 
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from policies.schema import TlsTarget
+from probes.certs import days_left
 from probes.context import ProbeClient, ProbeContext
 from probes.kinds import tls
 from tests.probes.tls_support import (
@@ -17,6 +21,8 @@ from tests.probes.tls_support import (
     SELF_SIGNED_DAYS,
     VALID_DAYS,
     HttpsServer,
+    _builder,
+    _name,
     make_certs,
 )
 from tests.support import free_port
@@ -85,6 +91,16 @@ def test_name_the_certificate_does_not_cover(certs):
         obs = probe(target(server.port, server_name="wrong.example"))
     assert obs.error == ("[CHAIN_VALID] == true -> got false "
                          "(Hostname mismatch, certificate is not valid for 'wrong.example'.)")
+
+
+def test_days_left_of_a_certificate_past_2049_and_of_no_certificate():
+    """From 2050 a certificate's dates are GeneralizedTime rather than UTCTime (RFC 5280)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    der = (_builder(_name("far"), key, _name("far"), NOW, datetime(2060, 1, 2, tzinfo=UTC))
+           .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER))
+    assert days_left(der, datetime(2060, 1, 1, 12, tzinfo=UTC)) == 0.5
+    assert days_left(None, NOW) is None and days_left(b"", NOW) is None
+    assert days_left(der[:100], NOW) is None and days_left(b"not a certificate", NOW) is None
 
 
 def test_connection_refused():

@@ -76,12 +76,15 @@ def _builder(subject: x509.Name, key, issuer: x509.Name, not_before: datetime,
 
 
 class HttpsServer:
-    """An HTTPS server on 127.0.0.1 answering every GET with 200 and {"status": "ok"}."""
+    """An HTTPS server on 127.0.0.1 answering every GET with 200 and {"status": "ok"} and every
+    HEAD with 200 and no body; with ``keep_alive`` over HTTP/1.1, one connection serving many
+    requests. ``connections`` counts the connections it accepted."""
 
-    def __init__(self, cert_and_key: tuple[Path, Path]):
+    def __init__(self, cert_and_key: tuple[Path, Path], keep_alive: bool = False):
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(*cert_and_key)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveHandler if keep_alive else _Handler)
+        self.server.connections = 0
         self.server.daemon_threads = True
         self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.server.handle_error = lambda request, address: None  # clients hanging up mid-handshake
@@ -96,8 +99,16 @@ class HttpsServer:
         self.server.shutdown()
         self.server.server_close()
 
+    @property
+    def connections(self) -> int:
+        return self.server.connections
+
 
 class _Handler(BaseHTTPRequestHandler):
+    def setup(self):
+        super().setup()
+        self.server.connections += 1
+
     def do_GET(self):
         body = b'{"status": "ok"}'
         self.send_response(200)
@@ -106,5 +117,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_HEAD(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def log_message(self, *args):
         pass
+
+
+class _KeepAliveHandler(_Handler):
+    protocol_version = "HTTP/1.1"

@@ -25,9 +25,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, inspect, text
 from sqlmodel import SQLModel, select
 
-from ledger import migrations, queries, repo
+from ledger import migrations, queries
 from ledger.db import make_engine, open_ledger, read_session, write_session
 from ledger.errors import LedgerError
+from ledger.repo import hypotheses, silences
 from ledger.tables import (
     ActionRequest,
     Alert,
@@ -186,9 +187,9 @@ def test_a_legacy_ledger_opens_with_its_rows_at_the_schema_of_a_new_one(ledger_u
         assert session.get(Observation, 1).checks == [{"condition": "[STATUS] == 200", "ok": False}]
     assert count(engine, TimelineEntry) == 1
     with write_session(engine) as session:  # the tables later versions added take rows
-        repo.add_silence(session, matchers=[{"name": "service", "op": "=", "value": "shop"}], starts_at=T0,
+        silences.add_silence(session, matchers=[{"name": "service", "op": "=", "value": "shop"}], starts_at=T0,
                          ends_at=None, author="alice", comment="deploy", now=T0)
-        repo.add_routing_decision(session, RoutingDecision(at=T0, task="hypothesis", incident_id=incident.id))
+        hypotheses.add_routing_decision(session, RoutingDecision(at=T0, task="hypothesis", incident_id=incident.id))
     engine.dispose()
 
 
@@ -242,7 +243,7 @@ def test_a_previous_release_schema_4_ledger_opens_with_its_rows_at_the_schema_of
         assert session.exec(select(RuleState)).one().labels == {"service": "shop"}
         assert {f.labels.get("alertname") for f in session.exec(select(Finding)).all()} == {None, "HighErrorRatio"}
     with write_session(engine) as session:  # new rows get the next ids (PostgreSQL: the sequences came along)
-        silence = repo.add_silence(session, matchers=[{"name": "service", "op": "=", "value": "shop"}],
+        silence = silences.add_silence(session, matchers=[{"name": "service", "op": "=", "value": "shop"}],
                                    starts_at=T0, ends_at=None, author="alice", comment="deploy", now=T0)
     assert silence.id == 2
     engine.dispose()

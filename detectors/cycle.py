@@ -1,5 +1,5 @@
 """One detector cycle: read the window of samples the rules need, evaluate every rule (pure
-functions, probes/evaluation.py), step each group's state (probes/detectors.py) and act on the
+functions, detectors/evaluators.py), step each group's state (detectors/state.py) and act on the
 ledger in one transaction; then release suppressed findings whose silence, maintenance window
 or parent incident has ended. The worker runs it on ``noise.evaluation_interval``;
 ``workbench probe run --once`` runs it after the probes."""

@@ -155,7 +155,7 @@ class HostTarget(_TargetBase):
     KIND: ClassVar[str] = "host"
     kind: Literal["host"]
     path: str = Field(default="/", description="filesystem whose space [DISK] measures")
-    interface: str | None = Field(default=None, description="network interface for [NET_*] (default: all but lo)")
+    interface: str | None = Field(default=None, description="network interface for [NET_*] (default: every interface but the loopback)")
 
 
 class PrometheusTarget(_TargetBase):

@@ -82,17 +82,19 @@ def verdict(session: Session, policy: Policy, action_id: str, parameters: Mappin
         gate.Run(run.parameters, run.started_at, run.incident_id)
         for run in actions.action_runs(session, action_id, incident_id, now - action.cooldown)]
     return gate.check(action, action_id, parameters, posture=policy.settings.posture, incident_id=incident_id,
-                      incident_open=incident.resolved_at is None, runs=runs, now=now)
+                      incident_open=incident.resolved_at is None,
+                      corroborated=incidents.corroborated(session, incident_id), runs=runs, now=now)
 
 
 def _propose(session: Session, policy: Policy, incident_id: int, action_id: str, given: Mapping[str, object],
              proposer: str, reason: str, now: datetime) -> ActionRequest:
     checked = verdict(session, policy, action_id, given, incident_id, now)
     action = policy.actions.action(action_id)
+    approval = action is None or gate.needs_approval(action, incidents.corroborated(session, incident_id))
     request = ActionRequest(
         incident_id=incident_id, action=action_id, parameters=checked.parameters,
         risk=action.risk if action else "unknown", runner=action.runner.kind if action else "unknown",
-        plan=plan(action, checked.parameters) if action else "", needs_approval=action.needs_approval if action else True,
+        plan=plan(action, checked.parameters) if action else "", needs_approval=approval,
         status=RequestStatus.PENDING, reason=reason, proposed_by=proposer, proposed_at=now,
         expires_at=now + policy.settings.approval_expiry, gate=[c.as_dict() for c in checked.checks],
     )
@@ -100,11 +102,11 @@ def _propose(session: Session, policy: Policy, incident_id: int, action_id: str,
     if not checked.ok:
         request.status = RequestStatus.REFUSED
         return actions.add_action_request(session, request, f"{said}; refused by the gate: {checked.refusal}")
-    if action.needs_approval:
+    if approval:
         return actions.add_action_request(session, request, f"{said}; the gate let it through; waiting for the "
                                                          f"operator's approval until {_clock(request.expires_at)}")
     request.status, request.decided_by, request.decided_at = RequestStatus.APPROVED, rows.SYSTEM, now
-    request.decision_reason = gate.approval_rule(action)
+    request.decision_reason = gate.approval_rule(action, corroborated=True)
     return actions.add_action_request(session, request, f"{said}; the gate let it through; runs without approval "
                                                      f"({request.decision_reason})")
 

@@ -1,7 +1,10 @@
 """The policy gate: may this action run on this incident now, with these parameters?
 
-Pure: it sees the catalog entry, the posture, the action's earlier runs and whether the
-incident is open, and answers with every check it made (the Approvals page shows them).
+Pure: it sees the catalog entry, the posture, the action's earlier runs, whether the incident
+is open and whether the workbench's own probes or rules corroborate it, and answers with every
+check it made (the Approvals page shows them). An incident that only outside alerts opened is
+not corroborated: an alert's labels are whatever its sender wrote, so no action runs on them
+without the operator's approval, whatever the catalog says.
 A parameter that looks like a secret is refused: secrets enter only by reference, ``${NAME}``,
 through a parameter declared ``secret``, so the ledger never holds one.
 """
@@ -57,7 +60,7 @@ class Verdict:
 
 
 def check(action: Action | None, action_id: str, given: Mapping[str, object], *, posture: str, incident_id: int,
-          incident_open: bool, runs: Sequence[Run], now: datetime) -> Verdict:
+          incident_open: bool, corroborated: bool, runs: Sequence[Run], now: datetime) -> Verdict:
     """Every check of the gate, in order; ``runs`` are the action's runs on this incident and
     those within its cooldown."""
     if action is None:
@@ -74,15 +77,24 @@ def check(action: Action | None, action_id: str, given: Mapping[str, object], *,
         checks.append(Check("parameters", False, redact(str(exc))))
     checks += [_cooldown(action, parameters, runs, now), _attempts(action, incident_id, runs),
                Check("incident", incident_open, "open" if incident_open else "resolved: nothing left to act on"),
-               Check("approval", True, approval_rule(action))]
+               Check("approval", True, approval_rule(action, corroborated))]
     return Verdict(tuple(checks), parameters)
 
 
-def approval_rule(action: Action) -> str:
+def needs_approval(action: Action, corroborated: bool) -> bool:
+    """Whether the operator must approve: the catalog says so, or nothing of the workbench's own
+    corroborates the incident."""
+    return action.needs_approval or not corroborated
+
+
+def approval_rule(action: Action, corroborated: bool) -> str:
     if action.risk == "disruptive":
         return "required: a disruptive action always needs the operator's approval"
     if action.requires_approval:
         return "required by actions.yaml"
+    if not corroborated:
+        return ("required: only outside alerts opened this incident; no probe or rule of the workbench "
+                "corroborates it")
     return f"not required: a {action.risk.replace('_', '-')} action with requires_approval: false"
 
 

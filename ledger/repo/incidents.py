@@ -213,6 +213,15 @@ def add_evidence(session: Session, incident: Incident, finding: Finding | None, 
     ))
 
 
+def corroborated(session: Session, incident_id: int) -> bool:
+    """Whether a finding of the workbench's own probes or rules is part of the incident, rather
+    than only alerts from outside (whose labels are whatever their sender wrote)."""
+    return session.exec(
+        select(Finding.id).where(Finding.incident_id == incident_id, col(Finding.suppressed_by).is_(None),
+                                 ~col(Finding.rule).startswith("alert:"))
+    ).first() is not None
+
+
 def open_incident_for(session: Session, correlation_key: str) -> Incident | None:
     return session.exec(
         select(Incident).where(Incident.correlation_key == correlation_key, col(Incident.resolved_at).is_(None))

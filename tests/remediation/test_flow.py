@@ -4,6 +4,7 @@ disabled actions, cooldowns and attempts kept across a restart, failures never r
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 
@@ -13,6 +14,7 @@ from app.operator import act
 from ledger import queries
 from ledger.db import open_ledger, write_session
 from ledger.tables import ActionRequest
+from probes.ingest import ingest_alertmanager
 from remediation import flow
 from remediation.errors import GateRefused, RemediationError
 from tests.remediation.support import (
@@ -24,6 +26,7 @@ from tests.remediation.support import (
     policy,
     run_pass,
 )
+from tests.support import SAMPLES
 
 CANNED_ACTION = """
 actions:
@@ -386,3 +389,31 @@ def test_the_worker_leaves_approvals_to_the_operator_when_an_incident_resolves(e
     with pytest.raises(RemediationError, match=r"refused by the gate: incident: resolved: nothing left to act on"):
         approve(engine, pol, proposed.id)
     assert request(engine, proposed.id).status == "refused" and canned.posted == []
+
+
+def test_an_alert_alone_never_runs_an_action_without_approval(engine, tmp_path, canned):
+    """An alert's labels are whatever its sender wrote: a webhook post opens an incident on the
+    shop with a category that recommends an action needing no approval, and the action waits
+    for the operator; once a probe of the workbench fails on the same incident, it is corroborated."""
+    actions = canned_action(canned.url, approval=False) + """
+recommend:
+  - {category: availability, service: shop, actions: [page-shop]}
+"""
+    pol = policy(tmp_path / "policy", actions=actions)
+    payload = json.loads((SAMPLES / "alertmanager-webhook.json").read_text())
+    for alert in payload["alerts"]:
+        alert["labels"].update(service="shop", category="availability")
+    assert ingest_alertmanager(engine, json.dumps(payload).encode()).status == 200
+
+    outcome = run_pass(engine, pol, tmp_path, NOW, env=ENV)
+    (alert_only,) = queries.list_action_requests(engine, statuses=None)
+    assert outcome.proposed == 1 and outcome.results == {}
+    assert (alert_only.status, alert_only.needs_approval) == ("pending", True)
+    assert next(c for c in alert_only.gate if c["check"] == "approval")["detail"] == (
+        "required: only outside alerts opened this incident; no probe or rule of the workbench corroborates it")
+    assert canned.posted == []
+
+    corroborated = open_incident(engine, target="shop-api")
+    run_pass(engine, pol, tmp_path, NOW + timedelta(seconds=1), env=ENV)
+    ran = next(r for r in queries.list_action_requests(engine, statuses=None) if r.incident_id == corroborated)
+    assert (ran.status, ran.needs_approval, ran.decided_by) == ("succeeded", False, "workbench")

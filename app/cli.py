@@ -16,9 +16,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from app import settings
+from app import operator, settings
 from app.hypotheses_text import decision_table, hypotheses_text
-from app.operator import act, create_silence, expire_silence, operator_name
+from app.operator import act, create_silence, expire_silence, needs_reason, operator_name
 from app.render import describe_when, incident_table, silence_table
 from ledger import queries
 from ledger.db import open_ledger, utcnow
@@ -27,7 +27,6 @@ from ledger.samples import SampleStore
 from policies.errors import PolicyError, WorkbenchError
 from policies.loader import load_policy
 from remediation import flow
-from remediation.tokens import signing_key
 
 log = logging.getLogger("workbench")
 STREAMLIT_APP = settings.ROOT / "app" / "streamlit_app.py"
@@ -214,7 +213,7 @@ def cmd_incidents_show(args, paths: settings.Paths) -> int:
 
 
 def cmd_incidents_act(args, paths: settings.Paths) -> int:
-    state = act(open_ledger(paths.database_url), args.id, args.action, args.reason)
+    state = act(open_ledger(paths.database_url), args.id, args.action, args.reason, actor=operator_name())
     print(f"incident {args.id} is now {state}")
     return 0
 
@@ -353,10 +352,8 @@ def _key_value(pair: str) -> tuple[str, str]:
 
 
 def cmd_approvals_approve(args, paths: settings.Paths) -> int:
-    policy = load_policy(paths.policy_dir)
-    key = signing_key(policy.settings.approval_key_env, paths.data_dir)
-    request = flow.approve(open_ledger(paths.database_url), policy, key, args.id, actor=operator_name(),
-                           reason=args.reason, now=utcnow())
+    request = operator.approve(open_ledger(paths.database_url), paths, args.id, actor=operator_name(),
+                               reason=args.reason, now=utcnow())
     print(f"action request #{request.id} approved by {request.decided_by}: approval {request.approval_id}, good for "
           f"one run until {request.approval_expires_at:%Y-%m-%d %H:%M:%S} UTC; the worker runs it")
     print(f"token: {request.approval_token}")
@@ -364,8 +361,8 @@ def cmd_approvals_approve(args, paths: settings.Paths) -> int:
 
 
 def cmd_approvals_reject(args, paths: settings.Paths) -> int:
-    request = flow.reject(open_ledger(paths.database_url), args.id, actor=operator_name(), reason=args.reason,
-                          now=utcnow())
+    request = operator.reject(open_ledger(paths.database_url), args.id, actor=operator_name(), reason=args.reason,
+                              now=utcnow())
     print(f"action request #{request.id} rejected by {request.decided_by}")
     return 0
 
@@ -421,7 +418,7 @@ def _parser() -> argparse.ArgumentParser:
     for action, state in OPERATOR_ACTIONS.items():
         a = inc_sub.add_parser(action, help=f"move an incident to {state}")
         a.add_argument("id", type=int)
-        a.add_argument("--reason", required=state in ("suppressed", "resolved"), help="why (recorded in the timeline)")
+        a.add_argument("--reason", required=needs_reason(action), help="why (recorded in the timeline)")
         a.set_defaults(handler=cmd_incidents_act, action=action)
     hyp = inc_sub.add_parser("hypotheses", help="the drafted root-cause hypotheses and the model's refinement")
     hyp.add_argument("id", type=int)

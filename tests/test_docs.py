@@ -6,7 +6,7 @@ from typing import get_args
 
 import pytest
 
-from app.cli import _parser
+from app.cli import build_parser
 from app.worker.jobs import Worker
 from policies.actions import Action, ActionsFile, Parameter, Recommendation, Runner
 from policies.conditions import PLACEHOLDERS
@@ -78,7 +78,7 @@ def test_placeholders(placeholder):
 
 
 def test_commands():
-    commands = _parser()._subparsers._group_actions[0].choices
+    commands = build_parser()._subparsers._group_actions[0].choices
     for name in commands:
         assert f"`workbench {name}" in README
 

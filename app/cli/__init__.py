@@ -1,0 +1,43 @@
+"""The `workbench` command. Each command group is a module that adds its parsers; this one parses,
+sets up logging and turns errors into one line on stderr and a non-zero exit status."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from app import settings
+from app.cli import approvals, incidents, policy, probe, routing, serve, silences
+from policies.errors import PolicyError, WorkbenchError
+
+COMMAND_GROUPS = (serve, probe, incidents, routing, silences, approvals, policy)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    for noisy in ("apscheduler", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return args.handler(args, settings.resolve(args.policy, args.data)) or 0
+    except PolicyError as exc:
+        print(f"workbench: policy invalid ({len(exc.problems)} problem(s)): {exc}", file=sys.stderr)
+        return 2
+    except WorkbenchError as exc:
+        print(f"workbench: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="workbench", description="SRE Workbench: probes, incidents, a web app.")
+    parser.add_argument("--policy", metavar="DIR", help=f"policy directory (env {settings.ENV_POLICY}; default policies/)")
+    parser.add_argument("--data", metavar="DIR", help=f"data directory (env {settings.ENV_DATA}; default var/)")
+    parser.set_defaults(handler=lambda args, paths: parser.print_help() or 2)
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for group in COMMAND_GROUPS:
+        group.register(sub)
+    return parser

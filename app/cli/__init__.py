@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from importlib.metadata import version
 
 from app import settings
 from app.cli import approvals, incidents, policy, probe, routing, serve, silences
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="workbench", description="SRE Workbench: probes, incidents, a web app.")
+    parser.add_argument("--version", action="version", version=f"workbench {version('sre-workbench')}")
     parser.add_argument("--policy", metavar="DIR", help=f"policy directory (env {settings.ENV_POLICY}; default policies/)")
     parser.add_argument("--data", metavar="DIR", help=f"data directory (env {settings.ENV_DATA}; default var/)")
     parser.set_defaults(handler=lambda args, paths: parser.print_help() or 2)

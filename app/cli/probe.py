@@ -1,4 +1,5 @@
-"""`workbench probe run --once`: every probe once, recorded, then the detectors; for cron."""
+"""`workbench probe run --once`: every probe once, recorded, then the detectors; for cron, and with
+--exit-status for wrappers that want to know whether any probe failed."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ def register(sub) -> None:
     r = probe_sub.add_parser("run", help="run every probe once, record it and evaluate detectors")
     r.add_argument("--once", action="store_true", required=True, help="run once and exit (for cron)")
     r.add_argument("--target", metavar="NAME", help="only this target")
+    r.add_argument("--exit-status", action="store_true",
+                   help="exit with status 1 when any probe failed (default: 0 whatever the probes found)")
     r.set_defaults(handler=cmd_probe_run)
 
 
@@ -53,4 +56,5 @@ def cmd_probe_run(args, paths: Paths) -> int:
     print(f"rules: {detected.rules} evaluated over {detected.samples:,} samples"
           f"{', ' + ', '.join(f'{n} {k}' for k, n in changed.items()) if changed else ''}"
           f"{f', {detected.released} suppressed findings released' if detected.released else ''}")
-    return 0
+    failed = any(not outcome.observation.ok for outcome in outcomes)
+    return 1 if args.exit_status and failed else 0

@@ -4,11 +4,11 @@ sets up logging and turns errors into one line on stderr and a non-zero exit sta
 from __future__ import annotations
 
 import argparse
-import logging
+import os
 import sys
 from importlib.metadata import version
 
-from app import settings
+from app import logs, settings
 from app.cli import approvals, incidents, policy, probe, routing, serve, silences
 from policies.errors import PolicyError, WorkbenchError
 
@@ -16,11 +16,12 @@ COMMAND_GROUPS = (serve, probe, incidents, routing, silences, approvals, policy)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
-    for noisy in ("apscheduler", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.log_format = args.log_format or os.environ.get(logs.ENV_LOG_FORMAT) or "text"
+    if args.log_format not in logs.FORMATS:
+        parser.error(f"{logs.ENV_LOG_FORMAT}={args.log_format!r}: use one of {', '.join(logs.FORMATS)}")
+    logs.configure(args.log_format)
     try:
         return args.handler(args, settings.resolve(args.policy, args.data)) or 0
     except PolicyError as exc:
@@ -38,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"workbench {version('sre-workbench')}")
     parser.add_argument("--policy", metavar="DIR", help=f"policy directory (env {settings.ENV_POLICY}; default policies/)")
     parser.add_argument("--data", metavar="DIR", help=f"data directory (env {settings.ENV_DATA}; default var/)")
+    parser.add_argument("--log-format", choices=logs.FORMATS,
+                        help=f"log lines on stderr as text or one JSON object each (env {logs.ENV_LOG_FORMAT}; "
+                             "default text)")
     parser.set_defaults(handler=lambda args, paths: parser.print_help() or 2)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     for group in COMMAND_GROUPS:

@@ -8,7 +8,7 @@ import sys
 
 import httpx
 
-from app import settings
+from app import logs, settings
 from app.demo import MODES as FAULTS
 from app.demo import make_server, set_fault
 from app.supervisor import supervise
@@ -45,7 +45,7 @@ def register(sub) -> None:
 
 def cmd_up(args, paths: settings.Paths) -> int:
     policy = load_policy(paths.policy_dir)
-    env = {**os.environ, **paths.environment()}
+    env = {**os.environ, **paths.environment(), logs.ENV_LOG_FORMAT: args.log_format}
     commands = {"worker": ["worker"], "ui": ["ui"]}
     if policy.settings.demo.enabled:
         commands["demo"] = ["demo", "--port", str(policy.settings.demo.port)]
@@ -77,7 +77,7 @@ def cmd_ui(args, paths: settings.Paths) -> int:
     argv = [sys.executable, "-m", "streamlit", "run", str(STREAMLIT_APP), "--server.address=127.0.0.1",
             f"--server.port={port}", "--server.headless=true", "--browser.gatherUsageStats=false",
             "--client.toolbarMode=minimal"]
-    os.execvpe(sys.executable, argv, {**os.environ, **paths.environment()})
+    os.execvpe(sys.executable, argv, {**os.environ, **paths.environment(), logs.ENV_LOG_FORMAT: args.log_format})
 
 
 def cmd_demo(args, paths: settings.Paths) -> int:

@@ -3,16 +3,20 @@ version, exit statuses and log lines."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from importlib.metadata import version
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.support import ROOT, LocalServer, QuietHandler
+from app.logs import json_formatter
+from tests.support import ROOT, LocalServer, QuietHandler, free_port, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -72,3 +76,70 @@ def test_probe_run_exit_status_says_whether_a_probe_failed(tmp_path, policy_dir,
 
     shop.handler.status = 200
     assert workbench(tmp_path, "--policy", policy, "probe", "run", "--once", "--exit-status").returncode == 0
+
+
+def run_worker(tmp_path, policy, *flags: str, env: dict[str, str] | None = None) -> list[str]:
+    """Start a worker, wait for /healthz, stop it with SIGTERM; its stderr lines."""
+    port, log = free_port(), tmp_path / "worker.log"
+    with open(log, "w") as stderr:
+        worker = subprocess.Popen([sys.executable, "-m", "app.cli", *flags, "--policy", str(policy), "--data",
+                                   str(tmp_path / "var"), "worker", "--port", str(port)],
+                                  cwd=ROOT, env=clean_env(**(env or {})), stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        wait_until(lambda: healthy(port) or worker.poll() is not None, "the worker to answer /healthz")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0, log.read_text()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    return log.read_text().splitlines()
+
+
+def healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_a_worker_logs_one_json_object_per_line(tmp_path, policy_dir, shop, how):
+    policy = policy_dir(TARGET.format(url=shop.url + "/"))
+    if how == "flag":
+        lines = run_worker(tmp_path, policy, "--log-format", "json")
+    else:
+        lines = run_worker(tmp_path, policy, env={"WORKBENCH_LOG_FORMAT": "json"})
+    records = [json.loads(line) for line in lines]
+    assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    messages = [(r["level"], r["logger"], r["message"]) for r in records]
+    assert ("INFO", "workbench.worker", "worker started: 1 targets") in messages
+    assert messages[-1] == ("INFO", "workbench.worker", "worker stopped")
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+\+00:00", r["time"]) for r in records)
+
+
+def test_the_default_log_format_stays_text(tmp_path, policy_dir, shop):
+    lines = run_worker(tmp_path, policy_dir(TARGET.format(url=shop.url + "/")))
+    text = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO workbench.worker: "
+    assert re.match(text + "serving /healthz and /metrics on http://127.0.0.1:", lines[0])
+    assert re.fullmatch(text + "worker stopped", lines[-1])
+
+
+def test_an_unknown_log_format_in_the_environment_is_a_usage_error(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "app.cli", "policy", "check"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, env=clean_env(WORKBENCH_LOG_FORMAT="yaml"))
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines()[-1] == "workbench: error: WORKBENCH_LOG_FORMAT='yaml': use one of text, json"
+
+
+def test_a_json_log_line_carries_the_exception():
+    import logging
+
+    try:
+        raise RuntimeError("probe store unwritable")
+    except RuntimeError:
+        record = logging.LogRecord("workbench.worker", logging.ERROR, __file__, 1, "could not record %s", ("shop",),
+                                   sys.exc_info())
+    line = json.loads(json_formatter().format(record))
+    assert (line["level"], line["message"]) == ("ERROR", "could not record shop")
+    assert line["exception"].startswith("Traceback") and "RuntimeError: probe store unwritable" in line["exception"]

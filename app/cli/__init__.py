@@ -37,8 +37,10 @@ def main(argv: list[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="workbench", description="SRE Workbench: probes, incidents, a web app.")
     parser.add_argument("--version", action="version", version=f"workbench {version('sre-workbench')}")
-    parser.add_argument("--policy", metavar="DIR", help=f"policy directory (env {settings.ENV_POLICY}; default policies/)")
-    parser.add_argument("--data", metavar="DIR", help=f"data directory (env {settings.ENV_DATA}; default var/)")
+    parser.add_argument("--policy", metavar="DIR", help=f"policy directory (env {settings.ENV_POLICY}; default "
+                        "policies/ in a checkout, else policies/ in the user's config directory)")
+    parser.add_argument("--data", metavar="DIR", help=f"data directory (env {settings.ENV_DATA}; default var/ in a "
+                        "checkout, else the user's data directory)")
     parser.add_argument("--log-format", choices=logs.FORMATS,
                         help=f"log lines on stderr as text or one JSON object each (env {logs.ENV_LOG_FORMAT}; "
                              "default text)")

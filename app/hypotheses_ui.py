@@ -7,8 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import settings
-from app.operator import operator_name
-from app.ui import engine, error_boundary
+from app.ui import actor, engine, error_boundary
 from hypotheses import refine
 from hypotheses.checks import run_check
 from hypotheses.models import Draft, Hypothesis, Refinement
@@ -58,7 +57,7 @@ def render_refinement(incident_id: int, draft: Draft, run: queries.HypothesisRun
     if st.button("Ask the model" if run is None else "Ask the model again", key=f"refine-{incident_id}",
                  disabled=busy or not draft.evidence):
         with error_boundary("Asking for a refinement"):
-            refine.request(engine(), incident_id, operator_name(), utcnow())
+            refine.request(engine(), incident_id, actor(), utcnow())
             st.rerun()
     if run is None:
         st.caption("No refinement yet: the worker refines open incidents in the background, or ask for one.")

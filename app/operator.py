@@ -1,4 +1,6 @@
-"""What the operator does to incidents and silences, shared by the web app and the CLI."""
+"""What the operator does, the one way every surface (the CLI, the web app's pages) does it: act on
+incidents, approve or reject action requests, add and expire silences. Each takes who acts as an
+explicit argument: the CLI passes the local OS user, the web app its logged-in user or that."""
 
 from __future__ import annotations
 
@@ -7,33 +9,40 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
+from app.settings import Paths
 from ledger.db import utcnow, write_session
 from ledger.errors import TransitionRefused
-from ledger.lifecycle import OPERATOR_ACTIONS, TRANSITIONS
+from ledger.lifecycle import OPERATOR_ACTIONS, REASON_REQUIRED, TRANSITIONS
 from ledger.repo import incidents, silences
 from ledger.silences import recurrence
-from ledger.tables import Silence
+from ledger.tables import ActionRequest, Silence
 from policies.errors import WorkbenchError
+from policies.loader import load_policy
 from policies.schema import parse_duration
 from policies.selectors import parse_matcher
+from remediation import flow
+from remediation.tokens import signing_key
 
 
 def operator_name() -> str:
-    """The local OS user: who the ledger says did it."""
+    """The local OS user: who acts from the CLI (and from a web app without login)."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):
         return "operator"
 
 
-def act(engine: Engine, incident_id: int, action: str, reason: str | None = None, actor: str | None = None) -> str:
+def act(engine: Engine, incident_id: int, action: str, reason: str | None, *, actor: str) -> str:
     """Apply one operator action; return the incident's new state."""
     if action not in OPERATOR_ACTIONS:
         raise TransitionRefused(f"unknown action {action!r}; actions are {', '.join(OPERATOR_ACTIONS)}")
     with write_session(engine) as session:
-        incident = incidents.transition(session, incident_id, OPERATOR_ACTIONS[action], actor or operator_name(),
-                                   reason, utcnow())
-        return incident.state
+        return incidents.transition(session, incident_id, OPERATOR_ACTIONS[action], actor, reason, utcnow()).state
+
+
+def needs_reason(action: str) -> bool:
+    """Whether the lifecycle refuses ``action`` without a reason."""
+    return OPERATOR_ACTIONS[action] in REASON_REQUIRED
 
 
 def available_actions(state: str) -> list[str]:
@@ -65,6 +74,19 @@ def expire_silence(engine: Engine, silence_id: int, actor: str, now: datetime) -
     """End a silence or maintenance window now (one that has already ended stays as it was)."""
     with write_session(engine) as session:
         return silences.expire_silence(session, silence_id, actor, now)
+
+
+def approve(engine: Engine, paths: Paths, request_id: int, *, actor: str, reason: str, now: datetime) -> ActionRequest:
+    """Approve a pending action request under the policy in force, signing its single-use token with
+    the key of the environment or the data directory."""
+    policy = load_policy(paths.policy_dir)
+    key = signing_key(policy.settings.approval_key_env, paths.data_dir)
+    return flow.approve(engine, policy, key, request_id, actor=actor, reason=reason, now=now)
+
+
+def reject(engine: Engine, request_id: int, *, actor: str, reason: str, now: datetime) -> ActionRequest:
+    """Reject a pending action request; it never runs."""
+    return flow.reject(engine, request_id, actor=actor, reason=reason, now=now)
 
 
 def parse_when(text: str, now: datetime) -> datetime:

@@ -1,5 +1,6 @@
 """Entry point of the web app: `streamlit run app/streamlit_app.py` (or `workbench ui`)."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -8,6 +9,10 @@ import streamlit as st
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # pages import app, ledger and policies from the checkout
     sys.path.insert(0, str(ROOT))
+
+from app import logs  # once sys.path has the tree
+
+logs.configure(os.environ.get(logs.ENV_LOG_FORMAT, "text"))
 
 st.set_page_config(page_title="SRE Workbench", page_icon=":material/monitor_heart:", layout="wide")
 navigation = st.navigation([

@@ -1,4 +1,4 @@
-"""Pieces every page shares: the cached ledger engine and the error boundary."""
+"""Pieces every page shares: the cached ledger engine, who acts, and the error boundary."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from app import settings
+from app.operator import operator_name
 from ledger.db import open_ledger
 from policies.errors import WorkbenchError
 
@@ -25,6 +26,14 @@ SEVERITY_ICONS = {"critical": ":red[:material/error:]", "warning": ":orange[:mat
 @st.cache_resource
 def engine() -> Engine:
     return open_ledger(settings.resolve().database_url)
+
+
+def actor() -> str:
+    """Who acts from the web app: the logged-in user when login is configured (st.login), else the
+    local OS user."""
+    if st.user.get("is_logged_in"):
+        return str(st.user.get("email") or st.user.get("name") or st.user.get("sub"))
+    return operator_name()
 
 
 @contextmanager

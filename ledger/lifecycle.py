@@ -88,11 +88,6 @@ OPERATOR_ACTIONS: dict[str, str] = {
 REASON_REQUIRED = frozenset({SUPPRESSED, RESOLVED})
 
 
-def needs_reason(action: str) -> bool:
-    """Whether the operator action (triage, suppress, ...) must say why."""
-    return OPERATOR_ACTIONS.get(action) in REASON_REQUIRED
-
-
 def check_transition(current: str, target: str, *, by_operator: bool, reason: str | None) -> None:
     """Raise TransitionRefused with a readable message unless ``current -> target`` is allowed."""
     if target not in STATES:

@@ -5,17 +5,13 @@ Refreshes itself. The worker runs what is approved; nothing runs from this page.
 
 import streamlit as st
 
-from app import settings
-from app.operator import operator_name
+from app import operator, settings
 from app.render import moment
-from app.ui import engine, error_boundary, state_badge
+from app.ui import actor, engine, error_boundary, state_badge
 from ledger import queries
 from ledger.db import utcnow
 from ledger.lifecycle import RequestStatus
-from policies.loader import load_policy
 from policies.secrets import redact
-from remediation import flow
-from remediation.tokens import signing_key
 
 REFRESH = "5s"
 WHEN = st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")
@@ -26,22 +22,12 @@ EVIDENCE_SHOWN = 3
 st.title("Approvals")
 
 
-def operator() -> str:
-    """Who decides: the logged-in user when login is configured (st.login), else the local OS user."""
-    if st.user.get("is_logged_in"):
-        return str(st.user.get("email") or st.user.get("name") or st.user.get("sub"))
-    return operator_name()
-
-
 def decide(request_id: int, verb: str, reason: str) -> None:
     if verb == "approve":
-        paths = settings.resolve()
-        policy = load_policy(paths.policy_dir)
-        key = signing_key(policy.settings.approval_key_env, paths.data_dir)
-        flow.approve(engine(), policy, key, request_id, actor=operator(), reason=reason, now=utcnow())
+        operator.approve(engine(), settings.resolve(), request_id, actor=actor(), reason=reason, now=utcnow())
         st.toast(f"Action request #{request_id} approved: the worker runs it")
     else:
-        flow.reject(engine(), request_id, actor=operator(), reason=reason, now=utcnow())
+        operator.reject(engine(), request_id, actor=actor(), reason=reason, now=utcnow())
         st.toast(f"Action request #{request_id} rejected")
     st.rerun()
 

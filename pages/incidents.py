@@ -4,9 +4,9 @@ with its timeline and evidence; the operator works it from here. Refreshes itsel
 import streamlit as st
 
 from app.hypotheses_ui import render_hypotheses
-from app.operator import act, available_actions
-from app.ui import SEVERITY_ICONS, engine, error_boundary, state_badge
-from ledger import lifecycle, queries
+from app.operator import act, available_actions, needs_reason
+from app.ui import SEVERITY_ICONS, actor, engine, error_boundary, state_badge
+from ledger import queries
 from ledger.lifecycle import OPEN_STATES, OPERATOR_ACTIONS, STATES
 
 REFRESH = "5s"
@@ -23,21 +23,20 @@ chosen_services = filters[2].multiselect("Service", services, key="filter_servic
 
 def render_action(incident_id: int, action: str, allowed: bool) -> None:
     """Every action keeps its place; the ones the lifecycle does not allow now are disabled."""
-    needs_reason = lifecycle.needs_reason(action)
-    label = {"resolve": "Resolve with a note", "suppress": "Suppress with a reason"}.get(action, action.title())
-    if not needs_reason:
+    if not needs_reason(action):
         if st.button(action.title(), key=f"{action}-{incident_id}", disabled=not allowed):
             with error_boundary(f"{action.title()} incident {incident_id}"):
-                state = act(engine(), incident_id, action)
+                state = act(engine(), incident_id, action, None, actor=actor())
                 st.toast(f"Incident {incident_id} is now {state}")
                 st.rerun()
         return
-    with st.popover(label, disabled=not allowed):
+    noun = "note" if action == "resolve" else "reason"
+    with st.popover(f"{action.title()} with a {noun}", disabled=not allowed):
         with st.form(f"{action}-form-{incident_id}", clear_on_submit=True):
-            reason = st.text_area("Note" if action == "resolve" else "Reason", key=f"{action}-reason-{incident_id}")
+            reason = st.text_area(noun.title(), key=f"{action}-reason-{incident_id}")
             if st.form_submit_button(action.title()):
                 with error_boundary(f"{action.title()} incident {incident_id}"):
-                    state = act(engine(), incident_id, action, reason)
+                    state = act(engine(), incident_id, action, reason, actor=actor())
                     st.toast(f"Incident {incident_id} is now {state}")
                     st.rerun()
 

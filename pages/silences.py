@@ -5,9 +5,9 @@ from zoneinfo import available_timezones
 
 import streamlit as st
 
-from app.operator import create_silence, expire_silence, operator_name
+from app.operator import create_silence, expire_silence
 from app.render import describe_when, matchers_text, span
-from app.ui import engine, error_boundary
+from app.ui import actor, engine, error_boundary
 from ledger import queries
 from ledger.db import utcnow
 from ledger.silences import EXPIRING_WITHIN, WEEKDAYS
@@ -36,7 +36,7 @@ def render_silence_form() -> None:
         if st.form_submit_button("Create silence"):
             with error_boundary("Create silence"):
                 silence = create_silence(engine(), kind="silence", matchers=lines(matchers), duration=duration,
-                                         comment=comment, author=operator_name(), now=utcnow())
+                                         comment=comment, author=actor(), now=utcnow())
                 st.toast(f"silence #{silence.id} created")
 
 
@@ -52,7 +52,7 @@ def render_maintenance_form() -> None:
         if st.form_submit_button("Create maintenance window"):
             with error_boundary("Create maintenance window"):
                 silence = create_silence(engine(), kind="maintenance", matchers=lines(matchers), duration=duration,
-                                         comment=comment, author=operator_name(), now=utcnow(), **window)
+                                         comment=comment, author=actor(), now=utcnow(), **window)
                 st.toast(f"maintenance #{silence.id} created")
 
 
@@ -75,7 +75,7 @@ def render_item(item: queries.SilenceItem, now) -> None:
         st.caption(f"{item.author}, {item.created_at:%Y-%m-%d %H:%M:%S} UTC: {item.comment}{expired}")
         if item.status != "expired" and st.button("Expire", key=f"expire-{item.id}"):
             with error_boundary(f"Expire {item.kind} #{item.id}"):
-                expire_silence(engine(), item.id, operator_name(), utcnow())
+                expire_silence(engine(), item.id, actor(), utcnow())
                 st.toast(f"{item.kind} #{item.id} expired")
                 st.rerun()
 

@@ -18,13 +18,13 @@ build_llama() {
 }
 if command -v cc c++ cmake >/dev/null 2>&1; then build_llama; fi
 
-# Debian packages the tests start: the browser and the real monitoring servers; and the
-# compilers that build llama.cpp for the live-model tests.
+# Debian packages the tests start: the browser and the real monitoring servers; the
+# compilers that build llama.cpp for the live-model tests; systemd's unit verifier.
 need_apt=()
 for pair in chromium:chromium prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager \
             prometheus-node-exporter:prometheus-node-exporter \
             prometheus-blackbox-exporter:prometheus-blackbox-exporter \
-            cc:build-essential c++:build-essential cmake:cmake; do
+            cc:build-essential c++:build-essential cmake:cmake systemd-analyze:systemd; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need_apt+=("${pair#*:}")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

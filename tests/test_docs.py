@@ -18,7 +18,7 @@ from typing import get_args
 import pytest
 from pydantic import BaseModel
 
-from app.cli import _parser
+from app.cli import build_parser
 from app.worker.jobs import Worker
 from detectors.evaluators import EVALUATORS
 from policies.actions import Action, ActionsFile, Parameter, Recommendation, Runner
@@ -258,7 +258,7 @@ def options(parser: argparse.ArgumentParser) -> list[str]:
             and action.help != argparse.SUPPRESS]
 
 
-COMMANDS = dict(commands(_parser()))
+COMMANDS = dict(commands(build_parser()))
 
 
 @pytest.mark.parametrize("path", sorted(COMMANDS), ids=" ".join)
@@ -275,7 +275,7 @@ def test_command_options(path):
 
 def test_global_options():
     text = "\n".join(section("cli.md", "Global options"))
-    missing = [option for option in options(_parser()) if option not in text]
+    missing = [option for option in options(build_parser()) if option not in text]
     assert not missing, f"docs/cli.md, Global options: does not name {', '.join(missing)}"
 
 

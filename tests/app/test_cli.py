@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from app.cli import _parser, main
+from app.cli import build_parser, main
 
 TARGET = """
 targets:
@@ -109,7 +109,7 @@ def _commands(parser, prefix=()):
 
 
 def test_every_command_has_help(capsys):
-    commands = list(_commands(_parser()))
+    commands = list(_commands(build_parser()))
     assert ("probe", "run") in commands and ("incidents", "show") in commands and ("demo", "fault") in commands
     for command in [(), *commands]:
         with pytest.raises(SystemExit) as done:

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-import app.cli
+import ledger.db
 from app.cli import main
 from app.operator import operator_name
 from app.settings import ENV_DATA, ENV_DB, ENV_POLICY
@@ -54,7 +54,7 @@ def cli(ledger_url, tmp_path, capsys, monkeypatch):
     for name in (ENV_POLICY, ENV_DATA, "WORKBENCH_APPROVAL_KEY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv(ENV_DB, ledger_url)
-    monkeypatch.setattr(app.cli, "utcnow", lambda: NOW)
+    monkeypatch.setattr(ledger.db, "utcnow", lambda: NOW)
     policy = write_policy(tmp_path / "policy", actions=ACTIONS)
 
     def run(*args: str):

@@ -10,7 +10,7 @@ import shutil
 import pytest
 import yaml
 
-import app.cli
+import ledger.db
 from app.cli import main
 from app.settings import ENV_DATA, ENV_DB, ENV_POLICY
 from hypotheses.refine import request, run_refinement
@@ -37,7 +37,7 @@ def workbench(ledger_url, tmp_path, capsys, monkeypatch, model):
     monkeypatch.delenv(ENV_POLICY, raising=False)
     monkeypatch.delenv(ENV_DATA, raising=False)
     monkeypatch.setenv(ENV_DB, ledger_url)
-    monkeypatch.setattr(app.cli, "utcnow", lambda: NOW)
+    monkeypatch.setattr(ledger.db, "utcnow", lambda: NOW)
     policy_dir, data = tmp_path / "policy", tmp_path / "var"
     policy_dir.mkdir()
     shutil.copy(ROOT / "policies" / "hypotheses.yaml", policy_dir)

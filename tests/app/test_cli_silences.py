@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-import app.cli
+import ledger.db
 from app.cli import main
 from app.operator import operator_name
 from app.settings import ENV_DATA, ENV_DB, ENV_POLICY
@@ -23,7 +23,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch) -> Clock:
     clock = Clock()
-    monkeypatch.setattr(app.cli, "utcnow", lambda: clock.now)
+    monkeypatch.setattr(ledger.db, "utcnow", lambda: clock.now)
     return clock
 
 

@@ -10,7 +10,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import ledger.db
-from app.cli import STREAMLIT_APP
+from app.cli.serve import STREAMLIT_APP
 from app.operator import operator_name
 from app.settings import ENV_DATA, ENV_DB, ENV_POLICY
 from ledger import queries

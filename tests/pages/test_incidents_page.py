@@ -10,7 +10,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from app.cli import STREAMLIT_APP
+from app.cli.serve import STREAMLIT_APP
 from app.operator import operator_name
 from app.settings import ENV_DATA, ENV_DB
 from ledger import queries

@@ -12,7 +12,7 @@ import yaml
 from streamlit.testing.v1 import AppTest
 
 import ledger.db
-from app.cli import STREAMLIT_APP
+from app.cli.serve import STREAMLIT_APP
 from app.settings import ENV_DATA, ENV_DB, ENV_POLICY
 from hypotheses.imports import import_decisions
 from hypotheses.refine import request, run_refinement

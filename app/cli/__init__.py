@@ -1,0 +1,51 @@
+"""The `workbench` command. Each command group is a module that adds its parsers; this one parses,
+sets up logging and turns errors into one line on stderr and a non-zero exit status."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from importlib.metadata import version
+
+from app import logs, settings
+from app.cli import approvals, incidents, policy, probe, routing, serve, silences
+from policies.errors import PolicyError, WorkbenchError
+
+COMMAND_GROUPS = (serve, probe, incidents, routing, silences, approvals, policy)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.log_format = args.log_format or os.environ.get(logs.ENV_LOG_FORMAT) or "text"
+    if args.log_format not in logs.FORMATS:
+        parser.error(f"{logs.ENV_LOG_FORMAT}={args.log_format!r}: use one of {', '.join(logs.FORMATS)}")
+    logs.configure(args.log_format)
+    try:
+        return args.handler(args, settings.resolve(args.policy, args.data)) or 0
+    except PolicyError as exc:
+        print(f"workbench: policy invalid ({len(exc.problems)} problem(s)): {exc}", file=sys.stderr)
+        return 2
+    except WorkbenchError as exc:
+        print(f"workbench: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="workbench", description="SRE Workbench: probes, incidents, a web app.")
+    parser.add_argument("--version", action="version", version=f"workbench {version('sre-workbench')}")
+    parser.add_argument("--policy", metavar="DIR", help=f"policy directory (env {settings.ENV_POLICY}; default "
+                        "policies/ in a checkout, else policies/ in the user's config directory)")
+    parser.add_argument("--data", metavar="DIR", help=f"data directory (env {settings.ENV_DATA}; default var/ in a "
+                        "checkout, else the user's data directory)")
+    parser.add_argument("--log-format", choices=logs.FORMATS,
+                        help=f"log lines on stderr as text or one JSON object each (env {logs.ENV_LOG_FORMAT}; "
+                             "default text)")
+    parser.set_defaults(handler=lambda args, paths: parser.print_help() or 2)
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for group in COMMAND_GROUPS:
+        group.register(sub)
+    return parser

@@ -1,0 +1,80 @@
+"""`workbench incidents`: list, show, work (triage, contain, escalate, suppress, resolve) and the
+root-cause hypotheses of one incident."""
+
+from __future__ import annotations
+
+import json
+
+from app.cli.output import add_format, print_rows
+from app.hypotheses_text import hypotheses_text
+from app.operator import act, needs_reason, operator_name
+from app.render import incident_table
+from app.settings import Paths
+from ledger import db, queries
+from ledger.lifecycle import OPERATOR_ACTIONS, STATES
+from ledger.samples import SampleStore
+from policies.loader import load_policy
+
+
+def register(sub) -> None:
+    p = sub.add_parser("incidents", help="list, show and work incidents")
+    inc_sub = p.add_subparsers(title="incident commands", metavar="COMMAND", required=True)
+    ls = inc_sub.add_parser("list", help="list incidents, newest open first")
+    ls.add_argument("--state", action="append", choices=STATES, help="only this state (repeatable)")
+    ls.add_argument("--severity", action="append", choices=("info", "warning", "critical"), help="repeatable")
+    ls.add_argument("--service", action="append", help="only this service (repeatable)")
+    add_format(ls)
+    ls.set_defaults(handler=cmd_list)
+    show = inc_sub.add_parser("show", help="one incident with its timeline and evidence")
+    show.add_argument("id", type=int)
+    add_format(show)
+    show.set_defaults(handler=cmd_show)
+    for action, state in OPERATOR_ACTIONS.items():
+        a = inc_sub.add_parser(action, help=f"move an incident to {state}")
+        a.add_argument("id", type=int)
+        a.add_argument("--reason", required=needs_reason(action), help="why (recorded in the timeline)")
+        a.set_defaults(handler=cmd_act, action=action)
+    hyp = inc_sub.add_parser("hypotheses", help="the drafted root-cause hypotheses and the model's refinement")
+    hyp.add_argument("id", type=int)
+    add_format(hyp)
+    hyp.set_defaults(handler=cmd_hypotheses)
+
+
+def cmd_list(args, paths: Paths) -> int:
+    engine = db.open_ledger(paths.database_url)
+    rows = queries.list_incidents(engine, states=args.state, severities=args.severity, services=args.service)
+    print_rows(rows, args.format, incident_table)
+    return 0
+
+
+def cmd_show(args, paths: Paths) -> int:
+    detail = queries.incident_detail(db.open_ledger(paths.database_url), args.id)
+    if args.format == "json":
+        print(detail.model_dump_json(indent=2))
+        return 0
+    print(incident_table([detail]))
+    print("\nTimeline:")
+    for item in detail.timeline:
+        change = f" [{item.from_state or '-'} -> {item.to_state}]" if item.to_state else ""
+        print(f"  {item.at:%Y-%m-%d %H:%M:%S}Z {item.actor:<12} {item.kind:<10}{change} {item.message}")
+    print("\nEvidence:")
+    for item in detail.evidence:
+        print(f"  {item.at:%Y-%m-%d %H:%M:%S}Z {item.summary}")
+        for check in item.checks:
+            print(f"      {'ok  ' if check['ok'] else 'FAIL'} {check['text']}")
+    return 0
+
+
+def cmd_act(args, paths: Paths) -> int:
+    state = act(db.open_ledger(paths.database_url), args.id, args.action, args.reason, actor=operator_name())
+    print(f"incident {args.id} is now {state}")
+    return 0
+
+
+def cmd_hypotheses(args, paths: Paths) -> int:
+    from hypotheses.refine import hypotheses_view
+
+    view = hypotheses_view(db.open_ledger(paths.database_url), SampleStore(paths.samples_dir),
+                           load_policy(paths.policy_dir), args.id, db.utcnow())
+    print(json.dumps(view.as_json(), indent=2) if args.format == "json" else hypotheses_text(view))
+    return 0

@@ -1,0 +1,66 @@
+"""`workbench routing`: the routing decisions of LLM calls in a time range, and importing those
+another system logged."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from app.cli.output import add_format, print_rows
+from app.hypotheses_text import decision_table
+from app.operator import parse_when
+from app.settings import Paths
+from ledger import db, queries
+from policies.errors import WorkbenchError
+from policies.loader import load_policy
+from policies.schema import parse_duration
+
+
+def register(sub) -> None:
+    p = sub.add_parser("routing", help="routing decisions of LLM calls; import another system's")
+    rt_sub = p.add_subparsers(title="routing commands", metavar="COMMAND", required=True)
+    dec = rt_sub.add_parser("decisions", help="routing decisions, newest first (every one in the range)")
+    dec.add_argument("--since", metavar="TIME", help="ISO 8601 time or a duration back from now (24h, 7d)")
+    dec.add_argument("--limit", type=int, help="at most this many")
+    add_format(dec)
+    dec.set_defaults(handler=cmd_decisions)
+    imp = rt_sub.add_parser("import", help="import routing decisions another system logged (JSON Lines)")
+    imp.add_argument("file", metavar="FILE.jsonl")
+    imp.set_defaults(handler=cmd_import)
+
+
+def cmd_decisions(args, paths: Paths) -> int:
+    since = parse_since(args.since, db.utcnow()) if args.since else None
+    rows = queries.routing_decisions(db.open_ledger(paths.database_url), since=since, limit=args.limit)
+    print_rows(rows, args.format, decision_table)
+    return 0
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """An ISO 8601 time, or a duration (24h, 7d) back from ``now``."""
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        return parse_when(text, now)
+    except ValueError:
+        raise WorkbenchError(f"--since {text!r}: use an ISO 8601 time (2026-03-01T12:00Z) or a duration (24h, 7d)")
+
+
+def cmd_import(args, paths: Paths) -> int:
+    from hypotheses.imports import import_decisions
+
+    path = Path(args.file)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise WorkbenchError(f"cannot read {path}: {exc.strerror}") from None
+    report = import_decisions(db.open_ledger(paths.database_url), data, path.name,
+                              load_policy(paths.policy_dir).routing)
+    for number, reason in report.invalid:
+        print(f"{path}: line {number}: {reason}", file=sys.stderr)
+    print(f"{path}: imported {report.imported} decision(s); {report.already_imported} already imported, "
+          f"{len(report.invalid)} invalid line(s)")
+    return 1 if report.invalid else 0

@@ -1,0 +1,106 @@
+"""Commands that run the workbench's processes: up (all of them), worker, ui, demo (and its fault switch)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+import httpx
+
+from app import logs, settings
+from app.demo import MODES as FAULTS
+from app.demo import make_server, set_fault
+from app.supervisor import supervise
+from ledger.db import open_ledger
+from ledger.samples import SampleStore
+from policies.errors import WorkbenchError
+from policies.loader import load_policy
+
+STREAMLIT_APP = settings.ROOT / "app" / "streamlit_app.py"
+
+
+def register(sub) -> None:
+    p = sub.add_parser("up", help="start the worker, the web app and the demo service; Ctrl-C stops all")
+    p.set_defaults(handler=cmd_up)
+
+    p = sub.add_parser("worker", help="run the scheduler and the /healthz, /metrics endpoint")
+    p.add_argument("--port", type=int, help=f"port on 127.0.0.1 (env {settings.ENV_PORT}; default 8502)")
+    p.set_defaults(handler=cmd_worker)
+
+    p = sub.add_parser("ui", help="run the Streamlit web app on 127.0.0.1")
+    p.add_argument("--port", type=int, help="port (default from settings.yaml, 8501)")
+    p.set_defaults(handler=cmd_ui)
+
+    p = sub.add_parser("demo", help="run the demo service, or switch its fault")
+    p.add_argument("--port", type=int, default=8503, help="port on 127.0.0.1 (default 8503)")
+    p.add_argument("--fault", choices=FAULTS, default="none", help="start with this fault")
+    p.set_defaults(handler=cmd_demo)
+    demo_sub = p.add_subparsers(title="demo commands", metavar="COMMAND")
+    f = demo_sub.add_parser("fault", help="switch the fault of a running demo service")
+    f.add_argument("mode", choices=FAULTS)
+    f.add_argument("--port", type=int, default=8503, help="port of the demo service (default 8503)")
+    f.set_defaults(handler=cmd_demo_fault)
+
+
+def cmd_up(args, paths: settings.Paths) -> int:
+    policy = load_policy(paths.policy_dir)
+    env = {**os.environ, **paths.environment(), logs.ENV_LOG_FORMAT: args.log_format}
+    commands = {"worker": ["worker"], "ui": ["ui"]}
+    if policy.settings.demo.enabled:
+        commands["demo"] = ["demo", "--port", str(policy.settings.demo.port)]
+    print(f"workbench up: web app on http://127.0.0.1:{policy.settings.ui_port}, worker on "
+          f"http://127.0.0.1:{policy.settings.worker_port}/healthz, ledger {paths.database_url}; Ctrl-C stops",
+          file=sys.stderr)
+    exited = supervise({name: [sys.executable, "-m", "app.cli", *argv] for name, argv in commands.items()}, env,
+                       cwd=settings.ROOT)
+    if exited is None:
+        return 0
+    name, status = exited
+    print(f"workbench up: {name} exited with status {status}; stopping the rest", file=sys.stderr)
+    return 1
+
+
+def cmd_worker(args, paths: settings.Paths) -> int:
+    from app.worker.http import serve
+
+    port = args.port or (int(os.environ[settings.ENV_PORT]) if os.environ.get(settings.ENV_PORT) else None)
+    try:
+        serve(paths.policy_dir, open_ledger(paths.database_url), SampleStore(paths.samples_dir), port)
+    except OSError as exc:
+        raise WorkbenchError(f"worker cannot serve on its port: {exc}") from exc
+    return 0
+
+
+def cmd_ui(args, paths: settings.Paths) -> int:
+    port = args.port or load_policy(paths.policy_dir).settings.ui_port
+    argv = [sys.executable, "-m", "streamlit", "run", str(STREAMLIT_APP), "--server.address=127.0.0.1",
+            f"--server.port={port}", "--server.headless=true", "--browser.gatherUsageStats=false",
+            "--client.toolbarMode=minimal"]
+    os.execvpe(sys.executable, argv, {**os.environ, **paths.environment(), logs.ENV_LOG_FORMAT: args.log_format})
+
+
+def cmd_demo(args, paths: settings.Paths) -> int:
+    server = make_server(args.port, args.fault)
+    print(f"demo service on http://127.0.0.1:{args.port}/ (fault: {args.fault}); "
+          f"switch with: workbench demo fault errors|latency|down|none", file=sys.stderr)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt
+
+
+def cmd_demo_fault(args, paths: settings.Paths) -> int:
+    try:
+        print(f"demo fault: {set_fault(args.port, args.mode)}")
+    except httpx.HTTPError as exc:
+        raise WorkbenchError(f"no demo service answered on port {args.port}: {exc}") from exc
+    return 0

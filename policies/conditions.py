@@ -13,6 +13,8 @@ import operator
 import re
 from dataclasses import dataclass
 
+from policies.jsondoc import parse_json
+
 # Placeholders each probe kind fills in, with what they mean.
 _REACHED = {
     "CONNECTED": "true when the target answered",
@@ -188,10 +190,7 @@ class Condition:
 
 def _json_at(body: str, path: tuple[str | int, ...]) -> str:
     """The value at ``path`` in the JSON ``body``, as text (``ok``, ``7``, ``true``, ``null``, ``[1, 2]``)."""
-    try:
-        value = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    value = parse_json(body)
     for depth, step in enumerate(path, 1):
         found = (isinstance(step, str) and isinstance(value, dict) and step in value) or (
             isinstance(step, int) and isinstance(value, list) and step < len(value))

@@ -162,11 +162,14 @@ def error_reason(exc: BaseException) -> str:
     error): 'connection refused', 'TLS error: certificate has expired'."""
     seen = exc
     while True:
+        if isinstance(seen, aiohttp.ClientConnectorError) and seen.os_error is not seen:
+            seen = seen.os_error  # the OS or TLS error it wraps (a TLS one is an ssl.SSLError itself)
+            continue
         if isinstance(seen, ssl.SSLCertVerificationError):
             inner = getattr(seen, "certificate_error", seen)  # aiohttp wraps the ssl module's error
             return TLS_ERROR + (getattr(inner, "verify_message", None) or str(inner))
         if isinstance(seen, ssl.SSLError):
-            return TLS_ERROR + (seen.reason or str(seen)).lower().replace("_", " ")
+            return TLS_ERROR + (getattr(seen, "reason", None) or str(seen)).lower().replace("_", " ")
         if isinstance(seen, socket.gaierror):
             return str(seen.strerror or seen).lower()
         if isinstance(seen, OSError) and seen.errno:

@@ -18,7 +18,7 @@ from ledger.db import utcnow, write_session
 from ledger.repo import alerts, incidents, observations
 from ledger.samples import Sample, SampleStore
 from ledger.tables import Observation
-from probes.context import ProbeContext, ProbeResult, failed
+from probes.context import ProbeContext, ProbeResult, elapsed_ms, failed
 from probes.kinds.registry import PROBES
 
 # A pulled alert must be missing this long before it counts as resolved: an Alertmanager
@@ -37,11 +37,12 @@ class Outcome:
 async def probe(target, ctx: ProbeContext) -> ProbeResult:
     """Run the target's probe; whatever goes wrong becomes a failed observation, never an exception."""
     started_at = ctx.now()
+    t0 = time.perf_counter()
     try:
         return await PROBES[target.kind](target, ctx)
     except Exception as exc:  # a probe bug must not take the worker down
         last = traceback.extract_tb(exc.__traceback__)[-1]
-        return failed(target, started_at, 0.0,
+        return failed(target, started_at, elapsed_ms(t0),
                       f"probe error {type(exc).__name__}: {exc} ({last.filename.rsplit('/', 1)[-1]}:{last.lineno})")
 
 

@@ -3,9 +3,9 @@ alert listed is firing."""
 
 from __future__ import annotations
 
-import json
 import time
 
+from policies.jsondoc import parse_json
 from policies.schema import AlertmanagerTarget
 from probes.alerts import PayloadRejected, parse_api_alerts
 from probes.context import ProbeContext, ProbeResult, observe
@@ -39,8 +39,8 @@ def _document(status: int, body: bytes) -> object:
     """The JSON answer of a 200; Alertmanager's own message otherwise (a bad filter is a 400
     whose body is a JSON string)."""
     try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        doc = parse_json(body)
+    except ValueError:
         snippet = body[:120].decode("utf-8", errors="replace").strip()
         raise PayloadRejected(f"HTTP {status}, not a JSON answer: {snippet!r}") from None
     if status != 200:

@@ -18,7 +18,6 @@ next run starts just after the last line returned.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
 import stat
@@ -31,6 +30,7 @@ from ledger import queries
 from ledger.db import write_session
 from ledger.repo import observations
 from ledger.samples import Sample
+from policies.jsondoc import parse_json
 from policies.schema import LogsTarget
 from probes.context import (
     ProbeContext,
@@ -128,7 +128,7 @@ def _stream_entries(status: int, body: bytes) -> list[tuple[int, str]]:
     if status != 200:
         raise QueryFailed(f"HTTP {status}: {_one_line(text)}")
     try:
-        data = json.loads(text)["data"]
+        data = parse_json(text)["data"]
         kind, result = data["resultType"], data["result"]
     except (ValueError, KeyError, TypeError):
         raise QueryFailed(f"HTTP {status}, not a query result: {_one_line(text)}") from None

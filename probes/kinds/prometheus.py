@@ -3,12 +3,12 @@ becomes samples, and [VALUE] must hold for each series' latest value."""
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import UTC, datetime
 
 from ledger.samples import Sample
 from policies.conditions import Each
+from policies.jsondoc import parse_json
 from policies.schema import PrometheusTarget
 from probes.context import ProbeContext, ProbeResult, QueryFailed, observe
 from probes.kinds.http import get_api
@@ -50,8 +50,8 @@ def _request(target: PrometheusTarget, now: datetime, timeout: float) -> tuple[s
 def _data(status: int, body: bytes) -> dict:
     """The ``data`` of a successful answer; Prometheus' own error (bad_data, timeout, ...) otherwise."""
     try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        doc = parse_json(body)
+    except ValueError:
         snippet = body[:120].decode("utf-8", errors="replace").strip()
         raise QueryFailed(f"HTTP {status}, not a JSON answer: {snippet!r}") from None
     if not isinstance(doc, dict) or "status" not in doc:

@@ -131,6 +131,28 @@ def test_body_that_is_not_json_fails_the_json_check_clearly(raw_server):
     assert obs.error == "[BODY].status == ok -> got invalid JSON: Expecting value at line 1 column 1"
 
 
+def body(payload: bytes):
+    def answer(conn, stop):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(payload) + payload)
+    return answer
+
+
+@pytest.mark.parametrize("payload, reason", [
+    (b"[" * 100_000 + b"]" * 100_000, "invalid JSON: nested too deeply"),
+    (b'{"status": ' + b"9" * 5_000 + b"}", "invalid JSON: Exceeds the limit (4300 digits) for integer string conversion: value has 5000 digits"),
+])
+def test_hostile_json_bodies_fail_the_json_check_with_a_reason(raw_server, payload, reason):
+    url = raw_server(body(payload), read_request=True).url
+    obs = probe(target(url, conditions=["[STATUS] == 200", "[BODY].status == ok"], max_body_bytes=1_000_000))
+    assert obs.checks[0]["ok"] is True
+    assert obs.error == f"[BODY].status == ok -> got {reason}"
+
+
+def test_https_to_a_server_that_does_not_speak_tls_is_a_tls_error(demo_target):
+    obs = probe(target(demo_target.url.replace("http://", "https://")))
+    assert obs.error == "TLS error: wrong version number" and obs.duration_ms > 0
+
+
 def test_request_body_is_sent(canned):
     canned.reply({"echo": "q"})
     t = target(canned.url + "/search", method="POST", body='{"q": 1}', conditions=["[BODY].echo == q"])

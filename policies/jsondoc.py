@@ -1,0 +1,21 @@
+"""JSON from outside (a probed body, an API's answer, a webhook payload) decoded with one
+readable reason for whatever makes it unusable, never an exception of another kind."""
+
+from __future__ import annotations
+
+import json
+
+
+def parse_json(data: bytes | str) -> object:
+    """The decoded document, or ValueError saying why there is none: not UTF-8, not JSON, nested
+    deeper than the parser goes, or an integer longer than Python converts (4,300 digits)."""
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text") from None
+    except RecursionError:
+        raise ValueError("invalid JSON: nested too deeply") from None
+    except ValueError as exc:  # an integer over sys.get_int_max_str_digits()
+        raise ValueError(f"invalid JSON: {str(exc).split(';')[0]}") from None  # drop Python's advice

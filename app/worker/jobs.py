@@ -15,7 +15,6 @@ from sqlalchemy import Engine
 
 from app.worker.metrics import Counter, Gauge, Histogram, Registry
 from detectors.cycle import run_rules
-from hypotheses.prompt import policy_secrets
 from hypotheses.refine import refine_due
 from ledger.db import utcnow
 from ledger.queries import action_request_counts, open_incident_counts
@@ -149,7 +148,7 @@ class Worker:
         policy = self.holder.policy
         started = time.perf_counter()
         try:
-            runs = await asyncio.to_thread(refine_due, self.engine, self.store, policy, policy_secrets(policy))
+            runs = await asyncio.to_thread(refine_due, self.engine, self.store, policy, self.holder.secrets)
         except Exception:
             self.hypothesis_runs.inc("error")
             log.exception("hypothesis refinement failed; it runs again next interval")

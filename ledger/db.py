@@ -7,11 +7,15 @@ failing with "database is locked". PostgreSQL takes the same code, given a URL; 
 write transaction takes a transaction-level advisory lock first, so writers take turns
 the same way and the repository's read-then-write steps never act on a stale row (under
 READ COMMITTED a finding could otherwise fold into an incident resolved meanwhile).
+
+An engine ``with_secrets`` knows the values of the secrets the policy references: the
+repository masks them (and secret-shaped strings, whatever the engine) in every row it writes
+from outside text, and the queries in every row they show.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +29,7 @@ from ledger.errors import LedgerError
 
 BUSY_TIMEOUT_MS = 15_000
 POSTGRES_WRITE_LOCK = 0x5E1ED6E5  # pg_advisory_xact_lock key of the ledger's write lock
+SECRETS_OPTION = "ledger_secrets"  # the execution option that carries with_secrets' source
 
 
 def utcnow() -> datetime:
@@ -70,6 +75,18 @@ def _sqlite_begin(conn: Connection) -> None:
 def _postgres_begin(conn: Connection) -> None:
     if conn.get_execution_options().get("ledger_write"):
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({POSTGRES_WRITE_LOCK})")
+
+
+def with_secrets(engine: Engine, secrets: Callable[[], Iterable[str]]) -> Engine:
+    """``engine`` (sharing its connections) whose sessions mask the values ``secrets()`` gives,
+    asked at each use, so that a policy reloaded meanwhile counts."""
+    return engine.execution_options(**{SECRETS_OPTION: secrets})
+
+
+def known_secrets(session: Session) -> frozenset[str]:
+    """The secret values the session's engine knows (see ``with_secrets``); none by default."""
+    source = session.get_bind().get_execution_options().get(SECRETS_OPTION)
+    return frozenset(source()) if source else frozenset()
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from app.worker.metrics import Counter, Gauge, Histogram, Registry
 from detectors.cycle import run_rules
 from hypotheses.refine import refine_due
-from ledger.db import utcnow
+from ledger.db import utcnow, with_secrets
 from ledger.queries import action_request_counts, open_incident_counts
 from ledger.rollups import Rollups
 from ledger.samples import SampleStore
@@ -37,7 +37,7 @@ DRAIN_LIMIT = 64 * 1024 * 1024
 class Worker:
     def __init__(self, holder: PolicyHolder, engine: Engine, store: SampleStore):
         self.holder = holder
-        self.engine = engine
+        self.engine = with_secrets(engine, lambda: holder.secrets)  # the policy in force's, masked in the ledger
         self.store = store
         self.rollups = Rollups(store)
         self.started = time.monotonic()

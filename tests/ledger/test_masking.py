@@ -1,7 +1,7 @@
 """Secrets in the ledger, on SQLite and PostgreSQL: the repository masks what it keeps from
 outside (alerts, payloads, findings, evidence, timeline, hypothesis runs, routing decisions,
 action requests), the secret values its engine knows in every encoding and secret shapes
-whatever it knows."""
+whatever it knows; the queries mask rows an older release kept unmasked on the way out."""
 
 from __future__ import annotations
 
@@ -9,12 +9,19 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import SQLModel, select
 
+from ledger import queries
 from ledger.db import read_session, with_secrets, write_session
 from ledger.repo import actions, alerts, hypotheses, incidents
 from ledger.tables import (
     ActionRequest,
+    Evidence,
     Finding,
+    HypothesisRun,
+    Incident,
+    Observation,
     RoutingDecision,
+    Silence,
+    TimelineEntry,
 )
 from policies.secrets import encodings
 
@@ -89,3 +96,52 @@ def test_secret_shapes_are_masked_whatever_the_engine_knows(engine):
     kept = everything_kept(engine)
     assert [leak for leak in leaks(kept) if leak in SHAPE_SECRETS] == []
     assert SECRET in kept, "unknown to this engine, the value itself stays"
+
+
+def test_queries_mask_rows_an_older_release_kept_unmasked(engine):
+    with write_session(engine) as session:  # rows as an older release wrote them, straight to the tables
+        incident = Incident(title=hostile("title"), state="observed", severity="critical", service=hostile("service"),
+                            correlation_key="db/x", opened_at=NOW, updated_at=NOW, last_seen_at=NOW, finding_count=1)
+        session.add(incident)
+        session.flush()
+        finding = Finding(rule="alert:DbDown", target="db", service="db", severity="critical",
+                          summary=hostile("finding"), correlation_key="db/x", first_seen=NOW, last_seen=NOW,
+                          incident_id=incident.id, labels={"dsn": hostile("label")}, suppressed_by=hostile("why"))
+        session.add(finding)
+        session.flush()
+        session.add_all([
+            TimelineEntry(incident_id=incident.id, at=NOW, actor="workbench", kind="note", message=hostile("timeline")),
+            Evidence(incident_id=incident.id, finding_id=finding.id, at=NOW, kind="alert", summary=hostile("evidence"),
+                     data={"labels": {"dsn": hostile("data")}, "checks": [{"text": hostile("check")}]}),
+            Observation(target="db", kind="http", service="db", ok=False, started_at=NOW, duration_ms=1.0,
+                        error=hostile("error"), checks=[{"actual": hostile("actual")}]),
+            Silence(matchers=[{"name": "dsn", "value": hostile("matcher")}], starts_at=NOW, author="alice",
+                    comment=hostile("comment"), created_at=NOW),
+        ])
+        decision = RoutingDecision(at=NOW, task="hypothesis", incident_id=incident.id, reason="error",
+                                   detail=hostile("detail"), attempts=[{"detail": hostile("attempt")}])
+        session.add(decision)
+        session.flush()
+        session.add_all([
+            HypothesisRun(incident_id=incident.id, status="failed", requested_by="alice", requested_at=NOW,
+                          draft={"evidence": [{"summary": hostile("draft")}]}, reason=hostile("reason"),
+                          decision_id=decision.id),
+            ActionRequest(incident_id=incident.id, action="hook", parameters={"url": hostile("param")},
+                          risk="containment", runner="webhook", plan=hostile("plan"), needs_approval=True,
+                          status="failed", reason=hostile("reason"), proposed_by="bob", proposed_at=NOW,
+                          expires_at=NOW, output=hostile("output")),
+        ])
+    assert len(leaks(everything_kept(engine))) > 0, "the rows hold secrets"
+
+    masking = with_secrets(engine, lambda: {SECRET})
+    shown = [
+        queries.list_incidents(masking), queries.incident_detail(masking, incident.id), queries.services(masking),
+        queries.list_silences(masking, NOW), queries.suppressed_findings(masking),
+        queries.finding_labels(masking, incident.id), queries.incidents_in_window(masking, NOW, NOW),
+        queries.recent_observations(masking, "db"), queries.routing_decisions(masking),
+        queries.routing_decision(masking, decision.id), queries.latest_hypothesis_runs(masking, [incident.id]),
+        queries.list_action_requests(masking), queries.action_request(masking, 1),
+    ]
+    text = repr(shown)
+    assert leaks(text) == []
+    assert "postgres://admin:***@db/x" in text and "label: ***" in text

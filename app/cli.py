@@ -156,7 +156,7 @@ def cmd_probe_run(args, paths: settings.Paths) -> int:
         targets = [t for t in policy.targets if t.name == args.target]
         if not targets:
             raise WorkbenchError(f"no target named {args.target!r} in {paths.policy_dir}")
-    engine = open_ledger(paths.database_url)
+    engine = paths.ledger()
     store = SampleStore(paths.samples_dir)
 
     async def run_all():
@@ -182,7 +182,7 @@ def cmd_probe_run(args, paths: settings.Paths) -> int:
 
 
 def cmd_incidents_list(args, paths: settings.Paths) -> int:
-    engine = open_ledger(paths.database_url)
+    engine = paths.ledger()
     rows = queries.list_incidents(engine, states=args.state, severities=args.severity, services=args.service)
     if args.format == "json":
         print_json(rows)
@@ -196,7 +196,7 @@ def print_json(rows: list[BaseModel]) -> None:
 
 
 def cmd_incidents_show(args, paths: settings.Paths) -> int:
-    detail = queries.incident_detail(open_ledger(paths.database_url), args.id)
+    detail = queries.incident_detail(paths.ledger(), args.id)
     if args.format == "json":
         print(detail.model_dump_json(indent=2))
         return 0
@@ -214,7 +214,7 @@ def cmd_incidents_show(args, paths: settings.Paths) -> int:
 
 
 def cmd_incidents_act(args, paths: settings.Paths) -> int:
-    state = act(open_ledger(paths.database_url), args.id, args.action, args.reason)
+    state = act(paths.ledger(), args.id, args.action, args.reason)
     print(f"incident {args.id} is now {state}")
     return 0
 
@@ -222,7 +222,7 @@ def cmd_incidents_act(args, paths: settings.Paths) -> int:
 def cmd_incidents_hypotheses(args, paths: settings.Paths) -> int:
     from hypotheses.refine import hypotheses_view
 
-    view = hypotheses_view(open_ledger(paths.database_url), SampleStore(paths.samples_dir),
+    view = hypotheses_view(paths.ledger(), SampleStore(paths.samples_dir),
                            load_policy(paths.policy_dir), args.id, utcnow())
     print(json.dumps(view.as_json(), indent=2) if args.format == "json" else hypotheses_text(view))
     return 0
@@ -230,7 +230,7 @@ def cmd_incidents_hypotheses(args, paths: settings.Paths) -> int:
 
 def cmd_routing_decisions(args, paths: settings.Paths) -> int:
     since = _since(args.since, utcnow()) if args.since else None
-    rows = queries.routing_decisions(open_ledger(paths.database_url), since=since, limit=args.limit)
+    rows = queries.routing_decisions(paths.ledger(), since=since, limit=args.limit)
     if args.format == "json":
         print_json(rows)
     else:
@@ -261,7 +261,7 @@ def cmd_routing_import(args, paths: settings.Paths) -> int:
         data = path.read_bytes()
     except OSError as exc:
         raise WorkbenchError(f"cannot read {path}: {exc.strerror}") from None
-    report = import_decisions(open_ledger(paths.database_url), data, path.name, load_policy(paths.policy_dir).routing)
+    report = import_decisions(paths.ledger(), data, path.name, load_policy(paths.policy_dir).routing)
     for number, reason in report.invalid:
         print(f"{path}: line {number}: {reason}", file=sys.stderr)
     print(f"{path}: imported {report.imported} decision(s); {report.already_imported} already imported, "
@@ -284,7 +284,7 @@ def cmd_policy_check(args, paths: settings.Paths) -> int:
 
 def cmd_silences_list(args, paths: settings.Paths) -> int:
     now = utcnow()
-    rows = queries.list_silences(open_ledger(paths.database_url), now, include_expired=args.all)
+    rows = queries.list_silences(paths.ledger(), now, include_expired=args.all)
     if args.format == "json":
         print_json(rows)
     else:
@@ -302,7 +302,7 @@ def cmd_silences_add(args, paths: settings.Paths) -> int:
         raise WorkbenchError(f"{', '.join(given)}: only for a recurring window (--every daily|weekly)")
     now = utcnow()
     silence = create_silence(
-        open_ledger(paths.database_url), kind="maintenance" if args.maintenance else "silence", matchers=args.match,
+        paths.ledger(), kind="maintenance" if args.maintenance else "silence", matchers=args.match,
         duration=args.duration, comment=args.comment, author=args.author or operator_name(), now=now,
         starts=args.starts, every=args.every, at=args.at, timezone=args.timezone, until=args.until,
         days=[day.strip() for day in args.days.split(",")] if args.days else None,
@@ -313,7 +313,7 @@ def cmd_silences_add(args, paths: settings.Paths) -> int:
 
 def cmd_silences_expire(args, paths: settings.Paths) -> int:
     now = utcnow()
-    silence = expire_silence(open_ledger(paths.database_url), args.id, operator_name(), now)
+    silence = expire_silence(paths.ledger(), args.id, operator_name(), now)
     end = silence.expired_at or silence.ends_at
     verb = "expired" if silence.expired_at == now else "had already ended"
     print(f"{silence.kind} #{silence.id} {verb} at {end:%Y-%m-%d %H:%M:%S} UTC")
@@ -322,7 +322,7 @@ def cmd_silences_expire(args, paths: settings.Paths) -> int:
 
 def cmd_approvals_list(args, paths: settings.Paths) -> int:
     statuses = None if args.all else args.status or [RequestStatus.PENDING]
-    rows = queries.list_action_requests(open_ledger(paths.database_url), statuses=statuses)
+    rows = queries.list_action_requests(paths.ledger(), statuses=statuses)
     if args.format == "json":
         print_json(rows)
         return 0
@@ -337,7 +337,7 @@ def cmd_approvals_list(args, paths: settings.Paths) -> int:
 
 def cmd_approvals_propose(args, paths: settings.Paths) -> int:
     parameters = dict(_key_value(pair) for pair in args.param or [])
-    request = flow.propose(open_ledger(paths.database_url), load_policy(paths.policy_dir), args.incident, args.action,
+    request = flow.propose(paths.ledger(), load_policy(paths.policy_dir), args.incident, args.action,
                            parameters, proposer=operator_name(), reason=args.reason, now=utcnow())
     waiting = (f"waiting for approval: workbench approvals approve {request.id} --reason TEXT"
                if request.status == RequestStatus.PENDING else "approved: it needs no approval; the worker runs it")
@@ -355,7 +355,7 @@ def _key_value(pair: str) -> tuple[str, str]:
 def cmd_approvals_approve(args, paths: settings.Paths) -> int:
     policy = load_policy(paths.policy_dir)
     key = signing_key(policy.settings.approval_key_env, paths.data_dir)
-    request = flow.approve(open_ledger(paths.database_url), policy, key, args.id, actor=operator_name(),
+    request = flow.approve(paths.ledger(), policy, key, args.id, actor=operator_name(),
                            reason=args.reason, now=utcnow())
     print(f"action request #{request.id} approved by {request.decided_by}: approval {request.approval_id}, good for "
           f"one run until {request.approval_expires_at:%Y-%m-%d %H:%M:%S} UTC; the worker runs it")
@@ -364,7 +364,7 @@ def cmd_approvals_approve(args, paths: settings.Paths) -> int:
 
 
 def cmd_approvals_reject(args, paths: settings.Paths) -> int:
-    request = flow.reject(open_ledger(paths.database_url), args.id, actor=operator_name(), reason=args.reason,
+    request = flow.reject(paths.ledger(), args.id, actor=operator_name(), reason=args.reason,
                           now=utcnow())
     print(f"action request #{request.id} rejected by {request.decided_by}")
     return 0

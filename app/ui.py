@@ -10,7 +10,6 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from app import settings
-from ledger.db import open_ledger
 from policies.errors import WorkbenchError
 
 log = logging.getLogger("workbench.ui")
@@ -24,7 +23,7 @@ SEVERITY_ICONS = {"critical": ":red[:material/error:]", "warning": ":orange[:mat
 
 @st.cache_resource
 def engine() -> Engine:
-    return open_ledger(settings.resolve().database_url)
+    return settings.resolve().ledger()
 
 
 @contextmanager

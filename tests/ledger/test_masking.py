@@ -1,6 +1,6 @@
 """Secrets in the ledger, on SQLite and PostgreSQL: the repository masks what it keeps from
-outside (alerts, payloads, findings, evidence, timeline, hypothesis runs, routing decisions,
-action requests), the secret values its engine knows in every encoding and secret shapes
+outside (alerts, payloads, findings, evidence, timeline, silence comments, hypothesis runs,
+routing decisions, action requests), the secret values its engine knows in every encoding and secret shapes
 whatever it knows; the queries mask rows an older release kept unmasked on the way out."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from sqlmodel import SQLModel, select
 
 from ledger import queries
 from ledger.db import read_session, with_secrets, write_session
-from ledger.repo import actions, alerts, hypotheses, incidents
+from ledger.repo import actions, alerts, hypotheses, incidents, silences
 from ledger.tables import (
     ActionRequest,
     Evidence,
@@ -63,6 +63,8 @@ def test_the_repository_masks_what_it_keeps_from_outside(engine):
                                     NOW)], NOW)
         incident_id = finding.incident_id
         incidents.add_incident_note(session, incident_id, "alice", hostile("note"), NOW)
+        silences.add_silence(session, matchers=[{"name": "alertname", "value": "Other"}], starts_at=NOW,
+                             ends_at=NOW + timedelta(hours=1), author="alice", comment=hostile("comment"), now=NOW)
         request = actions.add_action_request(session, ActionRequest(
             incident_id=incident_id, action="hook", parameters={"key": "${HOOK_SECRET}", "user": hostile("param")},
             risk="containment", runner="webhook", plan=hostile("plan"), needs_approval=True, status="pending",

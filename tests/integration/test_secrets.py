@@ -5,16 +5,21 @@ labels and annotations; an action with a secret parameter in its webhook URL is 
 approved from the command line and run by the worker against a server that echoes the URL; the
 model the worker asks for hypotheses answers with an error quoting the token. Then the whole
 data directory (the SQLite ledger's bytes included, its WAL checkpointed), the worker's log,
-every JSON the CLI prints and every page as rendered hold none of those secrets."""
+the model's prompts, every JSON the CLI prints and every page, as Streamlit renders it and as a
+headless Chromium shows it, hold none of those secrets. The readers (the CLI, the pages) are
+not given the secrets: what they show is what the worker kept."""
 
 from __future__ import annotations
 
 import base64
+import html
 import json
+import os
 import signal
 import sqlite3
 import subprocess
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, quote_plus
@@ -25,12 +30,12 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from app.cli import STREAMLIT_APP
-from app.settings import ENV_DATA, ENV_DB, ENV_POLICY
+from app.settings import ENV_DATA, ENV_DB, ENV_POLICY, ENV_PORT
 from ledger import queries
 from ledger.db import open_ledger, sqlite_url
 from tests.hypotheses.recorded import MODEL, RecordedOllama
 from tests.integration.conftest import WorkerProcess
-from tests.support import ROOT, LocalServer, QuietHandler, wait_until
+from tests.support import ROOT, LocalServer, QuietHandler, free_port, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -95,7 +100,7 @@ LEAKS = sorted({form for secret in ENV.values() for form in forms(secret)} | set
 def leaks(text: str | bytes) -> list[str]:
     if isinstance(text, bytes):
         return [form for form in LEAKS if form.encode() in text]
-    return [form for form in LEAKS if form in text]
+    return [form for form in LEAKS if form in text or html.escape(form) in text]
 
 
 class Echo(QuietHandler):
@@ -158,31 +163,28 @@ def run(at: AppTest) -> AppTest:
     return at
 
 
-def pages(incident_ids: list[int]) -> dict[str, bytes]:
-    """Each page rendered (the Incidents page once per incident, its tabs all drawn)."""
-    shown = {}
-    for incident_id in incident_ids:
-        at = AppTest.from_file(str(STREAMLIT_APP), default_timeout=60)
-        at.query_params["incident"] = str(incident_id)
-        shown[f"incidents?incident={incident_id}"] = rendered(run(at))
-    for name in ("trends", "silences", "routing", "approvals"):
-        at = run(AppTest.from_file(str(STREAMLIT_APP), default_timeout=60))
-        shown[name] = rendered(run(at.switch_page(f"../pages/{name}.py")))
-    return shown
+PAGES = {"trends": "Trends", "silences": "Suppressed findings", "routing": "Routing", "approvals": "History"}
 
 
-@pytest.fixture
-def servers():
+@dataclass(frozen=True)
+class World:
+    """What the worker was fed, and what the test kept of it."""
+
+    policy: Path
+    data: Path
+    log: Path
+    incidents: list[int]
+    alert_incident: int
+    outputs: dict[str, str]  # what the CLI printed, by command
+    prompts: list[str]  # what the model was sent
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> World:
     echo = LocalServer(Echo)
     model = RecordedOllama([(500, f"upstream refused Authorization: Bearer {PROBE_TOKEN} ({SHAPED['query']})")])
-    yield echo, model
-    echo.close()
-    model.close()
-
-
-def test_no_secret_leaves_the_worker_in_any_encoding(tmp_path, servers, monkeypatch):
-    echo, model = servers
-    policy, data, log = tmp_path / "policy", tmp_path / "var", tmp_path / "worker.log"
+    root = tmp_path_factory.mktemp("secrets")
+    policy, data, log = root / "policy", root / "var", root / "worker.log"
     policy.mkdir()
     for name, text in (("targets.yaml", TARGETS.format(url=echo.url)), ("actions.yaml", ACTIONS.format(url=echo.url)),
                        ("routing.yaml", ROUTING.format(url=model.url, model=MODEL)), ("settings.yaml", SETTINGS)):
@@ -216,42 +218,93 @@ def test_no_secret_leaves_the_worker_in_any_encoding(tmp_path, servers, monkeypa
             and "answered 500" in (r.reason or "")], "the worker to ask the model about an incident")
         assert "***" in refined[0].reason
         assert model.prompts, "the model was asked"
+        incidents = [i.id for i in queries.list_incidents(ledger)]
     finally:
         worker.stop(signal.SIGTERM)
         ledger.dispose()
-
-    incidents = queries.list_incidents(open_ledger(sqlite_url(data)))
-    ids = [str(i.id) for i in incidents]
+        echo.close()
+        model.close()
     outputs = {"propose": proposed.stdout + proposed.stderr, "approve": approved.stdout + approved.stderr,
                "silence": silenced.stdout + silenced.stderr}
+    return World(policy, data, log, incidents, alert_incident.id, outputs, model.prompts)
+
+
+def test_no_secret_in_the_data_directory_the_worker_log_the_prompts_or_the_cli_json(world):
+    outputs = dict(world.outputs)
     for args in (["incidents", "list", "--format", "json"], ["approvals", "list", "--all", "--format", "json"],
                  ["silences", "list", "--format", "json"], ["routing", "decisions", "--format", "json"],
-                 *(["incidents", "show", i, "--format", "json"] for i in ids),
-                 *(["incidents", "hypotheses", i, "--format", "json"] for i in ids)):
-        done = cli(policy, data, *args)
+                 *(["incidents", "show", str(i), "--format", "json"] for i in world.incidents),
+                 *(["incidents", "hypotheses", str(i), "--format", "json"] for i in world.incidents)):
+        done = cli(world.policy, world.data, *args)
         json.loads(done.stdout)
         outputs[" ".join(args)] = done.stdout + done.stderr
-    shown = json.loads(outputs[f"incidents show {alert_incident.id} --format json"])
+    shown = json.loads(outputs[f"incidents show {world.alert_incident} --format json"])
     labels = next(e["data"]["labels"] for e in shown["evidence"] if e["kind"] == "alert")
     assert labels["dsn"] == "postgres://admin:***@db/x" and labels["raw"] == labels["base64"] == "***"
 
+    with sqlite3.connect(world.data / "ledger.db") as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    files = {path: path.read_bytes() for path in sorted(world.data.rglob("*")) if path.is_file()}
+    assert files[world.data / "ledger.db"], "the ledger's rows are in its file"
+    found = {str(path): leaks(content) for path, content in files.items()}
+    found |= {"worker log": leaks(world.log.read_text()), "model prompts": leaks("\n".join(world.prompts))}
+    found |= {f"workbench {command}": leaks(text) for command, text in outputs.items()}
+    assert {where: forms for where, forms in found.items() if forms} == {}
+
+
+def test_no_secret_in_any_page_as_streamlit_renders_it(world, monkeypatch):
     for name in (ENV_DB, *ENV):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv(ENV_DATA, str(data))
-    monkeypatch.setenv(ENV_POLICY, str(policy))
+    monkeypatch.setenv(ENV_DATA, str(world.data))
+    monkeypatch.setenv(ENV_POLICY, str(world.policy))
     st.cache_resource.clear()
+    shown = {}
     try:
-        html = pages([i.id for i in incidents])
+        for incident_id in world.incidents:  # the Incidents page once per incident, its tabs all drawn
+            at = AppTest.from_file(str(STREAMLIT_APP), default_timeout=60)
+            at.query_params["incident"] = str(incident_id)
+            shown[f"incidents?incident={incident_id}"] = rendered(run(at))
+        for name in PAGES:
+            at = run(AppTest.from_file(str(STREAMLIT_APP), default_timeout=60))
+            shown[name] = rendered(run(at.switch_page(f"../pages/{name}.py")))
     finally:
         st.cache_resource.clear()
-    assert b"ShopDbDown" in html[f"incidents?incident={alert_incident.id}"] and b"page-hook" in html["approvals"]
+    assert b"ShopDbDown" in shown[f"incidents?incident={world.alert_incident}"] and b"page-hook" in shown["approvals"]
+    assert {name: found for name, content in shown.items() if (found := leaks(content))} == {}
 
-    with sqlite3.connect(data / "ledger.db") as db:
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    files = {path: path.read_bytes() for path in sorted(data.rglob("*")) if path.is_file()}
-    assert data / "ledger.db" in files and len(files[data / "ledger.db"]) > 0
-    found = {str(path): leaks(content) for path, content in files.items()}
-    found |= {"worker log": leaks(log.read_text()), "model prompts": leaks("\n".join(model.prompts))}
-    found |= {f"workbench {command}": leaks(text) for command, text in outputs.items()}
-    found |= {f"page {name}": leaks(content) for name, content in html.items()}
-    assert {where: forms for where, forms in found.items() if forms} == {}
+
+@pytest.mark.e2e
+def test_no_secret_in_any_page_in_a_browser(world, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, answers
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in (ENV_DATA, ENV_DB, ENV_POLICY, ENV_PORT, *ENV)}
+    with open(tmp_path / "ui.log", "wb") as log:
+        ui = subprocess.Popen([sys.executable, "-m", "app.cli", "--policy", str(world.policy), "--data",
+                               str(world.data), "ui", "--port", str(port)], cwd=ROOT, env=env, stdout=log,
+                              stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    shown = {}
+    try:
+        wait_until(lambda: ui.poll() is None and answers(f"{url}_stcore/health"), "the web app", attempts=600)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            wanted = {f"?incident={i}": f"Incident #{i}" for i in world.incidents}
+            wanted |= {name: heading for name, heading in PAGES.items()}
+            for path, heading in wanted.items():
+                page.goto(url + path)
+                expect(page.get_by_text(heading, exact=True).first).to_be_visible(timeout=30_000)
+                expect(page.get_by_test_id("stStatusWidget")).to_be_hidden(timeout=30_000)
+                for tab in page.get_by_role("tab").all():  # each tab's content drawn
+                    tab.click()
+                shown[path] = page.content() + page.inner_text("body")
+            browser.close()
+    finally:
+        ui.send_signal(signal.SIGTERM)
+        ui.wait(timeout=10)
+    assert "ShopDbDown" in shown[f"?incident={world.alert_incident}"]
+    assert {path: found for path, content in shown.items() if (found := leaks(content))} == {}
+

@@ -15,9 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from platformdirs import user_config_dir, user_data_dir
+from sqlalchemy import Engine
 
-from ledger.db import sqlite_url
-from policies.errors import WorkbenchError
+from ledger.db import open_ledger, sqlite_url, with_secrets
+from policies.errors import PolicyError, WorkbenchError
+from policies.loader import load_policy
+from policies.secrets import policy_secrets
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_NAME = "sre-workbench"
@@ -36,6 +39,15 @@ class Paths:
     @property
     def samples_dir(self) -> Path:
         return self.data_dir / "samples"
+
+    def ledger(self) -> Engine:
+        """The ledger, masking in what it keeps and shows the values of the secrets the policy
+        references (when it loads; secret shapes are masked whatever it says)."""
+        try:
+            secrets = frozenset(policy_secrets(load_policy(self.policy_dir)))
+        except PolicyError:
+            secrets = frozenset()
+        return with_secrets(open_ledger(self.database_url), lambda: secrets)
 
     def environment(self) -> dict[str, str]:
         """The same settings for a child process (the worker, the UI)."""

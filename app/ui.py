@@ -11,7 +11,6 @@ from sqlalchemy import Engine
 
 from app import settings
 from app.operator import operator_name
-from ledger.db import open_ledger
 from policies.errors import WorkbenchError
 
 log = logging.getLogger("workbench.ui")
@@ -25,7 +24,7 @@ SEVERITY_ICONS = {"critical": ":red[:material/error:]", "warning": ":orange[:mat
 
 @st.cache_resource
 def engine() -> Engine:
-    return open_ledger(settings.resolve().database_url)
+    return settings.resolve().ledger()
 
 
 def actor() -> str:

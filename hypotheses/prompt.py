@@ -4,14 +4,12 @@ strings (tokens, passwords, keys) and e-mail addresses are masked."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
+from collections.abc import Iterable
 
 from hypotheses.answer import NEW_IDS
 from hypotheses.models import Draft
 from ledger.queries import IncidentDetail
-from policies.loader import Policy
-from policies.secrets import redact, references
+from policies.secrets import redact
 
 SUMMARY_MAX, EVIDENCE_MAX = 240, 40
 SYSTEM = (
@@ -23,24 +21,7 @@ SYSTEM = (
 )
 
 
-def policy_secrets(policy: Policy, env: Mapping[str, str] = os.environ) -> list[str]:
-    """The values of the ``${NAME}`` secrets the policy's targets reference."""
-    names = {name for target in policy.targets for text in _strings(target.model_dump(mode="json"))
-             for name in references(text)}
-    return [env[name] for name in sorted(names) if env.get(name)]
-
-
-def _strings(value) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for item in value.values() for s in _strings(item)]
-    if isinstance(value, list):
-        return [s for item in value for s in _strings(item)]
-    return []
-
-
-def messages(detail: IncidentDetail, draft: Draft, secrets: list[str]) -> list[dict[str, str]]:
+def messages(detail: IncidentDetail, draft: Draft, secrets: Iterable[str]) -> list[dict[str, str]]:
     """System and user messages, redacted."""
     system = SYSTEM.format(new=len(NEW_IDS), ids=", ".join(NEW_IDS))
     return [{"role": "system", "content": system},

@@ -5,7 +5,7 @@ marked failed with the reason and the draft stands."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -79,7 +79,7 @@ def request(engine: Engine, incident_id: int, requested_by: str, now: datetime) 
         return HypothesisRunItem.model_validate(run, from_attributes=True)
 
 
-def run_refinement(engine: Engine, store: SampleStore, policy: Policy, run: HypothesisRunItem, secrets: list[str],
+def run_refinement(engine: Engine, store: SampleStore, policy: Policy, run: HypothesisRunItem, secrets: Iterable[str],
                    now: Callable[[], datetime] = utcnow) -> HypothesisRunItem:
     """Draft, ask the model through the router, record the outcome on the run."""
     detail, drafted = incident_draft(engine, store, policy, run.incident_id, now())
@@ -105,13 +105,13 @@ def run_refinement(engine: Engine, store: SampleStore, policy: Policy, run: Hypo
     return finished
 
 
-def hypothesis_call(detail: IncidentDetail, drafted: Draft, secrets: list[str]) -> Call:
+def hypothesis_call(detail: IncidentDetail, drafted: Draft, secrets: Iterable[str]) -> Call:
     categories = tuple(sorted({e.labels.get("category", "other") for e in drafted.evidence if e.kind == "finding"}))
     return Call(task=TASK, incident_id=detail.id, categories=categories, messages=messages(detail, drafted, secrets),
                 schema=answer_schema(drafted), parse=lambda content: parse_answer(content, drafted))
 
 
-def refine_due(engine: Engine, store: SampleStore, policy: Policy, secrets: list[str],
+def refine_due(engine: Engine, store: SampleStore, policy: Policy, secrets: Iterable[str],
                now: Callable[[], datetime] = utcnow) -> list[HypothesisRunItem]:
     """The worker's job: runs left running by a stopped worker fail; then the operator's
     requests, and (when ``refinement.enabled``) open incidents whose ledger evidence changed

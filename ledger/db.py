@@ -12,12 +12,16 @@ The SQLite ledger is its owner's alone: a data directory make_engine creates is 
 ledger file it creates is 0600 (SQLite gives the -wal and -shm files the same mode);
 directories and files that already exist keep theirs. Schema migrations are Alembic
 revisions in ledger/migrations, which says how to add one.
+
+An engine ``with_secrets`` knows the values of the secrets the policy references: the
+repository masks them (and secret-shaped strings, whatever the engine) in every row it writes
+from outside text, and the queries in every row they show.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +34,7 @@ from ledger import migrations
 
 BUSY_TIMEOUT_MS = 15_000
 POSTGRES_WRITE_LOCK = 0x5E1ED6E5  # pg_advisory_xact_lock key of the ledger's write lock
+SECRETS_OPTION = "ledger_secrets"  # the execution option that carries with_secrets' source
 
 
 def utcnow() -> datetime:
@@ -83,6 +88,18 @@ def _sqlite_begin(conn: Connection) -> None:
 def _postgres_begin(conn: Connection) -> None:
     if conn.get_execution_options().get("ledger_write"):
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({POSTGRES_WRITE_LOCK})")
+
+
+def with_secrets(engine: Engine, secrets: Callable[[], Iterable[str]]) -> Engine:
+    """``engine`` (sharing its connections) whose sessions mask the values ``secrets()`` gives,
+    asked at each use, so that a policy reloaded meanwhile counts."""
+    return engine.execution_options(**{SECRETS_OPTION: secrets})
+
+
+def known_secrets(session: Session) -> frozenset[str]:
+    """The secret values the session's engine knows (see ``with_secrets``); none by default."""
+    source = session.get_bind().get_execution_options().get(SECRETS_OPTION)
+    return frozenset(source()) if source else frozenset()
 
 
 @contextmanager

@@ -1,15 +1,18 @@
-"""Reads of the ledger for the pages, the CLI and notebooks. Returns plain models, not rows."""
+"""Reads of the ledger for the pages, the CLI and notebooks. Returns plain models, not rows,
+masked: the secret values the engine knows (see ``ledger.db.with_secrets``), in any encoding,
+and secret-shaped strings, so that rows an older release wrote unmasked show no secret either."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import Engine, func
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from ledger import silences as silence_rules
-from ledger.db import read_session
+from ledger.db import known_secrets, read_session
 from ledger.errors import NotFound
 from ledger.lifecycle import OPEN_STATES, RunStatus
 from ledger.tables import (
@@ -24,6 +27,14 @@ from ledger.tables import (
     Silence,
     TimelineEntry,
 )
+from policies.secrets import redact_data
+
+Shown = TypeVar("Shown", bound=BaseModel)
+
+
+def _shown(session: Session, item: Shown) -> Shown:
+    """``item`` with every string in it masked (secret values the engine knows, secret shapes)."""
+    return item.model_validate(redact_data(item.model_dump(), known_secrets(session)))
 
 
 class IncidentSummary(BaseModel):
@@ -101,7 +112,8 @@ def list_incidents(engine: Engine, *, states: list[str] | None = None, severitie
     query = query.order_by(col(Incident.resolved_at).is_not(None), col(Incident.updated_at).desc(),
                            col(Incident.id).desc()).limit(limit)
     with read_session(engine) as session:
-        return [IncidentSummary.model_validate(row, from_attributes=True) for row in session.exec(query)]
+        return [_shown(session, IncidentSummary.model_validate(row, from_attributes=True))
+                for row in session.exec(query)]
 
 
 def incident_detail(engine: Engine, incident_id: int, observations: int = 20) -> IncidentDetail:
@@ -118,14 +130,14 @@ def incident_detail(engine: Engine, incident_id: int, observations: int = 20) ->
         targets = sorted({f.target for f in findings})
         recent = session.exec(select(Observation).where(col(Observation.target).in_(targets))
                               .order_by(col(Observation.started_at).desc()).limit(observations)).all()
-        return IncidentDetail(
+        return _shown(session, IncidentDetail(
             **IncidentSummary.model_validate(incident, from_attributes=True).model_dump(),
             timeline=[TimelineItem.model_validate(t, from_attributes=True) for t in timeline],
             evidence=[EvidenceItem(id=e.id, at=e.at, kind=e.kind, summary=e.summary, finding_id=e.finding_id,
                                    checks=e.data.get("checks", []), data=e.data) for e in evidence],
             findings=[FindingItem.model_validate(f, from_attributes=True) for f in findings],
             recent_observations=[ObservationItem.model_validate(o, from_attributes=True) for o in recent],
-        )
+        ))
 
 
 def log_cursor(engine: Engine, target: str) -> LogCursor | None:
@@ -146,7 +158,7 @@ def open_incident_counts(engine: Engine) -> dict[str, int]:
 
 def services(engine: Engine) -> list[str]:
     with read_session(engine) as session:
-        return sorted(session.exec(select(Incident.service).distinct()).all())
+        return sorted(redact_data(session.exec(select(Incident.service).distinct()).all(), known_secrets(session)))
 
 
 class SilenceItem(BaseModel):
@@ -170,7 +182,8 @@ def list_silences(engine: Engine, now: datetime, *, include_expired: bool = Fals
     """Silences and maintenance windows with their status at ``now``, newest first."""
     with read_session(engine) as session:
         rows = session.exec(select(Silence).order_by(col(Silence.id).desc())).all()
-        items = [SilenceItem(**row.model_dump(), status=silence_rules.status(row, now)) for row in rows]
+        items = [_shown(session, SilenceItem(**row.model_dump(), status=silence_rules.status(row, now)))
+                 for row in rows]
     return [item for item in items if include_expired or item.status != "expired"]
 
 
@@ -187,7 +200,8 @@ def suppressed_findings(engine: Engine, limit: int = 100) -> list[SuppressedFind
              .order_by(col(Finding.recovered_at).is_not(None), col(Finding.first_seen).desc(), col(Finding.id).desc())
              .limit(limit))
     with read_session(engine) as session:
-        return [SuppressedFinding.model_validate(row, from_attributes=True) for row in session.exec(query)]
+        return [_shown(session, SuppressedFinding.model_validate(row, from_attributes=True))
+                for row in session.exec(query)]
 
 
 # --- hypotheses and LLM routing -------------------------------------------------------------
@@ -201,7 +215,7 @@ def finding_labels(engine: Engine, incident_id: int) -> dict[int, dict]:
     """The labels of each finding of an incident, by finding id."""
     with read_session(engine) as session:
         rows = session.exec(select(Finding.id, Finding.labels).where(Finding.incident_id == incident_id)).all()
-    return {finding_id: labels for finding_id, labels in rows}
+        return {finding_id: redact_data(labels, known_secrets(session)) for finding_id, labels in rows}
 
 
 def incidents_in_window(engine: Engine, since: datetime, until: datetime, *, service: str | None = None,
@@ -218,21 +232,22 @@ def incidents_in_window(engine: Engine, since: datetime, until: datetime, *, ser
         incidents = session.exec(query.order_by(col(Incident.opened_at), col(Incident.id))).all()
         findings = session.exec(select(Finding.incident_id, Finding.target, Finding.labels)
                                 .where(col(Finding.incident_id).in_([i.id for i in incidents]))).all()
-    targets: dict[int, set[str]] = {}
-    categories: dict[int, set[str]] = {}
-    for incident_id, target, labels in findings:
-        targets.setdefault(incident_id, set()).add(target)
-        categories.setdefault(incident_id, set()).add(labels.get("category") or "other")
-    return [RelatedIncident(**IncidentSummary.model_validate(i, from_attributes=True).model_dump(),
-                            targets=sorted(targets.get(i.id, ())), categories=sorted(categories.get(i.id, ())))
-            for i in incidents]
+        targets: dict[int, set[str]] = {}
+        categories: dict[int, set[str]] = {}
+        for incident_id, target, labels in findings:
+            targets.setdefault(incident_id, set()).add(target)
+            categories.setdefault(incident_id, set()).add(labels.get("category") or "other")
+        return [_shown(session, RelatedIncident(**IncidentSummary.model_validate(i, from_attributes=True).model_dump(),
+                                                targets=sorted(targets.get(i.id, ())),
+                                                categories=sorted(categories.get(i.id, ()))))
+                for i in incidents]
 
 
 def recent_observations(engine: Engine, target: str, limit: int = 20) -> list[ObservationItem]:
     with read_session(engine) as session:
         rows = session.exec(select(Observation).where(Observation.target == target)
                             .order_by(col(Observation.started_at).desc()).limit(limit)).all()
-    return [ObservationItem.model_validate(row, from_attributes=True) for row in rows]
+        return [_shown(session, ObservationItem.model_validate(row, from_attributes=True)) for row in rows]
 
 
 class DecisionItem(BaseModel):
@@ -275,7 +290,7 @@ def routing_decisions(engine: Engine, *, since: datetime | None = None, until: d
     if limit is not None:
         query = query.limit(limit)
     with read_session(engine) as session:
-        return [DecisionItem.model_validate(row, from_attributes=True) for row in session.exec(query)]
+        return [_shown(session, DecisionItem.model_validate(row, from_attributes=True)) for row in session.exec(query)]
 
 
 def routing_decision(engine: Engine, decision_id: int) -> DecisionItem:
@@ -283,7 +298,7 @@ def routing_decision(engine: Engine, decision_id: int) -> DecisionItem:
         row = session.get(RoutingDecision, decision_id)
         if row is None:
             raise NotFound(f"no routing decision with id {decision_id}")
-        return DecisionItem.model_validate(row, from_attributes=True)
+        return _shown(session, DecisionItem.model_validate(row, from_attributes=True))
 
 
 def tokens_used(engine: Engine, task: str, since: datetime) -> int:
@@ -324,7 +339,8 @@ def latest_hypothesis_runs(engine: Engine, incident_ids: list[int]) -> dict[int,
               .subquery())
     with read_session(engine) as session:
         rows = session.exec(select(HypothesisRun).join(newest, HypothesisRun.id == newest.c.id)).all()
-    return {row.incident_id: HypothesisRunItem.model_validate(row, from_attributes=True) for row in rows}
+        return {row.incident_id: _shown(session, HypothesisRunItem.model_validate(row, from_attributes=True))
+                for row in rows}
 
 
 def pending_hypothesis_runs(engine: Engine) -> list[HypothesisRunItem]:
@@ -332,7 +348,7 @@ def pending_hypothesis_runs(engine: Engine) -> list[HypothesisRunItem]:
     with read_session(engine) as session:
         rows = session.exec(select(HypothesisRun).where(HypothesisRun.status == RunStatus.PENDING)
                             .order_by(col(HypothesisRun.id))).all()
-    return [HypothesisRunItem.model_validate(row, from_attributes=True) for row in rows]
+        return [_shown(session, HypothesisRunItem.model_validate(row, from_attributes=True)) for row in rows]
 
 
 class ActionRequestItem(BaseModel):
@@ -374,7 +390,7 @@ def list_action_requests(engine: Engine, *, statuses: list[str] | None = None,
         query = query.where(col(ActionRequest.status).in_(statuses))
     query = query.order_by(col(ActionRequest.id).desc()).limit(limit)
     with read_session(engine) as session:
-        return [_action_request_item(request, incident) for request, incident in session.exec(query)]
+        return [_action_request_item(session, request, incident) for request, incident in session.exec(query)]
 
 
 def action_request(engine: Engine, request_id: int) -> ActionRequestItem:
@@ -382,11 +398,12 @@ def action_request(engine: Engine, request_id: int) -> ActionRequestItem:
         request = session.get(ActionRequest, request_id)
         if request is None:
             raise NotFound(f"no action request with id {request_id}")
-        return _action_request_item(request, session.get(Incident, request.incident_id))
+        return _action_request_item(session, request, session.get(Incident, request.incident_id))
 
 
-def _action_request_item(request: ActionRequest, incident: Incident) -> ActionRequestItem:
-    return ActionRequestItem(**request.model_dump(), incident_title=incident.title, incident_state=incident.state)
+def _action_request_item(session: Session, request: ActionRequest, incident: Incident) -> ActionRequestItem:
+    return _shown(session, ActionRequestItem(**request.model_dump(), incident_title=incident.title,
+                                             incident_state=incident.state))
 
 
 def ready_action_requests(engine: Engine) -> list[int]:

@@ -11,7 +11,6 @@ from app.ui import actor, engine, error_boundary, state_badge
 from ledger import queries
 from ledger.db import utcnow
 from ledger.lifecycle import RequestStatus
-from policies.secrets import redact
 
 REFRESH = "5s"
 WHEN = st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")
@@ -33,9 +32,9 @@ def decide(request_id: int, verb: str, reason: str) -> None:
 
 
 def parameters_text(parameters: dict) -> str:
-    """name=value, ...; each value masked where it looks like a secret (a secret parameter
-    holds only its ${NAME} reference)."""
-    return ", ".join(f"{name}={redact(str(value))}" for name, value in parameters.items())
+    """name=value, ...; the ledger's queries mask secrets (a secret parameter holds only its
+    ${NAME} reference)."""
+    return ", ".join(f"{name}={value}" for name, value in parameters.items())
 
 
 def render_gate(checks: list[dict]) -> None:
@@ -61,7 +60,7 @@ def render_request(item: queries.ActionRequestItem, now) -> None:
                     f"`{item.incident_title}`")
         st.caption(f"Proposed by {item.proposed_by} {moment(item.proposed_at, now)}: {item.reason}. "
                    f"Decide by {moment(item.expires_at, now)}.")
-        st.code(redact(item.plan), language=None)
+        st.code(item.plan, language=None)
         if item.parameters:
             st.markdown(f"Parameters: `{parameters_text(item.parameters)}`")
         gate, evidence = st.columns(2)
@@ -89,7 +88,7 @@ def render_history(rows: list[queries.ActionRequestItem]) -> None:
         [{"id": r.id, "status": r.status, "action": r.action, "risk": r.risk,
           "incident": f"./?incident={r.incident_id}", "decided by": r.decided_by, "reason": r.decision_reason,
           "decided (UTC)": r.decided_at, "finished (UTC)": r.finished_at, "verification": r.verification,
-          "output": redact(r.output or ""), "parameters": parameters_text(r.parameters), "approval": r.approval_id,
+          "output": r.output or "", "parameters": parameters_text(r.parameters), "approval": r.approval_id,
           "token": r.approval_token}
          for r in rows],
         hide_index=True, width="stretch",

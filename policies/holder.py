@@ -1,4 +1,5 @@
-"""Keeps the last good policy in force while the operator edits the files."""
+"""Keeps the last good policy in force while the operator edits the files, with the values of
+the secrets it references (``policy_secrets``), for the ledger to mask."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from policies.errors import PolicyError
 from policies.loader import Policy, load_policy
+from policies.secrets import policy_secrets
 
 log = logging.getLogger("workbench.policy")
 
@@ -19,6 +21,7 @@ class PolicyHolder:
         self.directory = Path(directory)
         self.now = now
         self.policy: Policy = load_policy(self.directory)  # an invalid policy at start is fatal
+        self.secrets = frozenset(policy_secrets(self.policy))
         self.loaded_at = now()
         self.error: PolicyError | None = None
         self._digest = self._fingerprint()
@@ -37,6 +40,7 @@ class PolicyHolder:
                 log.error("policy rejected, the last good policy stays in force: %s", problem)
             return False
         self.policy, self.error, self.loaded_at = policy, None, self.now()
+        self.secrets = frozenset(policy_secrets(policy))
         log.info("policy reloaded from %s: %d targets", self.directory, len(policy.targets))
         return True
 

@@ -2,18 +2,25 @@
 
 ``expand`` fills the references in for one use and returns the secret values it used, so
 the caller can ``redact`` them from anything it records (evidence, errors, logs).
+``policy_secrets`` are the values of every secret a policy references: what the ledger masks
+in every row it writes and shows (``redact_data`` over each value that came from outside).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from urllib.parse import quote, quote_plus
 
 from policies.errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from policies.loader import Policy
 
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MASK = "***"
@@ -63,6 +70,15 @@ def expand(template: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
     return _REFERENCE.sub(fill, template), used
 
 
+def policy_secrets(policy: Policy, env: Mapping[str, str] = os.environ) -> list[str]:
+    """The values, set in ``env``, of the secrets ``policy`` references: every ``${NAME}`` in it
+    (targets' URLs and headers, actions, routing providers, settings) and the variables its
+    settings name for the webhook's bearer token and the approval signing key."""
+    names = set(references(json.dumps(policy.model_dump(mode="json"))))
+    names |= {policy.settings.ingest_token_env, policy.settings.approval_key_env}
+    return [env[name] for name in sorted(names) if env.get(name)]
+
+
 def encodings(secrets: Iterable[str]) -> set[str]:
     """Every form in which the secret values may appear in text: raw, URL-encoded (``quote``
     with and without ``/`` kept, ``quote_plus``), JSON-escaped (ASCII-only or not), and base64
@@ -108,3 +124,17 @@ def redact(text: str, secrets: Iterable[str] = (), *, emails: bool = False) -> s
     for shape in _SHAPES:
         text = shape.sub(lambda m: m.group(1) + MASK + (m.group(2) if shape.groups > 1 else ""), text)
     return _EMAIL.sub(MASK, text) if emails else text
+
+
+def redact_data(value, secrets: Iterable[str] = ()):
+    """``value`` with every string in it ``redact``-ed: a string, or JSON-like data (dicts and
+    lists, tuples read as lists; dict keys too), copied; numbers, booleans, None and times as
+    they are."""
+    secrets = frozenset(secrets)
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, dict):
+        return {redact_data(key, secrets): redact_data(item, secrets) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_data(item, secrets) for item in value]
+    return value

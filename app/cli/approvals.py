@@ -36,7 +36,7 @@ def register(sub) -> None:
 
 def cmd_list(args, paths: Paths) -> int:
     statuses = None if args.all else args.status or [RequestStatus.PENDING]
-    rows = queries.list_action_requests(db.open_ledger(paths.database_url), statuses=statuses)
+    rows = queries.list_action_requests(paths.ledger(), statuses=statuses)
     print_rows(rows, args.format, request_table)
     return 0
 
@@ -50,7 +50,7 @@ def request_table(rows: list[queries.ActionRequestItem]) -> str:
 
 def cmd_propose(args, paths: Paths) -> int:
     parameters = dict(_key_value(pair) for pair in args.param or [])
-    request = flow.propose(db.open_ledger(paths.database_url), load_policy(paths.policy_dir), args.incident,
+    request = flow.propose(paths.ledger(), load_policy(paths.policy_dir), args.incident,
                            args.action, parameters, proposer=operator.operator_name(), reason=args.reason,
                            now=db.utcnow())
     waiting = (f"waiting for approval: workbench approvals approve {request.id} --reason TEXT"
@@ -67,7 +67,7 @@ def _key_value(pair: str) -> tuple[str, str]:
 
 
 def cmd_approve(args, paths: Paths) -> int:
-    request = operator.approve(db.open_ledger(paths.database_url), paths, args.id, actor=operator.operator_name(),
+    request = operator.approve(paths.ledger(), paths, args.id, actor=operator.operator_name(),
                                reason=args.reason, now=db.utcnow())
     print(f"action request #{request.id} approved by {request.decided_by}: approval {request.approval_id}, good for "
           f"one run until {request.approval_expires_at:%Y-%m-%d %H:%M:%S} UTC; the worker runs it")
@@ -76,7 +76,7 @@ def cmd_approve(args, paths: Paths) -> int:
 
 
 def cmd_reject(args, paths: Paths) -> int:
-    request = operator.reject(db.open_ledger(paths.database_url), args.id, actor=operator.operator_name(),
+    request = operator.reject(paths.ledger(), args.id, actor=operator.operator_name(),
                               reason=args.reason, now=db.utcnow())
     print(f"action request #{request.id} rejected by {request.decided_by}")
     return 0

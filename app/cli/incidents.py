@@ -41,14 +41,14 @@ def register(sub) -> None:
 
 
 def cmd_list(args, paths: Paths) -> int:
-    engine = db.open_ledger(paths.database_url)
+    engine = paths.ledger()
     rows = queries.list_incidents(engine, states=args.state, severities=args.severity, services=args.service)
     print_rows(rows, args.format, incident_table)
     return 0
 
 
 def cmd_show(args, paths: Paths) -> int:
-    detail = queries.incident_detail(db.open_ledger(paths.database_url), args.id)
+    detail = queries.incident_detail(paths.ledger(), args.id)
     if args.format == "json":
         print(detail.model_dump_json(indent=2))
         return 0
@@ -66,7 +66,7 @@ def cmd_show(args, paths: Paths) -> int:
 
 
 def cmd_act(args, paths: Paths) -> int:
-    state = act(db.open_ledger(paths.database_url), args.id, args.action, args.reason, actor=operator_name())
+    state = act(paths.ledger(), args.id, args.action, args.reason, actor=operator_name())
     print(f"incident {args.id} is now {state}")
     return 0
 
@@ -74,7 +74,7 @@ def cmd_act(args, paths: Paths) -> int:
 def cmd_hypotheses(args, paths: Paths) -> int:
     from hypotheses.refine import hypotheses_view
 
-    view = hypotheses_view(db.open_ledger(paths.database_url), SampleStore(paths.samples_dir),
+    view = hypotheses_view(paths.ledger(), SampleStore(paths.samples_dir),
                            load_policy(paths.policy_dir), args.id, db.utcnow())
     print(json.dumps(view.as_json(), indent=2) if args.format == "json" else hypotheses_text(view))
     return 0

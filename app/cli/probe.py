@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 
 from app.settings import Paths
-from ledger.db import open_ledger
 from ledger.samples import SampleStore
 from policies.errors import WorkbenchError
 from policies.loader import load_policy
@@ -34,7 +33,7 @@ def cmd_probe_run(args, paths: Paths) -> int:
         targets = [t for t in policy.targets if t.name == args.target]
         if not targets:
             raise WorkbenchError(f"no target named {args.target!r} in {paths.policy_dir}")
-    engine = open_ledger(paths.database_url)
+    engine = paths.ledger()
     store = SampleStore(paths.samples_dir)
 
     async def run_all():

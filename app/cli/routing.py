@@ -32,7 +32,7 @@ def register(sub) -> None:
 
 def cmd_decisions(args, paths: Paths) -> int:
     since = parse_since(args.since, db.utcnow()) if args.since else None
-    rows = queries.routing_decisions(db.open_ledger(paths.database_url), since=since, limit=args.limit)
+    rows = queries.routing_decisions(paths.ledger(), since=since, limit=args.limit)
     print_rows(rows, args.format, decision_table)
     return 0
 
@@ -57,7 +57,7 @@ def cmd_import(args, paths: Paths) -> int:
         data = path.read_bytes()
     except OSError as exc:
         raise WorkbenchError(f"cannot read {path}: {exc.strerror}") from None
-    report = import_decisions(db.open_ledger(paths.database_url), data, path.name,
+    report = import_decisions(paths.ledger(), data, path.name,
                               load_policy(paths.policy_dir).routing)
     for number, reason in report.invalid:
         print(f"{path}: line {number}: {reason}", file=sys.stderr)

@@ -54,7 +54,7 @@ def register(sub) -> None:
 
 def cmd_list(args, paths: Paths) -> int:
     now = db.utcnow()
-    rows = queries.list_silences(db.open_ledger(paths.database_url), now, include_expired=args.all)
+    rows = queries.list_silences(paths.ledger(), now, include_expired=args.all)
     print_rows(rows, args.format, lambda rows: silence_table(rows, now))
     return 0
 
@@ -69,7 +69,7 @@ def cmd_add(args, paths: Paths) -> int:
         raise WorkbenchError(f"{', '.join(given)}: only for a recurring window (--every daily|weekly)")
     now = db.utcnow()
     silence = create_silence(
-        db.open_ledger(paths.database_url), kind="maintenance" if args.maintenance else "silence",
+        paths.ledger(), kind="maintenance" if args.maintenance else "silence",
         matchers=args.match, duration=args.duration, comment=args.comment, author=args.author or operator_name(),
         now=now, starts=args.starts, every=args.every, at=args.at, timezone=args.timezone, until=args.until,
         days=[day.strip() for day in args.days.split(",")] if args.days else None,
@@ -80,7 +80,7 @@ def cmd_add(args, paths: Paths) -> int:
 
 def cmd_expire(args, paths: Paths) -> int:
     now = db.utcnow()
-    silence = expire_silence(db.open_ledger(paths.database_url), args.id, operator_name(), now)
+    silence = expire_silence(paths.ledger(), args.id, operator_name(), now)
     end = silence.expired_at or silence.ends_at
     verb = "expired" if silence.expired_at == now else "had already ended"
     print(f"{silence.kind} #{silence.id} {verb} at {end:%Y-%m-%d %H:%M:%S} UTC")

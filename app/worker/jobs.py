@@ -15,9 +15,8 @@ from sqlalchemy import Engine
 
 from app.worker.metrics import Counter, Gauge, Histogram, Registry
 from detectors.cycle import run_rules
-from hypotheses.prompt import policy_secrets
 from hypotheses.refine import refine_due
-from ledger.db import utcnow
+from ledger.db import utcnow, with_secrets
 from ledger.queries import action_request_counts, open_incident_counts
 from ledger.rollups import Rollups
 from ledger.samples import SampleStore
@@ -38,7 +37,7 @@ DRAIN_LIMIT = 64 * 1024 * 1024
 class Worker:
     def __init__(self, holder: PolicyHolder, engine: Engine, store: SampleStore):
         self.holder = holder
-        self.engine = engine
+        self.engine = with_secrets(engine, lambda: holder.secrets)  # the policy in force's, masked in the ledger
         self.store = store
         self.rollups = Rollups(store)
         self.started = time.monotonic()
@@ -149,7 +148,7 @@ class Worker:
         policy = self.holder.policy
         started = time.perf_counter()
         try:
-            runs = await asyncio.to_thread(refine_due, self.engine, self.store, policy, policy_secrets(policy))
+            runs = await asyncio.to_thread(refine_due, self.engine, self.store, policy, self.holder.secrets)
         except Exception:
             self.hypothesis_runs.inc("error")
             log.exception("hypothesis refinement failed; it runs again next interval")

@@ -1,5 +1,7 @@
 """Remediation: action requests through proposal, decision, run and verification, and spent
-approval tokens; each step on the incident's timeline."""
+approval tokens; each step on the incident's timeline. What a request says (its parameters,
+plan, gate checks, reasons and output) is masked, secret values and shapes, as it is kept: a
+secret parameter stays its ``${NAME}`` reference."""
 
 from __future__ import annotations
 
@@ -10,13 +12,15 @@ from sqlmodel import Session, col, select
 from ledger import lifecycle
 from ledger.repo.incidents import add_evidence, set_state, timeline
 from ledger.repo.observations import add_observation
-from ledger.repo.rows import SYSTEM, get
+from ledger.repo.rows import SYSTEM, get, mask
 from ledger.tables import ActionRequest, ApprovalUse, Incident, Observation
+
+REQUEST_TEXT = ("parameters", "plan", "gate", "reason", "decision_reason", "output")
 
 
 def add_action_request(session: Session, request: ActionRequest, message: str) -> ActionRequest:
     """Record a proposed action; its incident's timeline says who proposed it and what the gate made of it."""
-    session.add(request)
+    session.add(mask(session, request, REQUEST_TEXT))
     session.flush()
     _action_timeline(session, request, request.proposed_by, request.proposed_at, message)
     return request
@@ -27,6 +31,7 @@ def update_action_request(session: Session, request: ActionRequest, actor: str, 
     """Move a request on (status and what goes with it); the timeline says who and why."""
     for name, value in changes.items():
         setattr(request, name, value)
+    mask(session, request, REQUEST_TEXT)
     _action_timeline(session, request, actor, now, message)
     return request
 

@@ -1,15 +1,16 @@
 """Alerts from Alertmanager (pushed or pulled) and the payloads pushed to the worker: an alert
-episode opens a finding through the incidents repository and recovers it when it resolves."""
+episode opens a finding through the incidents repository and recovers it when it resolves.
+What an alert or a payload says is masked (secret values and shapes) before anything is kept."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
 from ledger.repo.incidents import FindingSpec, close_finding, open_finding
-from ledger.repo.rows import get
+from ledger.repo.rows import get, mask, masked
 from ledger.tables import Alert, Evidence, Finding, IngestPayload
 
 
@@ -38,8 +39,10 @@ def record_alert(session: Session, event: AlertEvent, now: datetime, origin: str
 
     An episode is (fingerprint, starts_at). Firing opens a finding (and so an incident);
     resolved recovers it. Redelivery is a duplicate; a firing event for an episode already
-    resolved (reordered delivery) is stale and changes nothing.
+    resolved (reordered delivery) is stale and changes nothing. The event is masked first, so
+    the alert, its finding, evidence and timeline keep no secret it carried.
     """
+    event = AlertEvent(**masked(session, asdict(event)))
     alert = session.exec(select(Alert).where(Alert.fingerprint == event.fingerprint,
                                              Alert.starts_at == event.starts_at)).first()
     if alert is None:
@@ -116,6 +119,6 @@ def add_ingest_payload(session: Session, source: str, body: str, accepted: bool,
                        alerts: int, now: datetime) -> IngestPayload:
     payload = IngestPayload(received_at=now, source=source, accepted=accepted, reason=reason, alerts=alerts,
                             body=body)
-    session.add(payload)
+    session.add(mask(session, payload, ("body", "reason")))
     return payload
 

@@ -1,4 +1,5 @@
-"""Routing decisions of LLM calls and the model's refinements of drafted hypotheses."""
+"""Routing decisions of LLM calls and the model's refinements of drafted hypotheses, masked
+(secret values and shapes) as they are kept: drafts quote evidence, details quote servers."""
 
 from __future__ import annotations
 
@@ -7,12 +8,16 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from ledger.lifecycle import RunStatus
-from ledger.repo.rows import get
+from ledger.repo.rows import get, mask, masked
 from ledger.tables import HypothesisRun, Incident, RoutingDecision
+
+# what a decision takes from providers' answers and from imported logs
+DECISION_TEXT = ("origin", "request_id", "task", "category", "route", "expected", "declared", "actual", "detail",
+                 "attempts")
 
 
 def add_routing_decision(session: Session, decision: RoutingDecision) -> RoutingDecision:
-    session.add(decision)
+    session.add(mask(session, decision, DECISION_TEXT))
     session.flush()
     return decision
 
@@ -26,7 +31,7 @@ def import_routing_decisions(session: Session, decisions: list[RoutingDecision])
     for decision in decisions:
         if decision.external_key not in known:
             known.add(decision.external_key)
-            session.add(decision)
+            session.add(mask(session, decision, DECISION_TEXT))
             added += 1
     return added
 
@@ -47,7 +52,8 @@ def request_refinement(session: Session, incident_id: int, requested_by: str, no
 
 def start_refinement(session: Session, run_id: int, evidence_key: str, draft: dict, now: datetime) -> HypothesisRun:
     run = get(session, HypothesisRun, run_id)
-    run.status, run.started_at, run.evidence_key, run.draft = RunStatus.RUNNING, now, evidence_key, draft
+    run.status, run.started_at, run.evidence_key = RunStatus.RUNNING, now, evidence_key
+    run.draft = masked(session, draft)
     return run
 
 
@@ -56,7 +62,8 @@ def finish_refinement(session: Session, run_id: int, now: datetime, *, refinemen
     """Done with the model's refinement, or failed with the reason (the draft stands)."""
     run = get(session, HypothesisRun, run_id)
     run.status = RunStatus.DONE if refinement is not None else RunStatus.FAILED
-    run.finished_at, run.refinement, run.reason, run.decision_id = now, refinement, reason, decision_id
+    run.finished_at, run.decision_id = now, decision_id
+    run.refinement, run.reason = masked(session, refinement), masked(session, reason)
     return run
 
 

@@ -1,16 +1,18 @@
 """Findings and incidents: a finding folds into the open incident with its correlation key (or
 opens one); silences, maintenance windows and parent incidents suppress it; recovery, relapse,
-resolution; the timeline and evidence that go with each step; the operator's transitions."""
+resolution; the timeline and evidence that go with each step; the operator's transitions.
+Findings, evidence and timeline entries are masked (secret values and shapes) as they are kept:
+their text comes from probes, series labels, alerts and operators."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from sqlmodel import Session, col, select
 
 from ledger import lifecycle, silences
-from ledger.repo.rows import SYSTEM, get
+from ledger.repo.rows import SYSTEM, get, mask, masked
 from ledger.tables import Evidence, Finding, Incident, Observation, RuleState, Silence, TargetState, TimelineEntry
 
 
@@ -49,6 +51,7 @@ def open_finding(session: Session, spec: FindingSpec, observations: list[Evidenc
     """Record a new finding and fold it into the open incident with its key, or open one; a
     finding a silence, a maintenance window or its parent's open incident covers is kept but
     suppressed (linked to the parent's incident, if that is the reason)."""
+    spec = FindingSpec(**masked(session, asdict(spec)))
     finding = Finding(
         rule=spec.rule, target=spec.target, service=spec.service, severity=spec.severity,
         summary=spec.summary, correlation_key=spec.correlation_key, first_seen=now, last_seen=now,
@@ -194,23 +197,27 @@ def transition(session: Session, incident_id: int, to_state: str, actor: str, re
     return incident
 
 
+EVIDENCE_TEXT = ("summary", "data")
+
+
 def add_evidence(session: Session, incident: Incident, finding: Finding | None, evidence: EvidenceItem,
                  now: datetime) -> None:
     if isinstance(evidence, RuleEvidence):
-        session.add(Evidence(incident_id=incident.id, finding_id=finding.id if finding else None, at=evidence.at,
-                             kind="rule", summary=evidence.summary, data=evidence.data))
+        session.add(mask(session, Evidence(incident_id=incident.id, finding_id=finding.id if finding else None,
+                                           at=evidence.at, kind="rule", summary=evidence.summary, data=evidence.data),
+                         EVIDENCE_TEXT))
         return
     observation = evidence
     verdict = "passed" if observation.ok else "failed"
     summary = f"{observation.kind} probe of {observation.target} {verdict}"
     if observation.error:
         summary += f": {observation.error}"
-    session.add(Evidence(
+    session.add(mask(session, Evidence(
         incident_id=incident.id, finding_id=finding.id if finding else None, observation_id=observation.id,
         at=observation.started_at or now, kind="probe", summary=summary,
         data={"checks": observation.checks, "status": observation.status, "duration_ms": observation.duration_ms,
               "error": observation.error, "values": observation.values},
-    ))
+    ), EVIDENCE_TEXT))
 
 
 def corroborated(session: Session, incident_id: int) -> bool:
@@ -286,7 +293,7 @@ def _close_findings(session: Session, incident: Incident, now: datetime) -> None
 
 def timeline(session: Session, incident: Incident, now: datetime, actor: str, kind: str, message: str,
               from_state: str | None = None, to_state: str | None = None) -> None:
-    session.add(TimelineEntry(incident_id=incident.id, at=now, actor=actor, kind=kind, message=message,
+    session.add(TimelineEntry(incident_id=incident.id, at=now, actor=actor, kind=kind, message=masked(session, message),
                               from_state=from_state, to_state=to_state))
 
 

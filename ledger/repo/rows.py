@@ -1,11 +1,13 @@
-"""What every part of the repository shares: the actor of the workbench's own writes, and
-fetching a row by key or failing with a readable NotFound."""
+"""What every part of the repository shares: the actor of the workbench's own writes, fetching
+a row by key or failing with a readable NotFound, and masking secrets in what came from outside."""
 
 from __future__ import annotations
 
 from sqlmodel import Session
 
+from ledger.db import known_secrets
 from ledger.errors import NotFound
+from policies.secrets import redact_data
 
 SYSTEM = "workbench"
 
@@ -16,3 +18,17 @@ def get(session: Session, table, key):
         raise NotFound(f"no {table.__tablename__.replace('_', ' ')} with id {key}")
     return row
 
+
+def masked(session: Session, value):
+    """``value`` (text, or JSON-like data) with the secret values the session's engine knows, in
+    any encoding, and secret-shaped strings masked."""
+    return redact_data(value, known_secrets(session))
+
+
+def mask(session: Session, row, fields: tuple[str, ...]):
+    """Mask secrets, as ``masked`` does, in the row's ``fields`` (those that take text from
+    outside); return the row."""
+    secrets = known_secrets(session)
+    for name in fields:
+        setattr(row, name, redact_data(getattr(row, name), secrets))
+    return row

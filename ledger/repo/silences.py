@@ -1,4 +1,4 @@
-"""Silences and maintenance windows."""
+"""Silences and maintenance windows; the operator's comment is masked (secret values and shapes)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from ledger.repo.rows import get
+from ledger.repo.rows import get, mask
 from ledger.tables import Silence
 
 
@@ -23,7 +23,7 @@ def add_silence(session: Session, *, matchers: list[dict], starts_at: datetime, 
         raise ValueError("a silence must end after it starts")
     silence = Silence(kind=kind, matchers=matchers, starts_at=starts_at, ends_at=ends_at, recurrence=recurrence,
                       author=author, comment=comment.strip(), created_at=now)
-    session.add(silence)
+    session.add(mask(session, silence, ("comment",)))
     session.flush()
     return silence
 

@@ -2,7 +2,9 @@ import json
 
 import pytest
 
+from app import settings
 from app.cli import build_parser, main
+from ledger.db import known_secrets, read_session
 
 TARGET = """
 targets:
@@ -126,3 +128,18 @@ def test_probe_run_once_also_evaluates_the_rules(cli, shop_policy, demo_target):
     assert code == 0 and out.splitlines()[-1] == "rules: 1 evaluated over 1 samples, 1 firing"
     code, out, _ = cli("incidents", "list", "--format", "json")
     assert [i["correlation_key"] for i in json.loads(out)] == ["shop/shop-errors"]
+
+
+def test_the_cli_and_the_pages_open_the_ledger_knowing_the_policys_secrets(tmp_path, policy_dir, monkeypatch):
+    monkeypatch.setenv("SHOP_TOKEN", "shop-t0ken-value")
+    directory = policy_dir(TARGET.format(url="http://127.0.0.1:9/?k=${SHOP_TOKEN}"))
+    paths = settings.resolve(str(directory), str(tmp_path / "var"), env={})
+    engine = paths.ledger()
+    with read_session(engine) as session:
+        assert known_secrets(session) == {"shop-t0ken-value"}
+    engine.dispose()
+    (directory / "targets.yaml").write_text("targets: [")
+    engine = paths.ledger()
+    with read_session(engine) as session:
+        assert known_secrets(session) == frozenset(), "a policy that does not load: secret shapes only"
+    engine.dispose()

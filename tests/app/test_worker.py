@@ -7,7 +7,7 @@ import re
 import pytest
 
 from app.worker.jobs import Worker
-from ledger.db import open_ledger, sqlite_url
+from ledger.db import known_secrets, open_ledger, sqlite_url, write_session
 from ledger.queries import list_incidents
 from ledger.samples import SampleStore
 from policies.holder import PolicyHolder
@@ -69,3 +69,18 @@ def test_a_crashing_probe_becomes_a_failed_observation_and_an_incident(worker, m
     failures = re.search(r'^workbench_probe_failures_total\{target="slow"\} (\d+)$', metrics, re.M)
     assert failures and int(failures[1]) >= 2
     assert 'workbench_open_incidents{state="observed"} 1' in metrics
+
+
+def test_the_workers_ledger_masks_the_secrets_of_the_policy_in_force(tmp_path, policy_dir, monkeypatch):
+    monkeypatch.setenv("SLOW_TOKEN", "slow-t0ken-value")
+    monkeypatch.setenv("LATER_TOKEN", "later-t0ken-value")
+    directory = policy_dir(POLICY.replace('url: "http://127.0.0.1:9/"', 'url: "http://127.0.0.1:9/?k=${SLOW_TOKEN}"'))
+    worker = Worker(PolicyHolder(directory, now=lambda: None), open_ledger(sqlite_url(tmp_path / "var")),
+                    SampleStore(tmp_path / "var" / "samples"))
+    with write_session(worker.engine) as session:
+        assert known_secrets(session) == {"slow-t0ken-value"}
+    (directory / "targets.yaml").write_text((directory / "targets.yaml").read_text().replace("${SLOW_TOKEN}",
+                                                                                             "${LATER_TOKEN}"))
+    assert worker.holder.reload_if_changed()
+    with write_session(worker.engine) as session:
+        assert known_secrets(session) == {"later-t0ken-value"}, "a reloaded policy's secrets count at once"

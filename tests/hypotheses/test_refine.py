@@ -12,7 +12,6 @@ import yaml
 from app.worker.jobs import Worker
 from hypotheses.checks import run_check
 from hypotheses.models import Check
-from hypotheses.prompt import policy_secrets
 from hypotheses.refine import incident_draft, refine_due, request, run_refinement
 from ledger import queries
 from ledger.db import write_session
@@ -20,6 +19,7 @@ from ledger.repo import hypotheses, incidents
 from ledger.samples import SampleStore
 from policies.holder import PolicyHolder
 from policies.schema import TargetsFile
+from policies.secrets import policy_secrets
 from tests.hypotheses.conftest import VALID, down, provider
 from tests.hypotheses.seed import NOW, load_case, offset, seed
 from tests.support import ROOT

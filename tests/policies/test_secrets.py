@@ -7,8 +7,9 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
+from policies.loader import load_policy
 from policies.schema import SettingsFile
-from policies.secrets import MASK, MissingSecret, expand, redact
+from policies.secrets import MASK, MissingSecret, expand, policy_secrets, redact, redact_data
 from tests.support import ROOT
 
 
@@ -138,3 +139,34 @@ def test_secret_is_masked_inside_base64_of_name_and_secret(name, encode):
 
 def test_base64_forms_too_short_to_tell_from_words_are_not_masked():
     assert redact("x eA eA== x", ["x"]) == "*** eA eA== ***"
+
+
+# --- every string of JSON-like data; the secrets a policy references --------------------
+
+def test_redact_data_masks_every_string_keys_included_and_leaves_the_rest():
+    data = {"labels": {"dsn": "postgres://admin:S3cretPw@db/x", "token=abcd1234efgh": "v"},
+            "checks": [{"actual": f"got {SECRET}", "ok": False, "n": 3}, None], "pair": ("a", 1.5)}
+    assert redact_data(data, [SECRET]) == {"labels": {"dsn": f"postgres://admin:{MASK}@db/x", f"token={MASK}": "v"},
+                                           "checks": [{"actual": f"got {MASK}", "ok": False, "n": 3}, None],
+                                           "pair": ["a", 1.5]}
+    assert redact_data(f"x {SECRET}", [SECRET]) == f"x {MASK}" and redact_data(7) == 7
+
+
+def test_policy_secrets_are_the_values_of_every_reference_and_of_the_named_tokens(tmp_path):
+    (tmp_path / "targets.yaml").write_text("""
+targets:
+  - {name: web, kind: http, service: shop, url: "http://127.0.0.1:9/?k=${URL_KEY}",
+     headers: {Authorization: "Bearer ${PROBE_TOKEN}"}, conditions: ["[STATUS] == 200"]}
+""")
+    (tmp_path / "actions.yaml").write_text("""
+actions:
+  - id: hook
+    runner: {kind: webhook, url: "http://127.0.0.1:9/hook", headers: {X-Key: "${HOOK_TOKEN}"}}
+    risk: containment
+    postures: [demo]
+""")
+    (tmp_path / "settings.yaml").write_text("ingest_token_env: INGEST\n")
+    env = {"URL_KEY": "k-1", "PROBE_TOKEN": "p-2", "HOOK_TOKEN": "h-3", "INGEST": "i-4",
+           "WORKBENCH_APPROVAL_KEY": "a-5", "UNREFERENCED": "u-6", "HOME": "/root"}
+    assert policy_secrets(load_policy(tmp_path), env) == ["h-3", "i-4", "p-2", "k-1", "a-5"]
+    assert policy_secrets(load_policy(tmp_path), {"PROBE_TOKEN": ""}) == [], "unset or empty: nothing to mask"

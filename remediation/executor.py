@@ -34,7 +34,7 @@ from probes.context import ProbeContext
 from probes.cycle import probe
 from remediation import flow, tokens
 from remediation.errors import GateRefused, RemediationError, TokenRefused
-from remediation.runners import RunResult, run
+from remediation.runners import RunResult, plan, run
 
 log = logging.getLogger("workbench.remediation")
 INTERRUPT_GRACE = timedelta(seconds=30)  # past its timeout and this, a run is taken as interrupted
@@ -111,7 +111,7 @@ def claim(engine: Engine, policy: Policy, key: bytes, request_id: int, now: date
         else:
             if action.needs_approval or request.needs_approval:
                 actions.spend_approval(session, request, now)
-            actions.update_action_request(session, request, rows.SYSTEM, now, f"running: {request.plan}",
+            actions.update_action_request(session, request, rows.SYSTEM, now, f"running: {plan(action, request.parameters)}",
                                        status=RequestStatus.RUNNING, started_at=now)
             claimed = Claimed(request.id, request.incident_id, action, dict(request.parameters))
     if refusal is not None:

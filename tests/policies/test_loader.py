@@ -119,3 +119,25 @@ def test_holder_keeps_last_good_policy_and_reports_the_error(policy_dir):
     (directory / "targets.yaml").write_text(GOOD.replace("interval: 30s", "interval: 60s"))
     assert holder.reload_if_changed() is True
     assert holder.error is None and holder.policy.target("web").interval.total_seconds() == 60
+
+
+def test_every_problem_is_one_line_whatever_the_input(policy_dir):
+    long_url = "http://" + "x" * 5000
+    directory = policy_dir(f"""
+targets:
+  - name: web
+    kind: "ht\\ntp"
+  - name: db
+    kind: tcp
+    service: s
+    host: h
+    port: 9
+    "co\\nlo\\u2028ur": red
+    conditions: ["[BODY] contains \\u001b[31mred"]
+  - {{name: "a\\rb", kind: http, service: s, url: "{long_url}", conditions: ["{long_url}"]}}
+""")
+    found = problems_of(directory)
+    assert any("targets[0]: Input tag 'ht\\ntp' found using 'kind'" in p for p in found), found
+    assert any("targets[1].co\\nlo\\u2028ur: unknown key" in p for p in found), found
+    assert all("\n" not in p and "\r" not in p and "\u2028" not in p and "\x1b" not in p for p in found)
+    assert all(len(p) < 1000 for p in found), [len(p) for p in found]

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -89,10 +90,29 @@ def test_durations(text, seconds):
     assert parse_duration(text).total_seconds() == seconds
 
 
-@pytest.mark.parametrize("text", ["soon", "-5s", "0s", "5 minutes"])
-def test_bad_durations(text):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("text,reason", [
+    ("soon", "not a duration: 'soon'"), ("-5s", "not a duration: '-5s'"), ("0s", "duration must be positive"),
+    ("5 minutes", "not a duration"), (float("nan"), "not a duration: nan"),
+    ("99999999999d", "duration '99999999999d' is longer than 365d, the most this key allows"),
+    (10**400, "is longer than 365d"), (float("inf"), "duration inf is longer than 365d"),
+    ("9" * 400 + "s", "is longer than 365d"), ("0.5ms", "duration '0.5ms' is shorter than 1ms, the least allowed"),
+])
+def test_bad_durations(text, reason):
+    with pytest.raises(ValueError, match=re.escape(reason)):
         parse_duration(text)
+
+
+def test_durations_have_bounds_per_key_with_a_readable_reason(policy_dir):
+    directory = policy_dir(GOOD.replace("interval: 30s", "interval: 99999999999d\n    timeout: 10m"),
+                           settings="samples_retention: 3650d\nrollups_1h_retention: 3651d\n"
+                                    "policy_reload_interval: 366d\n")
+    targets, settings = directory / "targets.yaml", directory / "settings.yaml"
+    assert problems_of(directory) == [
+        f"{targets}: line 7, targets[0].interval: duration '99999999999d' is longer than 365d, the most this key allows",
+        f"{targets}: line 8, targets[0].timeout: duration '10m' is longer than 5m, the most this key allows",
+        f"{settings}: line 3, policy_reload_interval: duration '366d' is longer than 365d, the most this key allows",
+        f"{settings}: line 2, rollups_1h_retention: duration '3651d' is longer than 3650d, the most this key allows",
+    ]
 
 
 @pytest.mark.parametrize("source,values,ok,text", [

@@ -2,13 +2,17 @@
 
 Each known file feeds one section of :class:`policies.schema.Policy`; unknown YAML files,
 unknown keys, wrong types and bad values are all reported together, each with the file,
-the line, the path inside the file and the reason.
+the line, the path inside the file and the reason. Loading is bounded (policies/limits.py)
+and raises nothing but PolicyError.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+from fnmatch import fnmatch
 from pathlib import Path
-from typing import get_args
+from typing import NamedTuple, get_args
 
 import yaml
 from pydantic import Field, ValidationError
@@ -16,6 +20,7 @@ from pydantic import Field, ValidationError
 from policies.actions import ActionsFile, Runner
 from policies.errors import PolicyError, Problem
 from policies.hypotheses import HypothesesFile
+from policies.limits import Unreadable, item_problems, read_policy_file, yaml_problems
 from policies.routing import RoutingFile
 from policies.rules import Rule, RulesFile
 from policies.schema import SettingsFile, Strict, Target, TargetsFile
@@ -24,6 +29,8 @@ FILES = {"targets.yaml": TargetsFile, "rules.yaml": RulesFile, "settings.yaml": 
          "hypotheses.yaml": HypothesesFile, "routing.yaml": RoutingFile,
          "actions.yaml": ActionsFile}
 DEFAULT_DIR = Path(__file__).resolve().parent
+UNEXPECTED = "could not be checked"  # the start of the reason given for an exception a check did not expect
+log = logging.getLogger("workbench.policy")
 
 
 class Policy(Strict):
@@ -44,24 +51,32 @@ class Policy(Strict):
 
 
 def load_policy(directory: Path | str) -> Policy:
-    """Return the validated policy in ``directory`` or raise PolicyError listing every problem."""
+    """Return the validated policy in ``directory`` or raise PolicyError listing every problem.
+    Nothing else is raised: an exception no check expected becomes a problem naming the file."""
     directory = Path(directory)
-    if not directory.is_dir():
-        raise PolicyError([Problem(str(directory), "", "policy directory does not exist")])
-    problems: list[Problem] = []
-    sections: dict[str, object] = {}
-    for path in sorted(directory.glob("*.y*ml")):
-        if path.name not in FILES:
-            problems.append(
-                Problem(str(path), "", f"unknown policy file; expected one of {', '.join(FILES)}")
-            )
+    try:
+        return _load_policy(directory)
+    except PolicyError:
+        raise
+    except Exception as exc:
+        raise PolicyError([_unexpected(directory, exc)]) from None
+
+
+def _load_policy(directory: Path) -> Policy:
+    present = _listing(directory)
+    problems = [Problem(str(directory / name), "", f"unknown policy file; expected one of {', '.join(FILES)}")
+                for name in sorted(present) if fnmatch(name, "*.y*ml") and name not in FILES]
+    sections: dict[str, Strict] = {}
     for name, model in FILES.items():
-        path = directory / name
-        if not path.exists():
+        if name not in present:
             continue
-        loaded = _load_file(path, model, problems)
+        try:
+            loaded = _load_file(directory / name, model, problems)
+        except Exception as exc:
+            problems.append(_unexpected(directory / name, exc))
+            continue
         if loaded is not None:
-            sections[name] = loaded
+            sections[name] = loaded.section
     targets = sections.get("targets.yaml", TargetsFile())
     rules = sections.get("rules.yaml", RulesFile())
     names = {target.name for target in targets.targets}
@@ -83,8 +98,35 @@ def load_policy(directory: Path | str) -> Policy:
                   routing=sections.get("routing.yaml", RoutingFile()), actions=actions)
 
 
-def _load_file(path: Path, model: type, problems: list[Problem]):
-    text = path.read_text(encoding="utf-8", errors="replace")
+def _listing(directory: Path) -> set[str]:
+    """The names in the policy directory; PolicyError when it cannot be listed."""
+    try:
+        return set(os.listdir(directory))
+    except FileNotFoundError:
+        reason = "policy directory does not exist"
+    except NotADirectoryError:
+        reason = "is not a directory"
+    except OSError as exc:
+        reason = f"policy directory cannot be read: {exc.strerror or exc}"
+    raise PolicyError([Problem(str(directory), "", reason)])
+
+
+def _unexpected(path: Path, exc: Exception) -> Problem:
+    log.debug("unexpected error while loading %s", path, exc_info=exc)
+    return Problem(str(path), "", f"{UNEXPECTED}: {type(exc).__name__}: {exc} (an error in the workbench; "
+                                  "the policy is refused until it can be checked)")
+
+
+class _Loaded(NamedTuple):
+    section: Strict  # the file's model
+    node: yaml.Node | None  # the YAML it was built from, for the lines of later problems
+
+
+def _load_file(path: Path, model: type, problems: list[Problem]) -> _Loaded | None:
+    before = len(problems)
+    text = _read_text(path, problems)
+    if text is None:
+        return None
     try:
         node = yaml.compose(text)
         data = yaml.safe_load(text)
@@ -93,20 +135,68 @@ def _load_file(path: Path, model: type, problems: list[Problem]):
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problems.append(Problem(str(path), where, f"not valid YAML: {getattr(exc, 'problem', exc)}"))
         return None
+    except Exception as exc:  # PyYAML builds dates and numbers with Python calls that raise their own errors
+        problems.append(_unbuildable(path, text, exc))
+        return None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         problems.append(Problem(str(path), "", "the top level must be a mapping of keys"))
         return None
+    for loc, reason in item_problems(path.name, node):
+        problems.append(_at(path, node, loc, reason))
+    if len(problems) > before:
+        return None
     try:
-        return model.model_validate(data)
+        section = model.model_validate(data)
     except ValidationError as exc:
         for error in exc.errors():
-            location = _location(error["loc"])
-            line = _line(node, error["loc"])
-            where = f"line {line}, {location}" if line else location
-            problems.append(Problem(str(path), where, _reason(error)))
+            problems.append(_at(path, node, error["loc"], _reason(error)))
         return None
+    return _Loaded(section, node)
+
+
+def _read_text(path: Path, problems: list[Problem]) -> str | None:
+    """The file's text within the limits of policies/limits.py, or None with the problems found."""
+    try:
+        text = read_policy_file(path).decode("utf-8", errors="replace")
+    except Unreadable as exc:
+        problems.append(Problem(str(path), "", str(exc)))
+        return None
+    found = yaml_problems(str(path), text)
+    problems.extend(found)
+    return None if found else text
+
+
+def _unbuildable(path: Path, text: str, exc: Exception) -> Problem:
+    """The problem of a value PyYAML parsed but could not build (a date like 2001-02-30), at its line."""
+    loader = yaml.SafeLoader(text)
+    nodes = [yaml.compose(text)]
+    seen: set[int] = set()
+    while nodes:
+        node = nodes.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                loader.construct_object(node)
+            except Exception as error:
+                return Problem(str(path), f"line {node.start_mark.line + 1}, column {node.start_mark.column + 1}",
+                               f"not valid YAML: {node.value!r} cannot be read as a {node.tag.rsplit(':', 1)[-1]}: "
+                               f"{error}")
+        elif isinstance(node, yaml.SequenceNode):
+            nodes.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            nodes.extend(item for pair in node.value for item in pair)
+    return _unexpected(path, exc)
+
+
+def _at(path: Path, node, loc: tuple, reason: str) -> Problem:
+    """A problem at ``loc`` in the file, with the line of the YAML there."""
+    location = _location(loc)
+    line = _line(node, loc)
+    return Problem(str(path), f"line {line}, {location}" if line else location, reason)
 
 
 def _kinds(union) -> set[str]:

@@ -21,6 +21,7 @@ from policies.actions import ActionsFile, Runner
 from policies.errors import PolicyError, Problem
 from policies.hypotheses import HypothesesFile
 from policies.limits import Unreadable, item_problems, read_policy_file, yaml_problems
+from policies.references import dangling
 from policies.routing import RoutingFile
 from policies.rules import Rule, RulesFile
 from policies.schema import SettingsFile, Strict, Target, TargetsFile
@@ -66,36 +67,38 @@ def _load_policy(directory: Path) -> Policy:
     present = _listing(directory)
     problems = [Problem(str(directory / name), "", f"unknown policy file; expected one of {', '.join(FILES)}")
                 for name in sorted(present) if fnmatch(name, "*.y*ml") and name not in FILES]
-    sections: dict[str, Strict] = {}
+    loaded = _load_files(directory, present, problems)
+    for name, loc, reason in dangling({name: result.section for name, result in loaded.items()},
+                                      unusable={name for name in FILES if name in present} - set(loaded)):
+        problems.append(_at(directory / name, loaded[name].node, loc, reason))
+    if problems:
+        raise PolicyError(problems)
+    return _policy(loaded)
+
+
+def _load_files(directory: Path, present: set[str], problems: list[Problem]) -> dict[str, _Loaded]:
+    """The files of FILES in the directory that load, by name; the problems of the others."""
+    loaded = {}
     for name, model in FILES.items():
         if name not in present:
             continue
         try:
-            loaded = _load_file(directory / name, model, problems)
+            result = _load_file(directory / name, model, problems)
         except Exception as exc:
             problems.append(_unexpected(directory / name, exc))
             continue
-        if loaded is not None:
-            sections[name] = loaded.section
-    targets = sections.get("targets.yaml", TargetsFile())
-    rules = sections.get("rules.yaml", RulesFile())
-    names = {target.name for target in targets.targets}
-    for i, rule in enumerate(rules.rules):
-        if rule.parent is not None and rule.parent not in names:
-            problems.append(Problem(str(directory / "rules.yaml"), f"rules[{i}].parent",
-                                    f"names parent {rule.parent!r}, which is not a target in targets.yaml"))
-    actions = sections.get("actions.yaml", ActionsFile())
-    for i, rule in enumerate(rules.rules):
-        for name in rule.recommend:
-            if actions.action(name) is None:
-                problems.append(Problem(str(directory / "rules.yaml"), f"rules[{i}].recommend",
-                                        f"names action {name!r}, which is not in actions.yaml"))
-    if problems:
-        raise PolicyError(problems)
-    settings = sections.get("settings.yaml", SettingsFile())
-    return Policy(targets=targets.targets, rules=rules, settings=settings,  # type: ignore[attr-defined]
-                  hypotheses=sections.get("hypotheses.yaml", HypothesesFile()),
-                  routing=sections.get("routing.yaml", RoutingFile()), actions=actions)
+        if result is not None:
+            loaded[name] = result
+    return loaded
+
+
+def _policy(loaded: dict[str, _Loaded]) -> Policy:
+    def section(name: str):
+        return loaded[name].section if name in loaded else FILES[name]()
+
+    return Policy(targets=section("targets.yaml").targets, rules=section("rules.yaml"),
+                  settings=section("settings.yaml"), hypotheses=section("hypotheses.yaml"),
+                  routing=section("routing.yaml"), actions=section("actions.yaml"))
 
 
 def _listing(directory: Path) -> set[str]:
@@ -194,8 +197,7 @@ def _unbuildable(path: Path, text: str, exc: Exception) -> Problem:
 
 def _at(path: Path, node, loc: tuple, reason: str) -> Problem:
     """A problem at ``loc`` in the file, with the line of the YAML there."""
-    location = _location(loc)
-    line = _line(node, loc)
+    location, line = _location(loc, node)
     return Problem(str(path), f"line {line}, {location}" if line else location, reason)
 
 
@@ -207,16 +209,32 @@ def _kinds(union) -> set[str]:
 _TAGS = _kinds(Target) | _kinds(Rule) | _kinds(Runner)  # discriminated-union tags pydantic inserts into locations
 
 
-def _location(loc: tuple) -> str:
-    out = ""
+def _location(loc: tuple, node) -> tuple[str, int | None]:
+    """``loc`` as the operator writes it (``targets[0].url``) and the line (1-based) of the YAML there,
+    or of the deepest node found on the way. The tag pydantic puts in the location of a union member
+    (``targets[0].http.url``) is left out: it is the ``kind`` of the mapping it follows."""
+    out, found, tagged = "", node, None
     for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in _TAGS:
+        if part in _TAGS and part == _kind(found) and found is not tagged:
+            tagged = found
             continue
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
+        child = _child(found, part)
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+        found = child if child is not None else found
+    return out or "(top level)", found.start_mark.line + 1 if found is not None else None
+
+
+def _kind(node) -> str | None:
+    kind = _child(node, "kind")
+    return kind.value if isinstance(kind, yaml.ScalarNode) else None
+
+
+def _child(node, part):
+    if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+        return next((v for k, v in node.value if k.value == part), None)
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        return node.value[part]
+    return None
 
 
 def _reason(error: dict) -> str:
@@ -224,17 +242,3 @@ def _reason(error: dict) -> str:
         return "unknown key"
     message = error["msg"]
     return message.removeprefix("Value error, ")
-
-
-def _line(node, loc: tuple) -> int | None:
-    """Line (1-based) of the YAML node at ``loc``, or of the deepest node found on the way."""
-    found = node
-    for part in loc:
-        child = None
-        if isinstance(found, yaml.MappingNode) and isinstance(part, str):
-            child = next((v for k, v in found.value if k.value == part), None)
-        elif isinstance(found, yaml.SequenceNode) and isinstance(part, int) and part < len(found.value):
-            child = found.value[part]
-        if child is not None:
-            found = child
-    return found.start_mark.line + 1 if found is not None else None

@@ -256,18 +256,8 @@ class TargetsFile(Strict):
     targets: list[Target] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _unique_names_and_parents(self) -> "TargetsFile":
+    def _unique_names(self) -> "TargetsFile":
         require_unique((target.name for target in self.targets), "target name")
-        parents = {target.name: target.parent for target in self.targets}
-        for name, parent in parents.items():
-            if parent is not None and parent not in parents:
-                raise ValueError(f"target {name!r} names parent {parent!r}, which is not a target")
-            seen = {name}
-            while parent is not None:
-                if parent in seen:
-                    raise ValueError(f"target {name!r}: parents form a cycle through {parent!r}")
-                seen.add(parent)
-                parent = parents.get(parent)
         return self
 
 

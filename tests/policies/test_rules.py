@@ -64,10 +64,12 @@ def test_default_golden_signals_come_from_the_probes():
      "rules.yaml: line 2, rules[0].series: cannot parse series selector"),
     ("rules:\n  - {name: a, kind: errors, errors: e, above: 0.1}\n",
      "rules.yaml: line 2, rules[0]: give both errors and requests, or neither"),
+    ("rules:\n  - {name: a, kind: errors, errors: 'e{', requests: r, above: 0.1}\n",
+     "rules.yaml: line 2, rules[0].errors: cannot parse series selector 'e{'"),
     ("rules:\n  - {name: a, kind: saturation, series: cpu, above: 1, summary: '{host}'}\n",
      "rules.yaml: line 2, rules[0].summary: unknown field {host}"),
     ("rules:\n  - {name: a, kind: saturation, series: cpu, above: 1, parent: nope}\n",
-     "rules.yaml: rules[0].parent: names parent 'nope', which is not a target in targets.yaml"),
+     "rules.yaml: line 2, rules[0].parent: names parent 'nope', which is not a target in targets.yaml"),
     ("rules:\n  - {name: a, kind: absence, series: up, wndow: 5m}\n",
      "rules.yaml: line 2, rules[0].wndow: unknown key"),
     ("rules:\n  - {name: a, kind: absence, series: up}\n  - {name: a, kind: absence, series: up}\n",
@@ -87,14 +89,18 @@ targets:
     with pytest.raises(PolicyError) as caught:
         load_policy(directory)
     [problem] = caught.value.problems
-    assert "target 'c' names parent 'zz', which is not a target" in str(problem)
+    assert str(problem) == f"{directory / 'targets.yaml'}: line 4, targets[1].parent: names parent 'zz', which is " \
+                           "not a target"
     (directory / "targets.yaml").write_text("""
 targets:
   - {name: a, kind: tcp, service: s, host: 127.0.0.1, port: 9, parent: b}
   - {name: b, kind: tcp, service: s, host: 127.0.0.1, port: 9, parent: a}
+  - {name: c, kind: tcp, service: s, host: 127.0.0.1, port: 9, parent: a}
 """)
-    with pytest.raises(PolicyError, match="parents form a cycle"):
+    with pytest.raises(PolicyError) as caught:
         load_policy(directory)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{directory / 'targets.yaml'}: line 3, targets[0].parent: parents form a cycle: a -> b -> a"]
 
 
 @pytest.mark.parametrize("text,name,labels,matches", [
@@ -138,3 +144,37 @@ def test_expressions(expr, values, expected):
 def test_expressions_refuse_anything_but_arithmetic(expr):
     with pytest.raises(ValueError):
         parse_expression(expr, {"a", "b"})
+
+
+LOGS = """
+targets:
+  - {name: web, kind: http, service: shop, url: "http://127.0.0.1:9/"}
+  - name: app-log
+    kind: logs
+    service: shop
+    path: /var/log/app.log
+    signatures: [{name: oom, pattern: "Out of memory"}, {name: panic, pattern: "panic:"}]
+"""
+
+
+def test_a_log_signature_rule_names_a_logs_target_and_one_of_its_signatures(policy_dir):
+    directory = policy_dir(LOGS)
+    (directory / "rules.yaml").write_text("""rules:
+  - {name: a, kind: log_signature, target: nope, signature: oom}
+  - {name: b, kind: log_signature, target: web, signature: oom}
+  - {name: c, kind: log_signature, target: app-log, signature: segfault}
+  - {name: d, kind: log_signature, signature: segfault}
+  - {name: e, kind: log_signature, target: app-log, signature: panic}
+  - {name: f, kind: log_signature, signature: oom}
+""")
+    with pytest.raises(PolicyError) as caught:
+        load_policy(directory)
+    rules = directory / "rules.yaml"
+    assert [str(p) for p in caught.value.problems] == [
+        f"{rules}: line 2, rules[0].target: names target 'nope', which is not in targets.yaml",
+        f"{rules}: line 3, rules[1].target: names target 'web', a http target; a log_signature rule reads a logs "
+        "target",
+        f"{rules}: line 4, rules[2].signature: names signature 'segfault', which logs target 'app-log' does not "
+        "have (it has oom, panic)",
+        f"{rules}: line 5, rules[3].signature: names signature 'segfault', which no logs target in targets.yaml has",
+    ]

@@ -80,6 +80,40 @@ def test_bad_rules_are_reported_with_file_line_and_reason(policy_dir, rules, exp
     assert any(expected in p for p in found), found
 
 
+SATURATION = "rules:\n  - {name: a, kind: saturation, series: cpu, above: 1, by: [service, value], %s}\n"
+
+
+@pytest.mark.parametrize("template,problem", [
+    ("summary: '{window:.1f}'", "summary: {window:.1f} cannot be rendered: Unknown format code 'f' for object of "
+                                "type 'str' (window is text such as 5m)"),
+    ("summary: '{value:d}'", "summary: {value:d} cannot be rendered: Unknown format code 'd' for object of type "
+                             "'float' (value is a number, or none when there is no data)"),
+    ("correlation_key: '{value.real}'", "correlation_key: {value.real} cannot be rendered when there is no data: "
+                                        "'NoneType' object has no attribute 'real' (value is a number, or none when "
+                                        "there is no data)"),
+    ("summary: '{labels[host]}'", "summary: {labels[host]}: its findings never carry label 'host' (they carry "
+                                  "service, value: the rule's labels and its by labels)"),
+    ("summary: '{labels[value][0]}'", "summary: {labels[value][0]} cannot be rendered when there is no data: "
+                                      "'NoneType' object is not subscriptable (labels is the finding's labels: "
+                                      "labels[name] is text, or none when the finding lacks it)"),
+    ("summary: '{value:{nope}}'", "summary: {value:{nope}}: unknown field {nope} (use rule, service, target, value, "
+                                  "threshold, window, severity, category, labels[name])"),
+    ("summary: '{labelsx}'", "summary: unknown field {labelsx} (use rule, service, target, value, threshold, window, "
+                             "severity, category, labels[name])"),
+])
+def test_templates_are_rendered_at_load_with_values_of_each_fields_type(policy_dir, template, problem):
+    found = problems(policy_dir, SATURATION % template)
+    assert found == [f"{policy_dir(TARGETS) / 'rules.yaml'}: line 2, rules[0].{problem}"]
+
+
+def test_templates_that_fit_their_fields_load(policy_dir):
+    directory = policy_dir(TARGETS)
+    (directory / "rules.yaml").write_text(SATURATION % "summary: '{labels[value]} of {service} at {value:.0f}% over "
+                                          "{window} (above {threshold:g}%, {labels[team]})', labels: {team: ops}, "
+                                          "correlation_key: '{service}/{rule}/{labels[value]:>8}'")
+    assert load_policy(directory).rules.rules[0].summary.startswith("{labels[value]} of {service}")
+
+
 def test_a_target_parent_must_exist_and_not_loop(policy_dir):
     directory = policy_dir("""
 targets:

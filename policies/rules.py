@@ -109,7 +109,7 @@ class _RuleBase(Strict):
     def _template(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return value
-        if unknown := templates.unknown_field(value):
+        if (unknown := templates.unknown_field(value)) is not None:
             raise ValueError(f"unknown field {{{unknown}}} (use {', '.join(templates.FIELDS)}[name])")
         if problem := templates.problem(value, cls._template_cases(info.data)):
             raise ValueError(problem)

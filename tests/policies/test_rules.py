@@ -98,6 +98,8 @@ SATURATION = "rules:\n  - {name: a, kind: saturation, series: cpu, above: 1, by:
                                       "labels[name] is text, or none when the finding lacks it)"),
     ("summary: '{value:{nope}}'", "summary: {value:{nope}}: unknown field {nope} (use rule, service, target, value, "
                                   "threshold, window, severity, category, labels[name])"),
+    ("correlation_key: 'd{}emo'", "correlation_key: unknown field {} (use rule, service, target, value, threshold, "
+                                  "window, severity, category, labels[name])"),
     ("summary: '{labelsx}'", "summary: unknown field {labelsx} (use rule, service, target, value, threshold, window, "
                              "severity, category, labels[name])"),
 ])

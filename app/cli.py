@@ -25,6 +25,7 @@ from ledger.db import open_ledger, utcnow
 from ledger.lifecycle import OPERATOR_ACTIONS, STATES, RequestStatus, needs_reason
 from ledger.samples import SampleStore
 from policies.errors import PolicyError, WorkbenchError
+from policies.guard import suspicious
 from policies.loader import load_policy
 from remediation import flow
 from remediation.tokens import signing_key
@@ -273,6 +274,8 @@ def cmd_policy_check(args, paths: settings.Paths) -> int:
     directory = Path(args.directory).resolve() if args.directory else paths.policy_dir
     try:
         policy = load_policy(directory)
+        if problems := suspicious(directory, policy, confirmed=args.allow_empty):
+            raise PolicyError(problems)
     except PolicyError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -500,6 +503,8 @@ def _parser() -> argparse.ArgumentParser:
     pol_sub = p.add_subparsers(title="policy commands", metavar="COMMAND", required=True)
     c = pol_sub.add_parser("check", help="validate a policy directory; every problem with file, line and path")
     c.add_argument("directory", nargs="?", help="default: the --policy directory")
+    c.add_argument("--allow-empty", action="store_true", help="accept a policy with no targets (the worker "
+                   "takes one only with allow_empty: true at the top of targets.yaml)")
     c.set_defaults(handler=cmd_policy_check)
     return parser
 

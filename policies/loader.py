@@ -8,6 +8,7 @@ and raises nothing but PolicyError.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from fnmatch import fnmatch
@@ -31,6 +32,7 @@ FILES = {"targets.yaml": TargetsFile, "rules.yaml": RulesFile, "settings.yaml": 
          "actions.yaml": ActionsFile}
 DEFAULT_DIR = Path(__file__).resolve().parent
 UNEXPECTED = "could not be checked"  # the start of the reason given for an exception a check did not expect
+ALLOW_EMPTY = "allow_empty"  # a key at the top of any policy file: it may hold nothing (policies/guard.py)
 log = logging.getLogger("workbench.policy")
 
 
@@ -43,6 +45,9 @@ class Policy(Strict):
     hypotheses: HypothesesFile = Field(default_factory=HypothesesFile)
     routing: RoutingFile = Field(default_factory=RoutingFile)
     actions: ActionsFile = Field(default_factory=ActionsFile)
+    files: frozenset[str] = Field(default=frozenset(), description="the policy files it was loaded from")
+    allow_empty: frozenset[str] = Field(default=frozenset(), description="files that say allow_empty: true")
+    digest: str = Field(default="", description="sha256 of the files' names and bytes, as files_digest gives it")
 
     def target(self, name: str) -> Target:
         for target in self.targets:
@@ -98,7 +103,33 @@ def _policy(loaded: dict[str, _Loaded]) -> Policy:
 
     return Policy(targets=section("targets.yaml").targets, rules=section("rules.yaml"),
                   settings=section("settings.yaml"), hypotheses=section("hypotheses.yaml"),
-                  routing=section("routing.yaml"), actions=section("actions.yaml"))
+                  routing=section("routing.yaml"), actions=section("actions.yaml"), files=frozenset(loaded),
+                  allow_empty=frozenset(name for name, result in loaded.items() if result.allow_empty),
+                  digest=_digest({name: b"F" + result.data for name, result in loaded.items()}))
+
+
+def files_digest(directory: Path | str) -> str:
+    """The digest of the policy files now in ``directory``, as load_policy gives a policy loaded from them
+    (a file that cannot be read counts with its reason): what changed on disk, cheaply."""
+    directory = Path(directory)
+    try:
+        names = [name for name in os.listdir(directory) if fnmatch(name, "*.y*ml")]
+    except OSError as exc:
+        return _digest({"": b"E" + str(exc).encode()})
+    contents = {}
+    for name in names:
+        try:
+            contents[name] = b"F" + read_policy_file(directory / name)
+        except Unreadable as exc:
+            contents[name] = b"E" + str(exc).encode()
+    return _digest(contents)
+
+
+def _digest(contents: dict[str, bytes]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(contents):
+        digest.update(f"{name}\0{len(contents[name])}\0".encode("utf-8", "surrogateescape") + contents[name])
+    return digest.hexdigest()
 
 
 def _listing(directory: Path) -> set[str]:
@@ -123,13 +154,16 @@ def _unexpected(path: Path, exc: Exception) -> Problem:
 class _Loaded(NamedTuple):
     section: Strict  # the file's model
     node: yaml.Node | None  # the YAML it was built from, for the lines of later problems
+    data: bytes  # the file as read
+    allow_empty: bool  # it says allow_empty: true
 
 
 def _load_file(path: Path, model: type, problems: list[Problem]) -> _Loaded | None:
     before = len(problems)
-    text = _read_text(path, problems)
-    if text is None:
+    raw = _read(path, problems)
+    if raw is None:
         return None
+    text = raw.decode("utf-8", errors="replace")
     try:
         node = yaml.compose(text)
         data = yaml.safe_load(text)
@@ -150,25 +184,35 @@ def _load_file(path: Path, model: type, problems: list[Problem]) -> _Loaded | No
         problems.append(_at(path, node, loc, reason))
     if len(problems) > before:
         return None
+    allow_empty = _take_allow_empty(path, node, data, problems)
     try:
         section = model.model_validate(data)
     except ValidationError as exc:
         for error in exc.errors():
             problems.append(_at(path, node, error["loc"], _reason(error)))
         return None
-    return _Loaded(section, node)
+    return None if len(problems) > before else _Loaded(section, node, raw, allow_empty)
 
 
-def _read_text(path: Path, problems: list[Problem]) -> str | None:
-    """The file's text within the limits of policies/limits.py, or None with the problems found."""
+def _read(path: Path, problems: list[Problem]) -> bytes | None:
+    """The file's bytes within the limits of policies/limits.py, or None with the problems found."""
     try:
-        text = read_policy_file(path).decode("utf-8", errors="replace")
+        raw = read_policy_file(path)
     except Unreadable as exc:
         problems.append(Problem(str(path), "", str(exc)))
         return None
-    found = yaml_problems(str(path), text)
+    found = yaml_problems(str(path), raw.decode("utf-8", errors="replace"))
     problems.extend(found)
-    return None if found else text
+    return None if found else raw
+
+
+def _take_allow_empty(path: Path, node, data: dict, problems: list[Problem]) -> bool:
+    """Whether the file says ``allow_empty: true``; the key is the loader's, not the section's."""
+    value = data.pop(ALLOW_EMPTY, False)
+    if not isinstance(value, bool):
+        problems.append(_at(path, node, (ALLOW_EMPTY,), f"must be true or false, got {value!r}"))
+        return False
+    return value
 
 
 def _unbuildable(path: Path, text: str, exc: Exception) -> Problem:

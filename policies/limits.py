@@ -61,6 +61,8 @@ def read_policy_file(path: Path) -> bytes:
         most = file_limit(path.name)
         with os.fdopen(fd, "rb", closefd=False) as file:
             data = file.read(most + 1) if info.st_size <= most else b""
+    except OSError as exc:
+        raise Unreadable(_why(path, exc)) from None
     finally:
         os.close(fd)
     if info.st_size > most or len(data) > most:

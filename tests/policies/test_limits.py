@@ -3,10 +3,12 @@ limit named in the problem; a file that cannot be read says why, never "missing"
 
 from __future__ import annotations
 
+import errno
 import os
 
 import pytest
 
+from policies import limits
 from policies.errors import PolicyError
 from policies.loader import load_policy
 
@@ -105,3 +107,13 @@ def test_a_number_past_pythons_digit_limit_and_an_impossible_date_are_problems_a
         "timestamp: day is out of range for month",
         f"{directory / 'settings.yaml'}: line 1: a number of 5,000 digits; at most 4,300 are allowed",
     ]
+
+
+def test_a_read_that_fails_halfway_says_why(policy_dir, monkeypatch):
+    directory = policy_dir(f"targets: [{TARGET}]\n")
+
+    def failing_read(*args, **kwargs):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(limits.os, "fdopen", failing_read)
+    assert problems_of(directory) == [f"{directory / 'targets.yaml'}: cannot be read: Input/output error"]

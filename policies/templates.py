@@ -49,14 +49,15 @@ def unknown_field(template: str) -> str | None:
 def samples(rule: str, service: str | None, window: str, severity: str, category: str,
             labels: Mapping[str, str], by: Iterable[str]) -> list[tuple[str, dict]]:
     """(when, fields) a rule's templates meet at run time: a value; no data and no group labels (an
-    absence rule that finds nothing); zeros and empty labels."""
+    absence rule that finds nothing); the shortest values: zeros, empty labels, a service and a
+    target named by one character."""
     common = {"rule": rule, "service": service or "service", "target": "target", "window": window,
               "severity": severity, "category": category}
     return [
         ("", {**common, "value": 0.93, "threshold": 0.5, "labels": {**labels, **{name: "x" for name in by}}}),
         (" when there is no data", {**common, "value": None, "threshold": None, "labels": FindingLabels(labels)}),
-        (" when a label is empty", {**common, "value": 0.0, "threshold": 0.0,
-                                    "labels": FindingLabels({**labels, **{name: "" for name in by}})}),
+        (" with the shortest values", {**common, "service": service or "x", "target": "x", "value": 0.0,
+                                       "threshold": 0.0, "labels": FindingLabels({**labels, **{n: "" for n in by}})}),
     ]
 
 

@@ -2,12 +2,18 @@
 path; selectors and expressions as data, never evaluated as code."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
 
 from policies.errors import PolicyError
 from policies.expressions import evaluate, parse_expression
 from policies.loader import load_policy
-from policies.rules import golden_signals
+from policies.rules import Rule, golden_signals
 from policies.selectors import parse_matcher, parse_selector
+from policies.templates import FindingLabels, render
+
+RULE = TypeAdapter(Rule)
 
 TARGETS = """
 targets:
@@ -96,6 +102,8 @@ SATURATION = "rules:\n  - {name: a, kind: saturation, series: cpu, above: 1, by:
     ("summary: '{labels[value][0]}'", "summary: {labels[value][0]} cannot be rendered when there is no data: "
                                       "'NoneType' object is not subscriptable (labels is the finding's labels: "
                                       "labels[name] is text, or none when the finding lacks it)"),
+    ("summary: '{target[2]}'", "summary: {target[2]} cannot be rendered with the shortest values: string index out "
+                               "of range (target is text)"),
     ("summary: '{value:{nope}}'", "summary: {value:{nope}}: unknown field {nope} (use rule, service, target, value, "
                                   "threshold, window, severity, category, labels[name])"),
     ("correlation_key: 'd{}emo'", "correlation_key: unknown field {} (use rule, service, target, value, threshold, "
@@ -214,3 +222,33 @@ def test_a_log_signature_rule_names_a_logs_target_and_one_of_its_signatures(poli
         "have (it has oom, panic)",
         f"{rules}: line 5, rules[3].signature: names signature 'segfault', which no logs target in targets.yaml has",
     ]
+
+
+TEXT_SPECS = ["", ":s", ":>5", ":.3", ":d"]
+NUMBER_SPECS = ["", ":.1f", ":g", ":,", ":%", ":d", ":c"]
+FIELD = st.one_of(
+    st.tuples(st.sampled_from(["rule", "service", "target", "window", "severity", "category"]),
+              st.sampled_from(["", "[0]", "[1]", "[3]", ".upper"]), st.sampled_from(TEXT_SPECS)),
+    st.tuples(st.sampled_from(["value", "threshold"]), st.sampled_from(["", ".real"]), st.sampled_from(NUMBER_SPECS)),
+    st.tuples(st.just("labels"), st.sampled_from(["[value]", "[service]", "[team]", "[value][0]", "[service][1]"]),
+              st.sampled_from(TEXT_SPECS)),
+).map(lambda parts: "{" + "".join(parts) + "}")
+TEMPLATES = st.lists(FIELD | st.sampled_from(["x", " ", "/"]), max_size=3).map("".join)
+RUN_TIME_TEXT = st.text(min_size=1, max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(template=TEMPLATES,
+       value=st.none() | st.floats(), threshold=st.none() | st.floats(), service=RUN_TIME_TEXT, target=RUN_TIME_TEXT,
+       group=st.dictionaries(st.sampled_from(["service", "value"]), st.text(max_size=4)))
+def test_a_template_the_check_accepts_renders_with_any_values_of_its_fields(template, value, threshold, service,
+                                                                            target, group):
+    try:
+        rule = RULE.validate_python({"name": "a", "kind": "saturation", "series": "cpu", "above": 1,
+                                     "by": ["service", "value"], "summary": template})
+    except ValidationError:
+        return
+    fields = {"rule": rule.name, "service": service, "target": target, "value": value, "threshold": threshold,
+              "window": "5m", "severity": rule.severity, "category": rule.kind_category,
+              "labels": FindingLabels({**rule.labels, **group})}
+    render(template, fields)

@@ -7,13 +7,15 @@ or parent incident has ended. The worker runs it on ``noise.evaluation_interval`
 from __future__ import annotations
 
 import json
-import string
+import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
 import polars as pl
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from detectors.evaluators import Evaluation, evaluate
 from detectors.state import INACTIVE, RuleStatus, Signal, step_rule
@@ -25,6 +27,9 @@ from ledger.samples import SampleStore
 from ledger.tables import RuleState
 from policies.rules import AbsenceRule, TrafficRule
 from policies.schema import format_duration
+from policies.templates import FindingLabels, render
+
+log = logging.getLogger("workbench.detectors")
 
 
 @dataclass(frozen=True)
@@ -39,23 +44,24 @@ class DetectionOutcome:
 
 
 def run_rules(engine: Engine, store: SampleStore, policy, now: datetime | None = None) -> DetectionOutcome:
+    """One cycle over the enabled rules. A rule that raises is left out of this cycle, logged and
+    counted as the signal ``error``; the others are evaluated and recorded. A ledger error fails the cycle."""
     now = now or utcnow()
     rules = [rule for rule in policy.rules.resolved if rule.enabled]
     t0 = time.perf_counter()
     window, past = load_windows(store, rules, now)
-    results = {rule.name: evaluate(rule, window, now, past) for rule in rules}
-    t1 = time.perf_counter()
     signals: dict[str, int] = {}
+    results = {}
+    for rule in rules:
+        with _rule_errors(rule, signals):
+            results[rule.name] = evaluate(rule, window, now, past)
+    t1 = time.perf_counter()
     with write_session(engine) as session:
         states = rule_states.rule_states(session)
         for rule in rules:
-            evaluations = {group_key(e.group): e for e in results[rule.name]}
-            for (name, key), row in states.items():  # groups that stopped reporting: no verdict
-                if name == rule.name and key not in evaluations and row.state != INACTIVE:
-                    evaluations[key] = Evaluation(row.labels, None, False, {"absent": "no samples in the window"})
-            for key, evaluation in evaluations.items():
-                signal = _apply(session, rule, states.get((rule.name, key)), key, evaluation, now, policy.rules.noise)
-                signals[signal.value] = signals.get(signal.value, 0) + 1
+            if rule.name in results:
+                with _rule_errors(rule, signals):
+                    _apply_rule(session, rule, results[rule.name], states, now, policy.rules.noise, signals)
         known = {rule.name for rule in rules}
         for (name, _), row in states.items():
             if name not in known:
@@ -63,6 +69,29 @@ def run_rules(engine: Engine, store: SampleStore, policy, now: datetime | None =
         released = incidents.release_suppressed(session, now)
     return DetectionOutcome(len(rules), sum(map(len, results.values())), window.size, signals, released,
                             t1 - t0, time.perf_counter() - t1)
+
+
+@contextmanager
+def _rule_errors(rule, signals: dict[str, int]):
+    """One rule's error (not the ledger's): logged, counted as the signal ``error``, and the cycle goes on."""
+    try:
+        yield
+    except SQLAlchemyError:
+        raise
+    except Exception as exc:
+        signals["error"] = signals.get("error", 0) + 1
+        log.error("rule %s failed and is left out of this cycle: %s: %s", rule.name, type(exc).__name__, exc)
+
+
+def _apply_rule(session, rule, evaluations: list[Evaluation], states: dict, now: datetime, noise,
+                signals: dict[str, int]) -> None:
+    by_key = {group_key(e.group): e for e in evaluations}
+    for (name, key), row in states.items():  # groups that stopped reporting: no verdict
+        if name == rule.name and key not in by_key and row.state != INACTIVE:
+            by_key[key] = Evaluation(row.labels, None, False, {"absent": "no samples in the window"})
+    for key, evaluation in by_key.items():
+        signal = _apply(session, rule, states.get((rule.name, key)), key, evaluation, now, noise)
+        signals[signal.value] = signals.get(signal.value, 0) + 1
 
 
 def load_windows(store: SampleStore, rules: list, now: datetime) -> tuple[SeriesWindow, SeriesWindow]:
@@ -117,14 +146,15 @@ def _apply(session, rule, row: RuleState | None, key: str, evaluation: Evaluatio
         tuple(datetime.fromisoformat(t) for t in row.flips), row.flapping)
     after, signal = step_rule(before, evaluation.active, now, for_=rule.for_, keep_firing_for=rule.keep_firing_for,
                               flap_limit=noise.flap_limit, flap_window=noise.flap_window)
+    if row is None and after == RuleStatus():
+        return signal  # never held: nothing worth a row
+    summary = _summary(rule, evaluation)  # the texts first: a template that fails leaves nothing half-written
+    spec = _finding_spec(rule, evaluation, summary) if signal is Signal.FIRING else None
     if row is None:
-        if after == RuleStatus():
-            return signal  # never held: nothing worth a row
         row = rule_states.add_rule_state(session, rule.name, key, evaluation.group)
-    summary = _summary(rule, evaluation)
     evidence = incidents.RuleEvidence(summary, evaluation.full_evidence(), now)
-    if signal is Signal.FIRING:
-        row.finding_id = incidents.open_finding(session, _finding_spec(rule, evaluation, summary), [evidence], now).id
+    if spec is not None:
+        row.finding_id = incidents.open_finding(session, spec, [evidence], now).id
     elif row.finding_id is not None and signal is Signal.STILL_FIRING:
         incidents.finding_failed_again(session, row.finding_id, evidence, now)
     elif row.finding_id is not None and signal is Signal.RECOVERING:
@@ -157,7 +187,7 @@ def _finding_spec(rule, evaluation: Evaluation, summary: str) -> incidents.Findi
     fields = _fields(rule, evaluation)
     return incidents.FindingSpec(
         rule=f"rule:{rule.name}", target=fields["target"], service=fields["service"], severity=rule.severity,
-        summary=summary, correlation_key=_Template().format(rule.correlation_key, **fields),
+        summary=summary, correlation_key=render(rule.correlation_key, fields),
         labels={**rule.labels, **evaluation.group, "category": rule.kind_category}, parent=rule.parent,
     )
 
@@ -167,26 +197,19 @@ def _fields(rule, evaluation: Evaluation) -> dict:
     return {"rule": rule.name, "service": rule.service or group.get("service") or "rules",
             "target": group.get("target") or rule.name, "value": evaluation.value,
             "threshold": evaluation.evidence.get("threshold"), "window": format_duration(rule.window),
-            "severity": rule.severity, "category": rule.kind_category, "labels": {**rule.labels, **group}}
+            "severity": rule.severity, "category": rule.kind_category, "labels": FindingLabels({**rule.labels, **group})}
 
 
 def _summary(rule, evaluation: Evaluation) -> str:
     fields = _fields(rule, evaluation)
     if rule.summary:
-        return _Template().format(rule.summary, **fields)
+        return render(rule.summary, fields)
     e = evaluation.evidence
     if "absent" in e:
         return f"{rule.name}: {e['absent']}"
     where = ", ".join(f"{k}={v}" for k, v in evaluation.group.items() if v) or fields["service"]
     return (f"{rule.name} ({where}): {e['reduce']} over {e['window']} is {_number(evaluation.value)} "
             f"({e['op']} {_number(e['threshold'])})")
-
-
-class _Template(string.Formatter):
-    """str.format that prints a missing value as 'none' whatever its format spec."""
-
-    def format_field(self, value, format_spec):
-        return "none" if value is None else super().format_field(value, format_spec)
 
 
 def _number(value) -> str:

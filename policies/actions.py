@@ -204,12 +204,8 @@ class ActionsFile(Strict):
                                             "category")
 
     @model_validator(mode="after")
-    def _known_ids(self) -> "ActionsFile":
-        ids = require_unique((action.id for action in self.actions), "action id")
-        for recommendation in self.recommend:
-            for name in recommendation.actions:
-                if name not in ids:
-                    raise ValueError(f"recommend names action {name!r}, which is not in actions")
+    def _unique_ids(self) -> "ActionsFile":
+        require_unique((action.id for action in self.actions), "action id")
         return self
 
     def action(self, action_id: str) -> Action | None:

@@ -3,13 +3,18 @@
 Each known file feeds one section of :class:`policies.schema.Policy`; unknown YAML files,
 keys repeated in one mapping (which YAML would let the last silently win), unknown keys, wrong
 types and bad values are all reported together, each with the file, the line, the path inside
-the file and the reason.
+the file and the reason. Loading is bounded (policies/limits.py) and raises nothing but
+PolicyError.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
+from fnmatch import fnmatch
 from pathlib import Path
-from typing import get_args
+from typing import NamedTuple, get_args
 
 import yaml
 from pydantic import Field, ValidationError
@@ -17,6 +22,8 @@ from pydantic import Field, ValidationError
 from policies.actions import ActionsFile, Runner
 from policies.errors import PolicyError, Problem
 from policies.hypotheses import HypothesesFile
+from policies.limits import Unreadable, item_problems, read_policy_file, yaml_problems
+from policies.references import dangling
 from policies.routing import RoutingFile
 from policies.rules import Rule, RulesFile
 from policies.schema import SettingsFile, Strict, Target, TargetsFile
@@ -25,6 +32,9 @@ FILES = {"targets.yaml": TargetsFile, "rules.yaml": RulesFile, "settings.yaml": 
          "hypotheses.yaml": HypothesesFile, "routing.yaml": RoutingFile,
          "actions.yaml": ActionsFile}
 DEFAULT_DIR = Path(__file__).resolve().parent
+UNEXPECTED = "could not be checked"  # the start of the reason given for an exception a check did not expect
+ALLOW_EMPTY = "allow_empty"  # a key at the top of any policy file: it may hold nothing (policies/guard.py)
+log = logging.getLogger("workbench.policy")
 
 
 class Policy(Strict):
@@ -36,6 +46,9 @@ class Policy(Strict):
     hypotheses: HypothesesFile = Field(default_factory=HypothesesFile)
     routing: RoutingFile = Field(default_factory=RoutingFile)
     actions: ActionsFile = Field(default_factory=ActionsFile)
+    files: frozenset[str] = Field(default=frozenset(), description="the policy files it was loaded from")
+    allow_empty: frozenset[str] = Field(default=frozenset(), description="files that say allow_empty: true")
+    digest: str = Field(default="", description="sha256 of the files' names and bytes, as files_digest gives it")
 
     def target(self, name: str) -> Target:
         for target in self.targets:
@@ -45,47 +58,113 @@ class Policy(Strict):
 
 
 def load_policy(directory: Path | str) -> Policy:
-    """Return the validated policy in ``directory`` or raise PolicyError listing every problem."""
+    """Return the validated policy in ``directory`` or raise PolicyError listing every problem.
+    Nothing else is raised: an exception no check expected becomes a problem naming the file."""
     directory = Path(directory)
-    if not directory.is_dir():
-        raise PolicyError([Problem(str(directory), "", "policy directory does not exist")])
-    problems: list[Problem] = []
-    sections: dict[str, object] = {}
-    for path in sorted(directory.glob("*.y*ml")):
-        if path.name not in FILES:
-            problems.append(
-                Problem(str(path), "", f"unknown policy file; expected one of {', '.join(FILES)}")
-            )
-    for name, model in FILES.items():
-        path = directory / name
-        if not path.exists():
-            continue
-        loaded = _load_file(path, model, problems)
-        if loaded is not None:
-            sections[name] = loaded
-    targets = sections.get("targets.yaml", TargetsFile())
-    rules = sections.get("rules.yaml", RulesFile())
-    names = {target.name for target in targets.targets}
-    for i, rule in enumerate(rules.rules):
-        if rule.parent is not None and rule.parent not in names:
-            problems.append(Problem(str(directory / "rules.yaml"), f"rules[{i}].parent",
-                                    f"names parent {rule.parent!r}, which is not a target in targets.yaml"))
-    actions = sections.get("actions.yaml", ActionsFile())
-    for i, rule in enumerate(rules.rules):
-        for name in rule.recommend:
-            if actions.action(name) is None:
-                problems.append(Problem(str(directory / "rules.yaml"), f"rules[{i}].recommend",
-                                        f"names action {name!r}, which is not in actions.yaml"))
+    try:
+        return _load_policy(directory)
+    except PolicyError:
+        raise
+    except Exception as exc:
+        raise PolicyError([_unexpected(directory, exc)]) from None
+
+
+def _load_policy(directory: Path) -> Policy:
+    present = _listing(directory)
+    problems = [Problem(str(directory / name), "", f"unknown policy file; expected one of {', '.join(FILES)}")
+                for name in sorted(present) if fnmatch(name, "*.y*ml") and name not in FILES]
+    loaded = _load_files(directory, present, problems)
+    for name, loc, reason in dangling({name: result.section for name, result in loaded.items()},
+                                      unusable={name for name in FILES if name in present} - set(loaded)):
+        problems.append(_at(directory / name, loaded[name].node, loc, reason))
     if problems:
         raise PolicyError(problems)
-    settings = sections.get("settings.yaml", SettingsFile())
-    return Policy(targets=targets.targets, rules=rules, settings=settings,  # type: ignore[attr-defined]
-                  hypotheses=sections.get("hypotheses.yaml", HypothesesFile()),
-                  routing=sections.get("routing.yaml", RoutingFile()), actions=actions)
+    return _policy(loaded)
 
 
-def _load_file(path: Path, model: type, problems: list[Problem]):
-    text = path.read_text(encoding="utf-8", errors="replace")
+def _load_files(directory: Path, present: set[str], problems: list[Problem]) -> dict[str, _Loaded]:
+    """The files of FILES in the directory that load, by name; the problems of the others."""
+    loaded = {}
+    for name, model in FILES.items():
+        if name not in present:
+            continue
+        try:
+            result = _load_file(directory / name, model, problems)
+        except Exception as exc:
+            problems.append(_unexpected(directory / name, exc))
+            continue
+        if result is not None:
+            loaded[name] = result
+    return loaded
+
+
+def _policy(loaded: dict[str, _Loaded]) -> Policy:
+    def section(name: str):
+        return loaded[name].section if name in loaded else FILES[name]()
+
+    return Policy(targets=section("targets.yaml").targets, rules=section("rules.yaml"),
+                  settings=section("settings.yaml"), hypotheses=section("hypotheses.yaml"),
+                  routing=section("routing.yaml"), actions=section("actions.yaml"), files=frozenset(loaded),
+                  allow_empty=frozenset(name for name, result in loaded.items() if result.allow_empty),
+                  digest=_digest({name: b"F" + result.data for name, result in loaded.items()}))
+
+
+def files_digest(directory: Path | str) -> str:
+    """The digest of the policy files now in ``directory``, as load_policy gives a policy loaded from them
+    (a file that cannot be read counts with its reason): what changed on disk, cheaply."""
+    directory = Path(directory)
+    try:
+        names = [name for name in os.listdir(directory) if fnmatch(name, "*.y*ml")]
+    except OSError as exc:
+        return _digest({"": b"E" + str(exc).encode()})
+    contents = {}
+    for name in names:
+        try:
+            contents[name] = b"F" + read_policy_file(directory / name)
+        except Unreadable as exc:
+            contents[name] = b"E" + str(exc).encode()
+    return _digest(contents)
+
+
+def _digest(contents: dict[str, bytes]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(contents):
+        digest.update(f"{name}\0{len(contents[name])}\0".encode("utf-8", "surrogateescape") + contents[name])
+    return digest.hexdigest()
+
+
+def _listing(directory: Path) -> set[str]:
+    """The names in the policy directory; PolicyError when it cannot be listed."""
+    try:
+        return set(os.listdir(directory))
+    except FileNotFoundError:
+        reason = "policy directory does not exist"
+    except NotADirectoryError:
+        reason = "is not a directory"
+    except OSError as exc:
+        reason = f"policy directory cannot be read: {exc.strerror or exc}"
+    raise PolicyError([Problem(str(directory), "", reason)])
+
+
+def _unexpected(path: Path, exc: Exception) -> Problem:
+    log.debug("unexpected error while loading %s", path, exc_info=exc)
+    return Problem(str(path), "", f"{UNEXPECTED}: {type(exc).__name__}: {exc} (an error in the workbench; "
+                                  "the policy is refused until it can be checked)")
+
+
+class _Loaded(NamedTuple):
+    section: Strict  # the file's model
+    node: yaml.Node | None  # the YAML it was built from, for the lines of later problems
+    data: bytes  # the file as read
+    allow_empty: bool  # it says allow_empty: true
+
+
+def _load_file(path: Path, model: type, problems: list[Problem]) -> _Loaded | None:
+    before = len(problems)
+    raw = _read(path, problems)
+    if raw is None:
+        return None
+    text = raw.decode("utf-8", errors="replace")
     try:
         node = yaml.compose(text)
         data = yaml.safe_load(text)
@@ -94,6 +173,9 @@ def _load_file(path: Path, model: type, problems: list[Problem]):
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problems.append(Problem(str(path), where, f"not valid YAML: {getattr(exc, 'problem', exc)}"))
         return None
+    except Exception as exc:  # PyYAML builds dates and numbers with Python calls that raise their own errors
+        problems.append(_unbuildable(path, text, exc))
+        return None
     for line, where, reason in _duplicate_keys(node):
         problems.append(Problem(str(path), f"line {line}, {where}", reason))
     if data is None:
@@ -101,15 +183,69 @@ def _load_file(path: Path, model: type, problems: list[Problem]):
     if not isinstance(data, dict):
         problems.append(Problem(str(path), "", "the top level must be a mapping of keys"))
         return None
+    for loc, reason in item_problems(path.name, node):
+        problems.append(_at(path, node, loc, reason))
+    if len(problems) > before:
+        return None
+    allow_empty = _take_allow_empty(path, node, data, problems)
     try:
-        return model.model_validate(data)
+        section = model.model_validate(data)
     except ValidationError as exc:
         for error in exc.errors():
-            location = _location(error["loc"])
-            line = _line(node, error["loc"])
-            where = f"line {line}, {location}" if line else location
-            problems.append(Problem(str(path), where, _reason(error)))
+            problems.append(_at(path, node, error["loc"], _reason(error)))
         return None
+    return None if len(problems) > before else _Loaded(section, node, raw, allow_empty)
+
+
+def _read(path: Path, problems: list[Problem]) -> bytes | None:
+    """The file's bytes within the limits of policies/limits.py, or None with the problems found."""
+    try:
+        raw = read_policy_file(path)
+    except Unreadable as exc:
+        problems.append(Problem(str(path), "", str(exc)))
+        return None
+    found = yaml_problems(str(path), raw.decode("utf-8", errors="replace"))
+    problems.extend(found)
+    return None if found else raw
+
+
+def _take_allow_empty(path: Path, node, data: dict, problems: list[Problem]) -> bool:
+    """Whether the file says ``allow_empty: true``; the key is the loader's, not the section's."""
+    value = data.pop(ALLOW_EMPTY, False)
+    if not isinstance(value, bool):
+        problems.append(_at(path, node, (ALLOW_EMPTY,), f"must be true or false, got {value!r}"))
+        return False
+    return value
+
+
+def _unbuildable(path: Path, text: str, exc: Exception) -> Problem:
+    """The problem of a value PyYAML parsed but could not build (a date like 2001-02-30), at its line."""
+    loader = yaml.SafeLoader(text)
+    nodes = [yaml.compose(text)]
+    seen: set[int] = set()
+    while nodes:
+        node = nodes.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                loader.construct_object(node)
+            except Exception as error:
+                return Problem(str(path), f"line {node.start_mark.line + 1}, column {node.start_mark.column + 1}",
+                               f"not valid YAML: {node.value!r} cannot be read as a {node.tag.rsplit(':', 1)[-1]}: "
+                               f"{error}")
+        elif isinstance(node, yaml.SequenceNode):
+            nodes.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            nodes.extend(item for pair in node.value for item in pair)
+    return _unexpected(path, exc)
+
+
+def _at(path: Path, node, loc: tuple, reason: str) -> Problem:
+    """A problem at ``loc`` in the file, with the line of the YAML there."""
+    location, line = _location(loc, node)
+    return Problem(str(path), f"line {line}, {location}" if line else location, reason)
 
 
 def _duplicate_keys(node, path: str = "", seen: set[int] | None = None):
@@ -143,16 +279,32 @@ def _kinds(union) -> set[str]:
 _TAGS = _kinds(Target) | _kinds(Rule) | _kinds(Runner)  # discriminated-union tags pydantic inserts into locations
 
 
-def _location(loc: tuple) -> str:
-    out = ""
+def _location(loc: tuple, node) -> tuple[str, int | None]:
+    """``loc`` as the operator writes it (``targets[0].url``) and the line (1-based) of the YAML there,
+    or of the deepest node found on the way. The tag pydantic puts in the location of a union member
+    (``targets[0].http.url``) is left out: it is the ``kind`` of the mapping it follows."""
+    out, found, tagged = "", node, None
     for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in _TAGS:
+        if part in _TAGS and part == _kind(found) and found is not tagged:
+            tagged = found
             continue
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
+        child = _child(found, part)
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+        found = child if child is not None else found
+    return out or "(top level)", found.start_mark.line + 1 if found is not None else None
+
+
+def _kind(node) -> str | None:
+    kind = _child(node, "kind")
+    return kind.value if isinstance(kind, yaml.ScalarNode) else None
+
+
+def _child(node, part):
+    if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+        return next((v for k, v in node.value if k.value == part), None)
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        return node.value[part]
+    return None
 
 
 def _reason(error: dict) -> str:
@@ -160,17 +312,3 @@ def _reason(error: dict) -> str:
         return "unknown key"
     message = error["msg"]
     return message.removeprefix("Value error, ")
-
-
-def _line(node, loc: tuple) -> int | None:
-    """Line (1-based) of the YAML node at ``loc``, or of the deepest node found on the way."""
-    found = node
-    for part in loc:
-        child = None
-        if isinstance(found, yaml.MappingNode) and isinstance(part, str):
-            child = next((v for k, v in found.value if k.value == part), None)
-        elif isinstance(found, yaml.SequenceNode) and isinstance(part, int) and part < len(found.value):
-            child = found.value[part]
-        if child is not None:
-            found = child
-    return found.start_mark.line + 1 if found is not None else None

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from policies.rules import Category
 from policies.schema import _NAME, Strict, parse_duration
@@ -57,9 +57,6 @@ class Route(Strict):
     daily_token_budget: int | None = Field(default=None, ge=1, description="tokens per UTC day for the task")
     max_attempts: int = Field(default=2, ge=1, le=5, description="tries per provider for a valid answer")
 
-    def names(self) -> set[str]:
-        return {*self.chain, *(name for chain in self.chain_by_category.values() for name in chain)}
-
 
 class Refinement(Strict):
     """The worker's background refinement of open incidents' hypotheses."""
@@ -86,10 +83,3 @@ class RoutingFile(Strict):
             if not re.match(_NAME, name):
                 raise ValueError(f"name {name!r}: use lower-case letters, digits, '.', '_' and '-'")
         return value
-
-    @model_validator(mode="after")
-    def _declared(self) -> RoutingFile:
-        for task, route in self.routes.items():
-            if unknown := sorted(route.names() - set(self.providers)):
-                raise ValueError(f"route {task!r} names provider {unknown[0]!r}, which is not under providers")
-        return self

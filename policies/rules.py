@@ -7,20 +7,19 @@ prometheus targets write their query's series; logs targets ``log_signature_matc
 
 from __future__ import annotations
 
-import string
 from datetime import timedelta
 from functools import cached_property
 from typing import Annotated, ClassVar, Literal, Union
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
+from policies import templates
 from policies.expressions import parse_expression
-from policies.schema import _NAME, Severity, Strict, parse_duration, require_unique
+from policies.schema import _NAME, Severity, Strict, format_duration, parse_duration, require_unique
 from policies.selectors import Selector, parse_selector
 
 Category = Literal["latency", "traffic", "errors", "saturation", "availability", "logs", "other"]
 Reduce = Literal["last", "avg", "min", "max", "sum", "count", "p50", "p90", "p95", "p99"]
-TEMPLATE_FIELDS = ("rule", "service", "target", "value", "threshold", "window", "severity", "category")
 DEFAULT_SATURATION = 'probe_value{{service="{service}", kind="host", value=~"CPU|MEMORY|DISK"}}'
 
 
@@ -107,17 +106,23 @@ class _RuleBase(Strict):
 
     @field_validator("correlation_key", "summary")
     @classmethod
-    def _template(cls, value: str | None) -> str | None:
+    def _template(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return value
-        try:
-            names = {field for _, field, _, _ in string.Formatter().parse(value) if field is not None}
-        except ValueError as exc:
-            raise ValueError(f"not a valid template: {exc}") from None
-        if unknown := sorted(n.split(".")[0].split("[")[0] for n in names
-                             if n.split(".")[0].split("[")[0] not in TEMPLATE_FIELDS and not n.startswith("labels")):
-            raise ValueError(f"unknown field {{{unknown[0]}}} (use {', '.join(TEMPLATE_FIELDS)} or labels[name])")
+        if (unknown := templates.unknown_field(value)) is not None:
+            raise ValueError(f"unknown field {{{unknown}}} (use {', '.join(templates.FIELDS)}[name])")
+        if problem := templates.problem(value, cls._template_cases(info.data)):
+            raise ValueError(problem)
         return value
+
+    @classmethod
+    def _template_cases(cls, data: dict) -> list[tuple[str, dict]]:
+        """The sample fields its templates are rendered with; none when a field they need did not validate
+        (its own problem says why)."""
+        if any(key not in data for key in ("name", "service", "severity", "category", "labels", "by", "window")):
+            return []
+        return templates.samples(data["name"], data["service"], format_duration(data["window"]), data["severity"],
+                                 data["category"] or cls.CATEGORY, data["labels"], data["by"])
 
     @property
     def kind_category(self) -> str:

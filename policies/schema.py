@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 from functools import cached_property
@@ -19,20 +20,41 @@ _NAME = r"^[a-z0-9][a-z0-9_.-]*$"
 _HOST_PORT = r"^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$"  # example.com, 10.0.0.1:8443, [::1]:80
 
 
-def parse_duration(value: object) -> timedelta:
-    """'30s', '5m', '1.5h', '250ms' or a number of seconds."""
+LEAST_DURATION = timedelta(milliseconds=1)
+MOST_DURATION = timedelta(days=365)  # any duration but those below
+MOST_PROBE_TIMEOUT = timedelta(minutes=5)  # a target's timeout (rollups wait that long for late samples)
+MOST_RETENTION = timedelta(days=3650)  # how long samples and rollups are kept
+
+
+def parse_duration(value: object, most: timedelta = MOST_DURATION) -> timedelta:
+    """'30s', '5m', '1.5h', '250ms' or a number of seconds; at least 1ms, at most ``most``."""
+    seconds = _seconds(value)
+    if seconds <= 0:
+        raise ValueError(f"duration must be positive, got {value!r}")
+    if seconds > most.total_seconds():
+        raise ValueError(f"duration {value!r} is longer than {format_duration(most)}, the most this key allows")
+    if seconds < LEAST_DURATION.total_seconds():
+        raise ValueError(f"duration {value!r} is shorter than 1ms, the least allowed")
+    return timedelta(seconds=seconds)
+
+
+def _seconds(value: object) -> float:
+    """The seconds ``value`` spells (inf when too large for a float); ValueError when it is no duration."""
     if isinstance(value, timedelta):
-        return value
+        return value.total_seconds()
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int too large for a float
+            seconds = math.inf if value > 0 else -math.inf
     else:
         match = _DURATION.match(str(value).strip())
         if not match:
             raise ValueError(f"not a duration: {value!r} (use e.g. 250ms, 30s, 5m, 1h, 1d)")
         seconds = float(match["n"]) * _UNITS[match["unit"]]
-    if seconds <= 0:
-        raise ValueError(f"duration must be positive, got {value!r}")
-    return timedelta(seconds=seconds)
+    if math.isnan(seconds):
+        raise ValueError(f"not a duration: {value!r} (use e.g. 250ms, 30s, 5m, 1h, 1d)")
+    return seconds
 
 
 def format_duration(delta: timedelta) -> str:
@@ -72,10 +94,15 @@ class _TargetBase(Strict):
     parent: str | None = Field(default=None, pattern=_NAME, description="a target this one depends on: while "
                                "the parent has an open incident, this target's findings are suppressed")
 
-    @field_validator("interval", "timeout", mode="before")
+    @field_validator("interval", mode="before")
     @classmethod
-    def _duration(cls, value: object) -> timedelta | None:
-        return None if value is None else parse_duration(value)
+    def _duration(cls, value: object) -> timedelta:
+        return parse_duration(value)
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _timeout(cls, value: object) -> timedelta | None:
+        return None if value is None else parse_duration(value, MOST_PROBE_TIMEOUT)
 
     @property
     def probe_timeout(self) -> timedelta:
@@ -229,18 +256,8 @@ class TargetsFile(Strict):
     targets: list[Target] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _unique_names_and_parents(self) -> "TargetsFile":
+    def _unique_names(self) -> "TargetsFile":
         require_unique((target.name for target in self.targets), "target name")
-        parents = {target.name: target.parent for target in self.targets}
-        for name, parent in parents.items():
-            if parent is not None and parent not in parents:
-                raise ValueError(f"target {name!r} names parent {parent!r}, which is not a target")
-            seen = {name}
-            while parent is not None:
-                if parent in seen:
-                    raise ValueError(f"target {name!r}: parents form a cycle through {parent!r}")
-                seen.add(parent)
-                parent = parents.get(parent)
         return self
 
 
@@ -280,8 +297,13 @@ class SettingsFile(Strict):
     action_output_max_bytes: int = Field(default=65_536, ge=1024, description="most bytes of an action's output "
                                          "kept")
 
-    @field_validator("policy_reload_interval", "samples_retention", "samples_flush_interval", "rollups_1m_retention",
-                     "rollups_1h_retention", "approval_expiry", "remediation_interval", mode="before")
+    @field_validator("policy_reload_interval", "samples_flush_interval", "approval_expiry", "remediation_interval",
+                     mode="before")
     @classmethod
     def _duration(cls, value: object) -> timedelta:
         return parse_duration(value)
+
+    @field_validator("samples_retention", "rollups_1m_retention", "rollups_1h_retention", mode="before")
+    @classmethod
+    def _retention(cls, value: object) -> timedelta:
+        return parse_duration(value, MOST_RETENTION)

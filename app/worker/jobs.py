@@ -160,7 +160,9 @@ class Worker:
                      f" ({run.reason})" if run.reason else "")
 
     async def _reload(self) -> None:
-        if self.holder.reload_if_changed():
+        """Reload the policy files in a thread, so a slow load never holds up the probes (the holder runs
+        one reload at a time); reschedule on the loop."""
+        if await asyncio.to_thread(self.holder.reload_if_changed):
             self.ctx.max_body_bytes = self.holder.policy.settings.max_body_bytes
             self._schedule_targets()
             self._schedule_detector()
@@ -257,18 +259,8 @@ class Worker:
 
     # --- health -----------------------------------------------------------------------
     def health(self) -> dict:
-        error = self.holder.error
-        return {
-            "status": "degraded" if error else "ok",
-            "uptime_seconds": round(time.monotonic() - self.started, 1),
-            "targets": len(self._enabled()),
-            "policy": {
-                "directory": str(self.holder.directory),
-                "loaded_at": self.holder.loaded_at.isoformat(),
-                "in_force": "last good policy; the files on disk were rejected" if error else "files on disk",
-                "errors": [str(p) for p in error.problems] if error else [],
-            },
-        }
+        return {**self.holder.health(), "uptime_seconds": round(time.monotonic() - self.started, 1),
+                "targets": len(self._enabled())}
 
 
 def spread(name: str, interval: timedelta) -> timedelta:

@@ -97,6 +97,35 @@ def test_policy_check_refuses_a_repeated_key(cli, policy_dir):
         f"{bad / 'settings.yaml'}: line 2, ui_port: duplicate key 'ui_port' (first at line 1)",
         f"policy invalid: 2 problem(s) in {bad}",
     ]
+def test_policy_check_refuses_a_policy_without_targets_unless_confirmed(cli, policy_dir):
+    empty = policy_dir("targets: []\n")
+    (empty / "targets.yaml").unlink()
+    code, out, err = cli("policy", "check", str(empty))
+    assert (code, out) == (2, "") and err.splitlines() == [
+        f"{empty / 'targets.yaml'}: is missing, so nothing would be probed: refused as suspicious; if that is meant, "
+        "leave targets.yaml with allow_empty: true at the top",
+        f"policy invalid: 1 problem(s) in {empty}"]
+    assert cli("policy", "check", "--allow-empty", str(empty)) == (0, f"policy ok: {empty}: 0 targets, 0 rules\n", "")
+    (empty / "targets.yaml").write_text("allow_empty: true\n")
+    assert cli("policy", "check", str(empty))[0] == 0
+
+
+def test_policy_check_names_file_line_and_reason_of_hostile_edits_on_one_line_each(cli, policy_dir, shop_policy):
+    targets = shop_policy / "targets.yaml"
+    targets.write_text(targets.read_text().replace("timeout: 1s", "interval: 99999999999d\n    \"a\\nb\": 1"))
+    (shop_policy / "rules.yaml").write_text("rules:\n  - {name: r, kind: log_signature, target: shop-web, "
+                                            "signature: oom, summary: '{window:.1f}'}\n")
+    (shop_policy / "settings.yaml").symlink_to(shop_policy / "settings.yaml")
+    code, _, err = cli("policy", "check", str(shop_policy))
+    assert code == 2 and err.splitlines() == [
+        f"{targets}: line 7, targets[0].interval: duration '99999999999d' is longer than 365d, the most this key "
+        "allows",
+        f"{targets}: line 8, targets[0].a\\nb: unknown key",
+        f"{shop_policy / 'rules.yaml'}: line 2, rules[0].summary: {{window:.1f}} cannot be rendered: Unknown format "
+        "code 'f' for object of type 'str' (window is text such as 5m)",
+        f"{shop_policy / 'settings.yaml'}: cannot be read: it is a symbolic link that loops (too many levels of "
+        "symbolic links)",
+        f"policy invalid: 4 problem(s) in {shop_policy}"]
 
 
 def test_unknown_target_is_a_clear_error(cli, shop_policy):

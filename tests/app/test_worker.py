@@ -3,11 +3,13 @@ observation, and metrics render. (A real worker process is in tests/integration.
 
 import asyncio
 import re
+import threading
 
 import pytest
 
+import policies.holder
 from app.worker.jobs import Worker
-from ledger.db import known_secrets, open_ledger, sqlite_url, write_session
+from ledger.db import known_secrets, open_ledger, sqlite_url, utcnow, write_session
 from ledger.queries import list_incidents
 from ledger.samples import SampleStore
 from policies.holder import PolicyHolder
@@ -84,3 +86,34 @@ def test_the_workers_ledger_masks_the_secrets_of_the_policy_in_force(tmp_path, p
     assert worker.holder.reload_if_changed()
     with write_session(worker.engine) as session:
         assert known_secrets(session) == {"later-t0ken-value"}, "a reloaded policy's secrets count at once"
+def test_a_slow_policy_reload_never_holds_up_the_probes(tmp_path, policy_dir, monkeypatch):
+    directory = policy_dir(POLICY, settings="policy_reload_interval: 100ms\n")
+    worker = Worker(PolicyHolder(directory, now=utcnow), open_ledger(sqlite_url(tmp_path / "var")),
+                    SampleStore(tmp_path / "var" / "samples"))
+    loading, done, release = threading.Event(), threading.Event(), threading.Event()
+    probed_while_loading = []
+    load = policies.holder.load_policy
+
+    def slow_load(path):
+        loading.set()
+        release.wait(10)  # the event loop goes on probing meanwhile, or this runs out
+        done.set()
+        return load(path)
+
+    async def probe(target, ctx):
+        if loading.is_set() and not done.is_set():
+            probed_while_loading.append(target.name)
+        return observe(target, ctx.now(), 1.0, {"STATUS": 200}, status=200)
+
+    monkeypatch.setattr(policies.holder, "load_policy", slow_load)
+    monkeypatch.setitem(registry.PROBES, "http", probe)
+    (directory / "targets.yaml").write_text(POLICY.replace("250ms", "200ms"))
+
+    def until() -> bool:
+        if len(probed_while_loading) >= 3:
+            release.set()
+        return worker.holder.policy.target("slow").interval.total_seconds() == 0.2
+
+    run_worker(worker, until)
+    assert len(probed_while_loading) >= 3
+    assert worker.holder.policy.target("slow").interval.total_seconds() == 0.2  # and the reload took effect

@@ -190,3 +190,29 @@ def test_the_window_read_from_the_store_keeps_every_series_apart(tmp_path):
     assert past is window and window.size == 3000 and len(window.series) == 3000
     values = {s.labels["target"]: window.values([s])[1].tolist() for s in window.series}
     assert values == {f"t-{i}": [float(i)] for i in range(3000)}
+
+
+def test_one_failing_rule_is_logged_and_counted_and_the_others_are_evaluated(setup, engine, caplog):
+    policy, store = setup(rules=RULES + """
+  - {{name: shop-slow, kind: latency, service: shop, percentile: 50, above: 0.5, window: 1m}}
+""")
+    broken = policy.rules.rules[0].model_copy(update={"summary": "{window:.1f}"})  # what policy check refuses
+    policy = policy.model_copy(update={"rules": policy.rules.model_copy(update={"rules": [broken,
+                                                                                        policy.rules.rules[1]]})})
+    latency(store, 0.9, T0)
+    outcome = run_rules(engine, store, policy, T0)
+    assert outcome.signals == {"error": 1, "firing": 1}
+    assert [i.title for i in queries.list_incidents(engine)] == ["shop-slow (service=shop): p50 over 1m is 0.9 (> 0.5)"]
+    assert "rule shop-latency failed and is left out of this cycle: ValueError: Unknown format code 'f' for object " \
+           "of type 'str'" in caplog.text
+    with read_session(engine) as session:
+        assert [row.rule for row in session.exec(select(RuleState)).all()] == ["shop-slow"]
+
+
+def test_a_label_a_finding_lacks_renders_as_none(setup, engine):
+    policy, store = setup(rules="""
+rules:
+  - {{name: db-gone, kind: absence, series: 'probe_success{{target="db"}}', summary: "{{labels[service]}} stopped"}}
+""")
+    assert run_rules(engine, store, policy, T0).signals == {"firing": 1}
+    assert [i.title for i in queries.list_incidents(engine)] == ["none stopped"]

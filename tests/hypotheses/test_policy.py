@@ -25,11 +25,15 @@ def test_the_shipped_policy_routes_hypotheses_to_one_local_provider():
 @pytest.mark.parametrize("file, text, problem", [
     ("routing.yaml", "providers:\n  local: {host: 'http://h:1', model: m, privacy: local}\n"
                      "routes:\n  hypothesis:\n    chain: [local, cloud]\n",
-     "routing.yaml: line 1, (top level): route 'hypothesis' names provider 'cloud', which is not under providers"),
+     "routing.yaml: line 5, routes.hypothesis.chain[1]: names provider 'cloud', which is not under providers"),
+    ("routing.yaml", "providers:\n  local: {host: 'http://h:1', model: m, privacy: local}\n"
+                     "routes:\n  hypothesis:\n    chain: [local]\n    chain_by_category: {latency: [local, fast]}\n",
+     "routing.yaml: line 6, routes.hypothesis.chain_by_category.latency[1]: names provider 'fast', which is not "
+     "under providers"),
     ("routing.yaml", "providers:\n  local: {host: 'http://h:1', model: m, privacy: secret}\n",
      "routing.yaml: line 2, providers.local.privacy: Input should be 'local' or 'remote'"),
     ("routing.yaml", "providers:\n  local: {host: 'ftp://h', model: m, privacy: local}\n",
-     "routing.yaml: line 2, providers.local: not an http(s) URL: 'ftp://h'"),
+     "routing.yaml: line 2, providers.local.host: not an http(s) URL: 'ftp://h'"),
     ("routing.yaml", "routes:\n  hypothesis: {chain: [], budget: 3}\n",
      "routing.yaml: line 2, routes.hypothesis.budget: unknown key"),
     ("hypotheses.yaml", "rules:\n  - name: r\n    title: '${nope.x} is down'\n    explanation: e\n"

@@ -108,6 +108,7 @@ def test_the_plans_checks_run_over_the_drafts_window(incident, policy_with):
 def test_the_worker_refines_off_its_event_loop_and_counts_runs(tmp_path, engine, incident, policy_with):
     _, store, incident_id = incident
     policy_with({"local": provider(down())}, {"chain": ["local"]})
+    (tmp_path / "policy" / "targets.yaml").write_text("allow_empty: true  # no targets: only refinement\n")
     worker = Worker(PolicyHolder(tmp_path / "policy", now=lambda: NOW), engine, SampleStore(tmp_path / "s"))
     asyncio.run(worker._refine())
     run = queries.latest_hypothesis_runs(engine, [incident_id])[incident_id]

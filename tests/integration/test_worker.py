@@ -82,6 +82,49 @@ def test_invalid_policy_keeps_the_last_good_one_running(worker, demo_target):
     assert w.proc.poll() is None
 
 
+def test_hostile_policy_edits_keep_the_last_good_policy_and_healthz_says_why(worker):
+    w = worker()
+    (w.policy / "settings.yaml").write_text("policy_reload_interval: 200ms\n")
+    w.start()
+    runs = 'workbench_probe_runs_total{target="shop-web"'
+    wait_until(lambda: w.metric(runs) > 0, "a first probe run")
+    good = w.health()
+    assert (good["status"], good["reason"], good["policy"]["errors"]) == ("ok", None, [])
+    in_force, targets, rules = good["policy"]["digest"], w.policy / "targets.yaml", w.policy / "rules.yaml"
+    text = targets.read_text()
+
+    def rejected(problem: str) -> None:
+        health = wait_until(lambda: (h := w.health()) and any(problem in e for e in h["policy"]["errors"]) and h,
+                            f"/healthz to say {problem!r}")
+        assert health["status"] == "degraded" and problem in health["reason"]
+        assert health["policy"]["digest"] == in_force and health["policy"]["on_disk"]["accepted"] is False
+        assert w.metric("workbench_policy_valid") == 0
+        seen = w.metric(runs)
+        wait_until(lambda: w.metric(runs) > seen, "probes to go on under the last good policy")
+
+    targets.unlink()
+    rejected("targets.yaml: is missing, but the policy in force has 1 target from it: refused as suspicious")
+    targets.symlink_to(targets)
+    rejected("targets.yaml: cannot be read: it is a symbolic link that loops")
+    targets.unlink()
+    targets.write_text(text.replace("interval: 300ms", "interval: 99999999999d"))
+    rejected("targets[0].interval: duration '99999999999d' is longer than 365d, the most this key allows")
+    targets.write_text(text + "#" * (50 * 1024 * 1024))
+    rejected(f"targets.yaml: too large: {targets.stat().st_size:,} bytes, over the limit of 4 MiB")
+    targets.write_text(text)
+    rules.write_text("rules:\n  - {name: shop-errors, kind: errors, service: shop, above: 0.5, summary: '{window:.1f}'}\n")
+    rejected("rules[0].summary: {window:.1f} cannot be rendered: Unknown format code 'f' for object of type 'str'")
+
+    rules.unlink()
+    back = wait_until(lambda: (h := w.health()) and h["status"] == "ok" and h, "the good files in force again")
+    assert back["policy"]["errors"] == [] and back["policy"]["digest"] == in_force
+    assert w.metric("workbench_policy_valid") == 1
+    targets.write_text("allow_empty: true  # probing stops on purpose\ntargets: []\n")
+    empty = wait_until(lambda: (h := w.health()) and h["targets"] == 0 and h, "the confirmed empty policy in force")
+    assert empty["status"] == "ok" and empty["policy"]["digest"] != in_force
+    assert w.proc.poll() is None
+
+
 def test_busy_port_is_a_one_line_error(worker):
     w = worker().start()
     clash = subprocess.run(

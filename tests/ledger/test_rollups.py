@@ -218,7 +218,7 @@ def test_the_worker_rolls_up_when_it_starts(tmp_path, policy_dir):
     store = SampleStore(tmp_path / "var" / "samples")
     store.append(samples)
     store.flush()
-    worker = Worker(PolicyHolder(policy_dir("targets: []\n"), now=lambda: None),
+    worker = Worker(PolicyHolder(policy_dir("allow_empty: true\ntargets: []\n"), now=lambda: None),
                     open_ledger(sqlite_url(tmp_path / "var")), store)
 
     async def run_until_rolled() -> None:

@@ -134,10 +134,29 @@ def test_durations(text, seconds):
     assert parse_duration(text).total_seconds() == seconds
 
 
-@pytest.mark.parametrize("text", ["soon", "-5s", "0s", "5 minutes"])
-def test_bad_durations(text):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("text,reason", [
+    ("soon", "not a duration: 'soon'"), ("-5s", "not a duration: '-5s'"), ("0s", "duration must be positive"),
+    ("5 minutes", "not a duration"), (float("nan"), "not a duration: nan"),
+    ("99999999999d", "duration '99999999999d' is longer than 365d, the most this key allows"),
+    (10**400, "is longer than 365d"), (float("inf"), "duration inf is longer than 365d"),
+    ("9" * 400 + "s", "is longer than 365d"), ("0.5ms", "duration '0.5ms' is shorter than 1ms, the least allowed"),
+])
+def test_bad_durations(text, reason):
+    with pytest.raises(ValueError, match=re.escape(reason)):
         parse_duration(text)
+
+
+def test_durations_have_bounds_per_key_with_a_readable_reason(policy_dir):
+    directory = policy_dir(GOOD.replace("interval: 30s", "interval: 99999999999d\n    timeout: 10m"),
+                           settings="samples_retention: 3650d\nrollups_1h_retention: 3651d\n"
+                                    "policy_reload_interval: 366d\n")
+    targets, settings = directory / "targets.yaml", directory / "settings.yaml"
+    assert problems_of(directory) == [
+        f"{targets}: line 7, targets[0].interval: duration '99999999999d' is longer than 365d, the most this key allows",
+        f"{targets}: line 8, targets[0].timeout: duration '10m' is longer than 5m, the most this key allows",
+        f"{settings}: line 3, policy_reload_interval: duration '366d' is longer than 365d, the most this key allows",
+        f"{settings}: line 2, rollups_1h_retention: duration '3651d' is longer than 3650d, the most this key allows",
+    ]
 
 
 @pytest.mark.parametrize("source,values,ok,text", [
@@ -169,3 +188,25 @@ def test_holder_keeps_last_good_policy_and_reports_the_error(policy_dir):
     assert holder.policy.target("web").interval.total_seconds() == 60
     assert str(holder.error) == (f"{directory / 'targets.yaml'}: line 8, targets[0].interval: "
                                  "duplicate key 'interval' (first at line 7)")
+
+
+def test_every_problem_is_one_line_whatever_the_input(policy_dir):
+    long_url = "http://" + "x" * 5000
+    directory = policy_dir(f"""
+targets:
+  - name: web
+    kind: "ht\\ntp"
+  - name: db
+    kind: tcp
+    service: s
+    host: h
+    port: 9
+    "co\\nlo\\u2028ur": red
+    conditions: ["[BODY] contains \\u001b[31mred"]
+  - {{name: "a\\rb", kind: http, service: s, url: "{long_url}", conditions: ["{long_url}"]}}
+""")
+    found = problems_of(directory)
+    assert any("targets[0]: Input tag 'ht\\ntp' found using 'kind'" in p for p in found), found
+    assert any("targets[1].co\\nlo\\u2028ur: unknown key" in p for p in found), found
+    assert all("\n" not in p and "\r" not in p and "\u2028" not in p and "\x1b" not in p for p in found)
+    assert all(len(p) < 1000 for p in found), [len(p) for p in found]

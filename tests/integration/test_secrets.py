@@ -29,7 +29,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from app.cli import STREAMLIT_APP
+from app.cli.serve import STREAMLIT_APP
 from app.settings import ENV_DATA, ENV_DB, ENV_POLICY, ENV_PORT
 from ledger import queries
 from ledger.db import open_ledger, sqlite_url

@@ -4,9 +4,11 @@ together or not at all."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from ledger import lifecycle, silences
@@ -286,6 +288,88 @@ def record_alert(session: Session, event: AlertEvent, now: datetime, origin: str
         return "stale" if alert.status == "resolved" and event.status == "firing" else "duplicate"
     _resolve_alert(session, alert, event, now, "resolved in Alertmanager")
     return "resolved"
+
+
+def record_alerts(session: Session, events: list[AlertEvent], now: datetime, origin: str = "webhook") -> list[str]:
+    """``record_alert`` for each event, in order, with a few statements for a whole batch: new
+    firing episodes that no silence covers (an alert storm) are written together; every other
+    event (a known episode, a resolved one, a silenced one) goes through ``record_alert``."""
+    if not events:
+        return []
+    known = set(session.exec(select(Alert.fingerprint, Alert.starts_at)
+                             .where(col(Alert.fingerprint).in_({e.fingerprint for e in events}))).all())
+    in_force = [s for s in session.exec(select(Silence).where(col(Silence.expired_at).is_(None),
+                                                              Silence.starts_at <= now)) if silences.in_force(s, now)]
+    outcomes: list[str] = []
+    storm: list[tuple[AlertEvent, FindingSpec]] = []
+    for event in events:
+        spec = _alert_finding(event)
+        if ((event.fingerprint, event.starts_at) in known or event.status != "firing"
+                or any(silences.covers(s, spec.all_labels()) for s in in_force)):
+            _open_alert_findings(session, storm, now, origin)
+            storm = []
+            outcomes.append(record_alert(session, event, now, origin))
+        else:
+            storm.append((event, spec))
+            outcomes.append("new")
+        known.add((event.fingerprint, event.starts_at))
+    _open_alert_findings(session, storm, now, origin)
+    return outcomes
+
+
+def _open_alert_findings(session: Session, storm: list[tuple[AlertEvent, FindingSpec]], now: datetime,
+                         origin: str) -> None:
+    """What ``record_alert`` writes for new firing alerts no silence covers (alert, finding folded
+    into the open incident with its key or a new one, evidence, timeline), as bulk inserts."""
+    if not storm:
+        return
+    per_key = Counter(spec.correlation_key for _, spec in storm)
+    incident_ids: dict[str, int] = {}
+    for incident in session.exec(select(Incident).where(col(Incident.correlation_key).in_(list(per_key)),
+                                                        col(Incident.resolved_at).is_(None))):
+        if incident.state == lifecycle.RECOVERING:
+            _relapse(session, incident, now)
+        incident.finding_count += per_key[incident.correlation_key]
+        incident.last_seen_at = incident.updated_at = now
+        incident_ids[incident.correlation_key] = incident.id
+    opening: dict[str, FindingSpec] = {}  # keys with no open incident, and the first finding of each
+    for _, spec in storm:
+        if spec.correlation_key not in incident_ids:
+            opening.setdefault(spec.correlation_key, spec)
+    timeline = []
+    if opening:
+        ids = session.execute(insert(Incident).returning(Incident.id, sort_by_parameter_order=True), [
+            dict(title=spec.summary, state=lifecycle.OBSERVED, severity=spec.severity, service=spec.service,
+                 correlation_key=key, opened_at=now, updated_at=now, last_seen_at=now, finding_count=per_key[key])
+            for key, spec in opening.items()]).scalars().all()
+        incident_ids.update(zip(opening, ids))
+        timeline += [dict(incident_id=incident_ids[key], at=now, actor=SYSTEM, kind="transition",
+                          message=f"opened: {spec.summary}", from_state=None, to_state=lifecycle.OBSERVED)
+                     for key, spec in opening.items()]
+    finding_ids = session.execute(insert(Finding).returning(Finding.id, sort_by_parameter_order=True), [
+        dict(rule=spec.rule, target=spec.target, service=spec.service, severity=spec.severity, summary=spec.summary,
+             correlation_key=spec.correlation_key, first_seen=now, last_seen=now, occurrences=1,
+             labels=spec.all_labels(), incident_id=incident_ids[spec.correlation_key], suppressed_by=None)
+        for _, spec in storm]).scalars().all()
+    alerts, evidence = [], []
+    for (event, spec), finding_id in zip(storm, finding_ids):
+        incident_id = incident_ids[spec.correlation_key]
+        timeline.append(dict(incident_id=incident_id, at=now, actor=SYSTEM, kind="finding", from_state=None,
+                             to_state=None, message=f"finding #{finding_id} folded in: {spec.summary}"))
+        alerts.append(dict(
+            fingerprint=event.fingerprint, starts_at=event.starts_at, status=event.status, ends_at=event.ends_at,
+            alertname=event.labels.get("alertname", "unnamed"), labels=event.labels, annotations=event.annotations,
+            generator_url=event.generator_url, source=event.source, origin=origin, first_received=now,
+            last_received=now, deliveries=1, finding_id=finding_id, raw=event.raw))
+        evidence.append(dict(
+            incident_id=incident_id, finding_id=finding_id, observation_id=None, at=now, kind="alert",
+            summary=f"alert {event.labels.get('alertname', 'unnamed')} {event.status} ({event.source})",
+            data={"labels": event.labels, "annotations": event.annotations, "starts_at": event.starts_at.isoformat(),
+                  "ends_at": event.ends_at.isoformat() if event.ends_at else None,
+                  "generator_url": event.generator_url, "checks": []}))
+    session.execute(insert(TimelineEntry), timeline)
+    session.execute(insert(Alert), alerts)
+    session.execute(insert(Evidence), evidence)
 
 
 def resolve_unlisted_alerts(session: Session, origin: str, listed: set[tuple[str, datetime]], now: datetime,

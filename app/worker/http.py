@@ -12,6 +12,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from sqlalchemy import Engine
 
 from app.worker.jobs import Worker
@@ -33,7 +34,7 @@ def _handler(worker: Worker):
             if path == "/healthz":
                 self._send(200, "application/json", json.dumps(worker.health()).encode())
             elif path == "/metrics":
-                self._send(200, "text/plain; version=0.0.4; charset=utf-8", worker.metrics.render().encode())
+                self._send(200, CONTENT_TYPE_PLAIN_0_0_4, generate_latest(worker.registry))
             else:
                 self._send(404, "text/plain", b"not found\n")
 
@@ -44,7 +45,7 @@ def _handler(worker: Worker):
             refusal = self._refusal(settings)
             if refusal:
                 status, reason = refusal
-                worker.ingested.inc("rejected")
+                worker.ingested.labels("rejected").inc()
                 self._drain()
                 self.close_connection = True
                 return self._send(status, "application/json", json.dumps({"error": reason}).encode())

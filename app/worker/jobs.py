@@ -5,15 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import platform
 import time
 import zlib
 from datetime import timedelta
+from importlib import metadata
 
 from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
+from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import Engine
 
-from app.worker.metrics import Counter, Gauge, Histogram, Registry
 from detectors.cycle import run_rules
 from hypotheses.prompt import policy_secrets
 from hypotheses.refine import refine_due
@@ -32,7 +43,7 @@ RELOAD_JOB, FLUSH_JOB, HOUSEKEEPING_JOB, DETECT_JOB = "policy-reload", "samples-
 ROLLUP_JOB, REMEDIATE_JOB = "rollups", "remediation"
 HYPOTHESES_JOB = "hypotheses"
 HOUSE_JOBS = {HYPOTHESES_JOB, RELOAD_JOB, FLUSH_JOB, HOUSEKEEPING_JOB, DETECT_JOB, ROLLUP_JOB, REMEDIATE_JOB}
-DRAIN_LIMIT = 64 * 1024 * 1024
+disable_created_metrics()  # no <name>_created series beside each counter and histogram
 
 
 class Worker:
@@ -44,41 +55,46 @@ class Worker:
         self.started = time.monotonic()
         self.scheduler: AsyncIOScheduler | None = None
         self.ctx: ProbeContext | None = None
-        self.metrics = Registry()
-        m = self.metrics
-        self.runs = m.add(Counter("workbench_probe_runs_total", "Probe runs by target and kind.", ("target", "kind")))
-        self.failures = m.add(Counter("workbench_probe_failures_total", "Failed probe runs by target.", ("target",)))
-        self.duration = m.add(Histogram("workbench_probe_duration_seconds", "Probe duration by target.", ("target",)))
-        self.lag = m.add(Histogram("workbench_schedule_lag_seconds", "Delay between a job's planned and actual start."))
-        self.write = m.add(Histogram("workbench_ledger_write_seconds", "Time to commit one probe result to the ledger."))
-        self.errors = m.add(Counter("workbench_cycle_errors_total", "Probe cycles that could not be recorded.", ("target",)))
-        self.ingested = m.add(Counter("workbench_ingest_payloads_total", "Webhook payloads by result.", ("result",)))
-        self.alert_events = m.add(Counter("workbench_alert_events_total", "Alert events by what they did.", ("outcome",)))
-        self.samples_written = m.add(Counter("workbench_samples_written_total", "Samples written to the store."))
-        self.rollup_seconds = m.add(Histogram("workbench_rollup_seconds", "Time of one rollup pass: samples rolled "
-                                              "up per minute and per hour, compacted, past retention removed."))
-        self.detect_seconds = m.add(Histogram("workbench_detector_cycle_seconds",
-                                              "Time to evaluate every detector rule and record what changed."))
-        self.rule_signals = m.add(Counter("workbench_rule_signals_total", "Rule evaluations by what they signalled.",
-                                          ("signal",)))
-        self.detect_errors = m.add(Counter("workbench_detector_errors_total", "Detector cycles that failed."))
-        self.hypothesis_runs = m.add(Counter("workbench_hypothesis_runs_total", "Hypothesis refinements by status: "
-                                             "done, failed (the draft stands) or error.", ("status",)))
-        self.refine_seconds = m.add(Histogram("workbench_hypothesis_refine_seconds",
-                                              "Time of one background refinement pass."))
-        self.action_runs = m.add(Counter("workbench_action_runs_total", "Approved action requests taken up, by "
-                                         "result: succeeded, failed, timed_out or refused.", ("result",)))
-        self.action_verifications = m.add(Counter("workbench_action_verifications_total", "Verifications after "
-                                                  "an action, by result: passed, failed, skipped.", ("result",)))
-        self.action_seconds = m.add(Histogram("workbench_action_run_seconds", "Time of one action's run."))
-        self.remediation_errors = m.add(Counter("workbench_remediation_errors_total", "Remediation passes that failed."))
-        m.add(Gauge("workbench_action_requests", "Action requests by status.", ("status",),
-                    lambda: {(status,): n for status, n in action_request_counts(self.engine).items()}))
-        m.add(Gauge("workbench_open_incidents", "Open incidents by state.", ("state",),
-                    lambda: {(state,): n for state, n in open_incident_counts(self.engine).items()}))
-        m.add(Gauge("workbench_policy_valid", "1 when the policy files on disk are in force, 0 when rejected.", (),
-                    lambda: {(): 0.0 if self.holder.error else 1.0}))
-        m.add(Gauge("workbench_targets", "Targets scheduled.", (), lambda: {(): float(len(self._enabled()))}))
+        self.registry = r = CollectorRegistry()
+        self.runs = Counter("workbench_probe_runs_total", "Probe runs by target and kind.", ["target", "kind"],
+                            registry=r)
+        self.failures = Counter("workbench_probe_failures_total", "Failed probe runs by target.", ["target"],
+                                registry=r)
+        self.duration = Histogram("workbench_probe_duration_seconds", "Probe duration by target.", ["target"],
+                                  registry=r)
+        self.lag = Histogram("workbench_schedule_lag_seconds", "Delay between a job's planned and actual start.",
+                             registry=r)
+        self.write = Histogram("workbench_ledger_write_seconds", "Time to commit one probe result to the ledger.",
+                               registry=r)
+        self.errors = Counter("workbench_cycle_errors_total", "Probe cycles that could not be recorded.", ["target"],
+                              registry=r)
+        self.ingested = Counter("workbench_ingest_payloads_total", "Webhook payloads by result.", ["result"], registry=r)
+        self.alert_events = Counter("workbench_alert_events_total", "Alert events by what they did.", ["outcome"],
+                                    registry=r)
+        self.samples_written = Counter("workbench_samples_written_total", "Samples written to the store.", registry=r)
+        self.rollup_seconds = Histogram("workbench_rollup_seconds", "Time of one rollup pass: samples rolled up per "
+                                        "minute and per hour, compacted, past retention removed.", registry=r)
+        self.detect_seconds = Histogram("workbench_detector_cycle_seconds",
+                                        "Time to evaluate every detector rule and record what changed.", registry=r)
+        self.rule_signals = Counter("workbench_rule_signals_total", "Rule evaluations by what they signalled.",
+                                    ["signal"], registry=r)
+        self.detect_errors = Counter("workbench_detector_errors_total", "Detector cycles that failed.", registry=r)
+        self.hypothesis_runs = Counter("workbench_hypothesis_runs_total", "Hypothesis refinements by status: done, "
+                                       "failed (the draft stands) or error.", ["status"], registry=r)
+        self.refine_seconds = Histogram("workbench_hypothesis_refine_seconds",
+                                        "Time of one background refinement pass.", registry=r)
+        self.action_runs = Counter("workbench_action_runs_total", "Approved action requests taken up, by result: "
+                                   "succeeded, failed, timed_out or refused.", ["result"], registry=r)
+        self.action_verifications = Counter("workbench_action_verifications_total", "Verifications after an action, "
+                                            "by result: passed, failed, skipped.", ["result"], registry=r)
+        self.action_seconds = Histogram("workbench_action_run_seconds", "Time of one action's run.", registry=r)
+        self.remediation_errors = Counter("workbench_remediation_errors_total", "Remediation passes that failed.",
+                                          registry=r)
+        r.register(ScrapeTimeGauges(self))
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        Info("workbench_build", "The workbench's version and the Python running it.", registry=r).info(
+            {"version": _version(), "python": platform.python_version()})
 
     # --- scheduling -------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -151,12 +167,12 @@ class Worker:
         try:
             runs = await asyncio.to_thread(refine_due, self.engine, self.store, policy, policy_secrets(policy))
         except Exception:
-            self.hypothesis_runs.inc("error")
+            self.hypothesis_runs.labels("error").inc()
             log.exception("hypothesis refinement failed; it runs again next interval")
             return
         self.refine_seconds.observe(time.perf_counter() - started)
         for run in runs:
-            self.hypothesis_runs.inc(run.status)
+            self.hypothesis_runs.labels(run.status).inc()
             log.info("hypotheses of incident %d: %s%s", run.incident_id, run.status,
                      f" ({run.reason})" if run.reason else "")
 
@@ -178,7 +194,7 @@ class Worker:
             return
         self.detect_seconds.observe(outcome.evaluate_seconds + outcome.write_seconds)
         for name, count in outcome.signals.items():
-            self.rule_signals.inc(name, amount=count)
+            self.rule_signals.labels(name).inc(count)
         changed = {k: v for k, v in outcome.signals.items() if k not in ("none", "still_firing")}
         if changed or outcome.released:
             log.info("rules: %s%s", changed, f"; {outcome.released} suppressed findings released"
@@ -190,7 +206,7 @@ class Worker:
 
     async def _flush_samples(self) -> None:
         written = await asyncio.to_thread(self.store.flush)
-        self.samples_written.inc(amount=written)
+        self.samples_written.inc(written)
 
     async def _housekeeping(self) -> None:
         keep = self.holder.policy.settings.samples_retention
@@ -220,17 +236,17 @@ class Worker:
             log.exception("remediation pass failed; it runs again next interval")
             return
         for result, count in outcome.results.items():
-            self.action_runs.inc(result, amount=count)
+            self.action_runs.labels(result).inc(count)
         for result, count in outcome.verifications.items():
-            self.action_verifications.inc(result, amount=count)
+            self.action_verifications.labels(result).inc(count)
         for seconds in outcome.seconds:
             self.action_seconds.observe(seconds)
 
     def ingest(self, body: bytes) -> IngestResult:
         result = ingest_alertmanager(self.engine, body)
-        self.ingested.inc("accepted" if result.status < 300 else "rejected")
+        self.ingested.labels("accepted" if result.status < 300 else "rejected").inc()
         for outcome, count in result.outcomes.items():
-            self.alert_events.inc(outcome, amount=count)
+            self.alert_events.labels(outcome).inc(count)
         return result
 
     async def _run_target(self, name: str) -> None:
@@ -241,17 +257,17 @@ class Worker:
         try:
             outcome = await run_target(self.engine, target, self.ctx, self.store)
         except Exception:
-            self.errors.inc(name)
+            self.errors.labels(name).inc()
             log.exception("could not record the probe of %s; it runs again next interval", name)
             return
         observation = outcome.observation
-        self.runs.inc(name, target.kind)
-        self.duration.observe(observation.duration_ms / 1000, name)
+        self.runs.labels(name, target.kind).inc()
+        self.duration.labels(name).observe(observation.duration_ms / 1000)
         self.write.observe(outcome.write_seconds)
         for result, count in outcome.alerts.items():
-            self.alert_events.inc(result, amount=count)
+            self.alert_events.labels(result).inc(count)
         if not observation.ok:
-            self.failures.inc(name)
+            self.failures.labels(name).inc()
         quiet = observation.ok and outcome.signal.value == "none"
         log.log(logging.DEBUG if quiet else logging.INFO, "%s %s %s%s", name, "ok" if observation.ok else "FAIL",
                 outcome.signal.value, f": {observation.error}" if observation.error else "")
@@ -275,3 +291,40 @@ class Worker:
 def spread(name: str, interval: timedelta) -> timedelta:
     """Where in its interval a target's runs fall: the same for the same name, even across targets."""
     return interval * (zlib.crc32(name.encode()) / 2**32)
+
+class ScrapeTimeGauges:
+    """Gauges read when /metrics is scraped: open incidents by state and action requests by status
+    from the ledger, whether the policy files are in force, how many targets are scheduled. A read
+    that fails leaves its gauge out of that scrape (and logs why); the rest is served."""
+
+    def __init__(self, worker: Worker):
+        self.worker = worker
+
+    def collect(self):
+        w = self.worker
+        gauges = [
+            ("workbench_open_incidents", "Open incidents by state.", ["state"],
+             lambda: {(state,): n for state, n in open_incident_counts(w.engine).items()}),
+            ("workbench_action_requests", "Action requests by status.", ["status"],
+             lambda: {(status,): n for status, n in action_request_counts(w.engine).items()}),
+            ("workbench_policy_valid", "1 when the policy files on disk are in force, 0 when rejected.", [],
+             lambda: {(): 0 if w.holder.error else 1}),
+            ("workbench_targets", "Targets scheduled.", [], lambda: {(): len(w._enabled())}),
+        ]
+        for name, help_text, labels, read in gauges:
+            try:
+                values = read()
+            except Exception as exc:  # noqa: BLE001 - one broken read must not blank the page
+                log.warning("%s left out of /metrics: %s: %s", name, type(exc).__name__, exc)
+                continue
+            family = GaugeMetricFamily(name, help_text, labels=labels)
+            for key, value in values.items():
+                family.add_metric(key, value)
+            yield family
+
+
+def _version() -> str:
+    try:
+        return metadata.version("sre-workbench")
+    except metadata.PackageNotFoundError:
+        return "unknown"

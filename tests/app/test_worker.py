@@ -5,6 +5,7 @@ import asyncio
 import re
 
 import pytest
+from prometheus_client import generate_latest
 
 from app.worker.jobs import Worker
 from ledger.db import open_ledger, sqlite_url
@@ -65,7 +66,7 @@ def test_a_crashing_probe_becomes_a_failed_observation_and_an_incident(worker, m
     run_worker(worker, until=lambda: list_incidents(worker.engine))
     incident = list_incidents(worker.engine)[0]
     assert incident.title.startswith("slow failing: probe error RuntimeError: boom (test_worker.py:")
-    metrics = worker.metrics.render()
-    failures = re.search(r'^workbench_probe_failures_total\{target="slow"\} (\d+)$', metrics, re.M)
-    assert failures and int(failures[1]) >= 2
+    metrics = generate_latest(worker.registry).decode()
+    failures = re.search(r'^workbench_probe_failures_total\{target="slow"\} (\S+)$', metrics, re.M)
+    assert failures and float(failures[1]) >= 2
     assert 'workbench_open_incidents{state="observed"} 1' in metrics

@@ -4,6 +4,7 @@ remediation and hypotheses passes. The ledger is its only way to talk to the UI.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import platform
 import time
@@ -25,6 +26,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import Engine
 
+from app.worker.batching import GroupCommit
 from detectors.cycle import run_rules
 from hypotheses.prompt import policy_secrets
 from hypotheses.refine import refine_due
@@ -35,7 +37,7 @@ from ledger.samples import SampleStore
 from policies.holder import PolicyHolder
 from probes.context import ProbeClient, ProbeContext
 from probes.cycle import run_target
-from probes.ingest import IngestResult, ingest_alertmanager
+from probes.ingest import IngestResult, ingest_batch
 from remediation.executor import run_pass
 
 log = logging.getLogger("workbench.worker")
@@ -43,7 +45,19 @@ RELOAD_JOB, FLUSH_JOB, HOUSEKEEPING_JOB, DETECT_JOB = "policy-reload", "samples-
 ROLLUP_JOB, REMEDIATE_JOB = "rollups", "remediation"
 HYPOTHESES_JOB = "hypotheses"
 HOUSE_JOBS = {HYPOTHESES_JOB, RELOAD_JOB, FLUSH_JOB, HOUSEKEEPING_JOB, DETECT_JOB, ROLLUP_JOB, REMEDIATE_JOB}
+INGEST_BATCH_PAYLOADS, INGEST_BATCH_BYTES = 256, 4 * 1024 * 1024  # the most one group commit takes
 disable_created_metrics()  # no <name>_created series beside each counter and histogram
+
+
+def ends_quietly(job):
+    """A job run cancelled by the scheduler's shutdown ends without a traceback in the log."""
+    @functools.wraps(job)
+    async def run(*args):
+        try:
+            await job(*args)
+        except asyncio.CancelledError:
+            log.debug("%s cancelled: the worker is stopping", job.__name__)
+    return run
 
 
 class Worker:
@@ -68,7 +82,10 @@ class Worker:
                                registry=r)
         self.errors = Counter("workbench_cycle_errors_total", "Probe cycles that could not be recorded.", ["target"],
                               registry=r)
-        self.ingested = Counter("workbench_ingest_payloads_total", "Webhook payloads by result.", ["result"], registry=r)
+        self.ingested = Counter("workbench_ingest_payloads_total", "Webhook payloads by result: accepted, rejected "
+                                "(4xx) or failed (the ledger could not commit them, 503).", ["result"], registry=r)
+        self.ingest_commit = Histogram("workbench_ingest_commit_seconds", "Time to validate and commit one batch of "
+                                       "webhook payloads that arrived together (group commit).", registry=r)
         self.alert_events = Counter("workbench_alert_events_total", "Alert events by what they did.", ["outcome"],
                                     registry=r)
         self.samples_written = Counter("workbench_samples_written_total", "Samples written to the store.", registry=r)
@@ -95,35 +112,49 @@ class Worker:
         PlatformCollector(registry=r)
         Info("workbench_build", "The workbench's version and the Python running it.", registry=r).info(
             {"version": _version(), "python": platform.python_version()})
+        self.alert_batches = GroupCommit(self._commit_alert_batch, self._failed_alert_batch,
+                                         max_count=INGEST_BATCH_PAYLOADS, max_bytes=INGEST_BATCH_BYTES)
 
     # --- scheduling -------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
+        """Run the jobs until ``stop`` is set (the worker without its endpoints, as tests run it)."""
+        self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()
+
+    def start(self) -> None:
+        """Schedule every job on the running event loop."""
         settings = self.holder.policy.settings
         self.ctx = ProbeContext(ProbeClient(settings.max_connections), max_body_bytes=settings.max_body_bytes,
                                 engine=self.engine)
         self.scheduler = AsyncIOScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
         self.scheduler.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED)
         self._schedule_targets()
-        self.scheduler.add_job(self._reload, "interval", id=RELOAD_JOB,
-                               seconds=settings.policy_reload_interval.total_seconds())
-        self.scheduler.add_job(self._flush_samples, "interval", id=FLUSH_JOB,
-                               seconds=settings.samples_flush_interval.total_seconds())
-        self.scheduler.add_job(self._housekeeping, "interval", id=HOUSEKEEPING_JOB, minutes=10,
-                               next_run_time=utcnow())
-        self.scheduler.add_job(self._roll_up, "interval", id=ROLLUP_JOB, minutes=1, next_run_time=utcnow())
-        self.scheduler.add_job(self._remediate, "interval", id=REMEDIATE_JOB, next_run_time=utcnow(),
-                               seconds=settings.remediation_interval.total_seconds())
+        self._add_job(self._reload, id=RELOAD_JOB, seconds=settings.policy_reload_interval.total_seconds())
+        self._add_job(self._flush_samples, id=FLUSH_JOB, seconds=settings.samples_flush_interval.total_seconds())
+        self._add_job(self._housekeeping, id=HOUSEKEEPING_JOB, minutes=10, next_run_time=utcnow())
+        self._add_job(self._roll_up, id=ROLLUP_JOB, minutes=1, next_run_time=utcnow())
+        self._add_job(self._remediate, id=REMEDIATE_JOB, next_run_time=utcnow(),
+                      seconds=settings.remediation_interval.total_seconds())
         self._schedule_detector()
         self._schedule_refinement()
         self.scheduler.start()
         log.info("worker started: %d targets", len(self._enabled()))
-        try:
-            await stop.wait()
-        finally:
-            self.scheduler.shutdown(wait=False)
-            await self.ctx.aclose()
-            await self._flush_samples()
-            log.info("worker stopped")
+
+    async def stop(self) -> None:
+        """Stop the jobs (runs in flight are cancelled and end quietly), let the last webhook batch
+        commit, close the probe client and flush the samples."""
+        self.scheduler.shutdown(wait=False)
+        await self.alert_batches.drained()
+        await self.ctx.aclose()
+        await self._flush_samples()
+        log.info("worker stopped")
+
+    def _add_job(self, job, **options) -> None:
+        """An interval job (``options`` as APScheduler's ``add_job`` takes them)."""
+        self.scheduler.add_job(ends_quietly(job), "interval", **options)
 
     def _enabled(self):
         return [t for t in self.holder.policy.targets if t.enabled]
@@ -140,8 +171,8 @@ class Worker:
             job = self.scheduler.get_job(name)
             if job is not None and job.trigger.interval == target.interval:
                 continue
-            self.scheduler.add_job(
-                self._run_target, "interval", args=[name], id=name, replace_existing=True,
+            self._add_job(
+                self._run_target, args=[name], id=name, replace_existing=True,
                 seconds=target.interval.total_seconds(), next_run_time=utcnow() + spread(name, target.interval),
                 misfire_grace_time=max(1, int(target.interval.total_seconds())),
             )
@@ -150,15 +181,15 @@ class Worker:
         interval = self.holder.policy.rules.noise.evaluation_interval
         job = self.scheduler.get_job(DETECT_JOB)
         if job is None or job.trigger.interval != interval:
-            self.scheduler.add_job(self._detect, "interval", id=DETECT_JOB, replace_existing=True,
-                                   seconds=interval.total_seconds(), next_run_time=utcnow() + interval)
+            self._add_job(self._detect, id=DETECT_JOB, replace_existing=True,
+                          seconds=interval.total_seconds(), next_run_time=utcnow() + interval)
 
     def _schedule_refinement(self) -> None:
         interval = self.holder.policy.routing.refinement.interval
         job = self.scheduler.get_job(HYPOTHESES_JOB)
         if job is None or job.trigger.interval != interval:
-            self.scheduler.add_job(self._refine, "interval", id=HYPOTHESES_JOB, replace_existing=True,
-                                   seconds=interval.total_seconds(), next_run_time=utcnow() + interval)
+            self._add_job(self._refine, id=HYPOTHESES_JOB, replace_existing=True,
+                          seconds=interval.total_seconds(), next_run_time=utcnow() + interval)
 
     async def _refine(self) -> None:
         """Refine hypotheses in a thread: a model's answer never holds up the probes."""
@@ -242,12 +273,24 @@ class Worker:
         for seconds in outcome.seconds:
             self.action_seconds.observe(seconds)
 
-    def ingest(self, body: bytes) -> IngestResult:
-        result = ingest_alertmanager(self.engine, body)
-        self.ingested.labels("accepted" if result.status < 300 else "rejected").inc()
-        for outcome, count in result.outcomes.items():
-            self.alert_events.labels(outcome).inc(count)
-        return result
+    async def ingest(self, body: bytes) -> IngestResult:
+        """Validate and commit one webhook payload with the others that arrive meanwhile; the
+        answer comes after the commit."""
+        return await self.alert_batches.submit(body)
+
+    def _commit_alert_batch(self, bodies: list[bytes]) -> list[IngestResult]:
+        with self.ingest_commit.time():
+            results = ingest_batch(self.engine, bodies)
+        for result in results:
+            self.ingested.labels("accepted" if result.status < 300 else "rejected").inc()
+            for outcome, count in result.outcomes.items():
+                self.alert_events.labels(outcome).inc(count)
+        return results
+
+    def _failed_alert_batch(self, exc: Exception) -> IngestResult:
+        self.ingested.labels("failed").inc()
+        reason = str(getattr(exc, "orig", None) or exc).split("\n", 1)[0] or type(exc).__name__
+        return IngestResult(503, f"the ledger could not commit this payload, retry later: {reason}")
 
     async def _run_target(self, name: str) -> None:
         try:
@@ -291,6 +334,7 @@ class Worker:
 def spread(name: str, interval: timedelta) -> timedelta:
     """Where in its interval a target's runs fall: the same for the same name, even across targets."""
     return interval * (zlib.crc32(name.encode()) / 2**32)
+
 
 class ScrapeTimeGauges:
     """Gauges read when /metrics is scraped: open incidents by state and action requests by status

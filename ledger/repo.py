@@ -673,9 +673,11 @@ def open_incidents_with_findings(session: Session) -> list[tuple[Incident, list[
     """Open incidents with the findings folded into them (not those they suppress)."""
     incidents = session.exec(select(Incident).where(col(Incident.resolved_at).is_(None))
                              .order_by(col(Incident.id))).all()
-    findings = session.exec(select(Finding).where(col(Finding.incident_id).in_([i.id for i in incidents]),
-                                                  col(Finding.suppressed_by).is_(None))).all()
-    return [(incident, [f for f in findings if f.incident_id == incident.id]) for incident in incidents]
+    findings: dict[int, list[Finding]] = {incident.id: [] for incident in incidents}
+    for finding in session.exec(select(Finding).where(col(Finding.incident_id).in_(list(findings)),
+                                                      col(Finding.suppressed_by).is_(None))):
+        findings[finding.incident_id].append(finding)
+    return [(incident, findings[incident.id]) for incident in incidents]
 
 
 def add_incident_note(session: Session, incident_id: int, actor: str, message: str, now: datetime) -> None:

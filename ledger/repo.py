@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, col, select
 
 from ledger import lifecycle, silences
@@ -292,29 +292,54 @@ def record_alert(session: Session, event: AlertEvent, now: datetime, origin: str
 
 def record_alerts(session: Session, events: list[AlertEvent], now: datetime, origin: str = "webhook") -> list[str]:
     """``record_alert`` for each event, in order, with a few statements for a whole batch: new
-    firing episodes that no silence covers (an alert storm) are written together; every other
-    event (a known episode, a resolved one, a silenced one) goes through ``record_alert``."""
+    firing episodes no silence covers (an alert storm) are written together, and so are
+    redeliveries of known episodes (duplicate, stale); any other event (a resolution, a silenced
+    alert, an episode met again after it was written in this batch) goes through ``record_alert``."""
     if not events:
         return []
-    known = set(session.exec(select(Alert.fingerprint, Alert.starts_at)
-                             .where(col(Alert.fingerprint).in_({e.fingerprint for e in events}))).all())
+    known = {(row.fingerprint, row.starts_at): row for row in session.exec(
+        select(Alert.id, Alert.fingerprint, Alert.starts_at, Alert.status, Alert.last_received)
+        .where(col(Alert.fingerprint).in_({e.fingerprint for e in events})))}
     in_force = [s for s in session.exec(select(Silence).where(col(Silence.expired_at).is_(None),
                                                               Silence.starts_at <= now)) if silences.in_force(s, now)]
     outcomes: list[str] = []
     storm: list[tuple[AlertEvent, FindingSpec]] = []
+    redelivered: Counter[int] = Counter()
+    one_by_one: set[tuple[str, datetime]] = set()  # episodes written in this batch: later events wait for them
     for event in events:
-        spec = _alert_finding(event)
-        if ((event.fingerprint, event.starts_at) in known or event.status != "firing"
-                or any(silences.covers(s, spec.all_labels()) for s in in_force)):
-            _open_alert_findings(session, storm, now, origin)
-            storm = []
-            outcomes.append(record_alert(session, event, now, origin))
-        else:
-            storm.append((event, spec))
-            outcomes.append("new")
-        known.add((event.fingerprint, event.starts_at))
+        key = (event.fingerprint, event.starts_at)
+        episode = known.get(key)
+        spec = _alert_finding(event) if episode is None else None
+        if key not in one_by_one:
+            if spec and event.status == "firing" and not any(silences.covers(s, spec.all_labels()) for s in in_force):
+                storm.append((event, spec))
+                outcomes.append("new")
+                one_by_one.add(key)
+                continue
+            if episode and not (episode.status == "firing" and event.status == "resolved"):
+                redelivered[episode.id] += 1
+                outcomes.append("stale" if episode.status == "resolved" and event.status == "firing" else "duplicate")
+                continue
+        _open_alert_findings(session, storm, now, origin)
+        _count_redeliveries(session, redelivered, known, now)
+        storm, redelivered = [], Counter()
+        outcomes.append(record_alert(session, event, now, origin))
+        one_by_one.add(key)
     _open_alert_findings(session, storm, now, origin)
+    _count_redeliveries(session, redelivered, known, now)
     return outcomes
+
+
+def _count_redeliveries(session: Session, redelivered: Counter[int], known: dict, now: datetime) -> None:
+    """What ``record_alert`` writes for a redelivered episode: one more delivery, received now."""
+    if not redelivered:
+        return
+    table = Alert.__table__
+    last = {row.id: row.last_received for row in known.values()}
+    session.execute(update(table).where(table.c.id == bindparam("alert_id"))
+                    .values(deliveries=table.c.deliveries + bindparam("more"), last_received=bindparam("at")),
+                    [dict(alert_id=alert_id, more=more, at=max(last[alert_id], now))
+                     for alert_id, more in redelivered.items()])
 
 
 def _open_alert_findings(session: Session, storm: list[tuple[AlertEvent, FindingSpec]], now: datetime,
@@ -338,7 +363,7 @@ def _open_alert_findings(session: Session, storm: list[tuple[AlertEvent, Finding
             opening.setdefault(spec.correlation_key, spec)
     timeline = []
     if opening:
-        ids = session.execute(insert(Incident).returning(Incident.id, sort_by_parameter_order=True), [
+        ids = session.execute(insert(Incident.__table__).returning(Incident.__table__.c.id, sort_by_parameter_order=True), [
             dict(title=spec.summary, state=lifecycle.OBSERVED, severity=spec.severity, service=spec.service,
                  correlation_key=key, opened_at=now, updated_at=now, last_seen_at=now, finding_count=per_key[key])
             for key, spec in opening.items()]).scalars().all()
@@ -346,7 +371,7 @@ def _open_alert_findings(session: Session, storm: list[tuple[AlertEvent, Finding
         timeline += [dict(incident_id=incident_ids[key], at=now, actor=SYSTEM, kind="transition",
                           message=f"opened: {spec.summary}", from_state=None, to_state=lifecycle.OBSERVED)
                      for key, spec in opening.items()]
-    finding_ids = session.execute(insert(Finding).returning(Finding.id, sort_by_parameter_order=True), [
+    finding_ids = session.execute(insert(Finding.__table__).returning(Finding.__table__.c.id, sort_by_parameter_order=True), [
         dict(rule=spec.rule, target=spec.target, service=spec.service, severity=spec.severity, summary=spec.summary,
              correlation_key=spec.correlation_key, first_seen=now, last_seen=now, occurrences=1,
              labels=spec.all_labels(), incident_id=incident_ids[spec.correlation_key], suppressed_by=None)
@@ -367,9 +392,9 @@ def _open_alert_findings(session: Session, storm: list[tuple[AlertEvent, Finding
             data={"labels": event.labels, "annotations": event.annotations, "starts_at": event.starts_at.isoformat(),
                   "ends_at": event.ends_at.isoformat() if event.ends_at else None,
                   "generator_url": event.generator_url, "checks": []}))
-    session.execute(insert(TimelineEntry), timeline)
-    session.execute(insert(Alert), alerts)
-    session.execute(insert(Evidence), evidence)
+    session.execute(insert(TimelineEntry.__table__), timeline)
+    session.execute(insert(Alert.__table__), alerts)
+    session.execute(insert(Evidence.__table__), evidence)
 
 
 def resolve_unlisted_alerts(session: Session, origin: str, listed: set[tuple[str, datetime]], now: datetime,
@@ -418,12 +443,11 @@ def _alert_evidence(session: Session, finding: Finding, event: AlertEvent, now: 
     ))
 
 
-def add_ingest_payload(session: Session, source: str, body: str, accepted: bool, reason: str | None,
-                       alerts: int, now: datetime) -> IngestPayload:
-    payload = IngestPayload(received_at=now, source=source, accepted=accepted, reason=reason, alerts=alerts,
-                            body=body)
-    session.add(payload)
-    return payload
+def add_ingest_payloads(session: Session, source: str, kept: list[tuple[str, str | None, int]], now: datetime) -> None:
+    """Pushed payloads as kept: (body, why it was refused or None when accepted, alerts it held)."""
+    session.execute(insert(IngestPayload.__table__), [
+        dict(received_at=now, source=source, accepted=reason is None, reason=reason, alerts=alerts, body=body)
+        for body, reason, alerts in kept])
 
 
 def transition(session: Session, incident_id: int, to_state: str, actor: str, reason: str | None, now: datetime) -> Incident:

@@ -56,11 +56,9 @@ def ingest_batch(engine: Engine, bodies: list[bytes]) -> list[IngestResult]:
             for body, events in zip(bodies, parsed)]
     accepted = [events for events in parsed if not isinstance(events, PayloadRejected)]
     with write_session(engine) as session:
-        for events, text in zip(parsed, kept):
-            if isinstance(events, PayloadRejected):
-                repo.add_ingest_payload(session, SOURCE, text, False, str(events), 0, now)
-            else:
-                repo.add_ingest_payload(session, SOURCE, text, True, None, len(events), now)
+        repo.add_ingest_payloads(session, SOURCE, [
+            (text, str(events), 0) if isinstance(events, PayloadRejected) else (text, None, len(events))
+            for events, text in zip(parsed, kept)], now)
         outcomes = iter(repo.record_alerts(session, [event for events in accepted for event in events], now))
     results = []
     for events in parsed:

@@ -173,13 +173,15 @@ def snapshot(engine) -> dict:
 
 
 def test_a_batch_folds_alerts_as_they_would_one_by_one(engine, tmp_path):
-    """New, duplicate, stale, resolved and silenced alerts, repeats inside a batch, a new alert
-    relapsing a recovering incident and one opening a new incident after its key's resolved."""
+    """New, duplicate, stale, resolved and silenced alerts, repeats inside a batch (a redelivery
+    and then the resolution of the same episode), a new alert relapsing a recovering incident and
+    one opening a new incident after its key's resolved."""
     batches = [
         [event("a", "K1"), event("b", "K1"), event("a", "K1"), event("c", "K2"), event("d", "K3", "resolved")],
         [event("e", "K2"), event("s", "Silenced"), event("a", "K1", "resolved"), event("g", "K4"), event("g", "K4"),
          event("b", "K1", "resolved")],
-        [event("h", "K1"), event("a", "K1"), event("d", "K3"), event("i", "K1"), event("j", "K5")],
+        [event("h", "K1"), event("a", "K1"), event("d", "K3"), event("i", "K1"), event("c", "K2"), event("c", "K2"),
+         event("c", "K2", "resolved"), event("c", "K2"), event("j", "K5")],
     ]
     start = utcnow()
 
@@ -206,7 +208,7 @@ def test_a_batch_folds_alerts_as_they_would_one_by_one(engine, tmp_path):
 
     assert outcomes == [["new", "new", "duplicate", "new", "resolved"],
                         ["new", "new", "resolved", "new", "duplicate", "resolved"],
-                        ["new", "stale", "stale", "new", "new"]]
+                        ["new", "stale", "stale", "new", "duplicate", "duplicate", "resolved", "stale", "new"]]
     assert snapshot(engine) == snapshot(one_by_one)
     incidents = sorted((i.id, i.correlation_key.rsplit(":", 1)[1], i.state) for i in list_incidents(engine))
     assert incidents == [(1, "K1", "resolved"), (2, "K2", "observed"), (3, "K4", "observed"), (4, "K1", "observed"),

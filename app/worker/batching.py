@@ -1,6 +1,7 @@
 """Group commit: requests that arrive together share one transaction. The first waiting item
-starts a batch; a batch takes everything queued meanwhile, up to a count and a size; one thread
-commits it while the next batch gathers; each item's answer is set after its batch's commit."""
+starts a batch; a batch takes everything queued meanwhile, up to a count and a size; a thread of
+its own commits it while the next batch gathers (so commits never wait behind other work in the
+event loop's default executor); each item's answer is set after its batch's commit."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, TypeVar
 
 log = logging.getLogger("workbench.worker")
@@ -23,6 +25,7 @@ class GroupCommit(Generic[Answer]):
         self._max_count, self._max_bytes = max_count, max_bytes
         self._queue: deque[tuple[bytes, asyncio.Future[Answer]]] = deque()
         self._committing: asyncio.Task | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="group-commit")
 
     async def submit(self, item: bytes) -> Answer:
         """The item's answer, once the batch it went into is committed (or failed)."""
@@ -32,16 +35,18 @@ class GroupCommit(Generic[Answer]):
             self._committing = asyncio.create_task(self._commit_all())
         return await answer
 
-    async def drained(self) -> None:
-        """Wait for the items queued so far to be committed."""
+    async def close(self) -> None:
+        """Wait for the items queued so far to be committed, then let the thread go."""
         if self._committing is not None:
             await asyncio.shield(self._committing)
+        self._thread.shutdown()
 
     async def _commit_all(self) -> None:
         try:
             while batch := self._next_batch():
                 try:
-                    answers = await asyncio.to_thread(self._commit, [item for item, _ in batch])
+                    answers = await asyncio.get_running_loop().run_in_executor(
+                        self._thread, self._commit, [item for item, _ in batch])
                 except Exception as exc:  # noqa: BLE001 - the batch's requests are told, the next batch goes on
                     log.exception("a batch of %d webhook payloads could not be committed", len(batch))
                     answers = [self._failed(exc) for _ in batch]

@@ -147,7 +147,7 @@ class Worker:
         """Stop the jobs (runs in flight are cancelled and end quietly), let the last webhook batch
         commit, close the probe client and flush the samples."""
         self.scheduler.shutdown(wait=False)
-        await self.alert_batches.drained()
+        await self.alert_batches.close()
         await self.ctx.aclose()
         await self._flush_samples()
         log.info("worker stopped")

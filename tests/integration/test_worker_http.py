@@ -133,6 +133,12 @@ def test_hostile_clients_get_an_answer_or_are_closed_and_the_next_payload_goes_t
     assert b"exceeds the limit of 1048576" in answer
     conn.close()
 
+    # a chunked body (no Content-Length) is refused
+    conn, answer = raw_request(w.port, b"POST /ingest/alertmanager HTTP/1.1\r\nHost: w\r\n"
+                                       b"Transfer-Encoding: chunked\r\n\r\n", b"2\r\n{}\r\n0\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 411 ") and answer.endswith(b'{"error": "a Content-Length header is required"}')
+    conn.close()
+
     # idle connections, and one that never finishes its headers, are closed by the server
     idle = [socket.create_connection(("127.0.0.1", w.port)) for _ in range(20)]
     idle[0].sendall(b"POST /ingest/alertmanager HTTP/1.1\r\nHost: wor")
@@ -146,7 +152,7 @@ def test_hostile_clients_get_an_answer_or_are_closed_and_the_next_payload_goes_t
 
     response = httpx.post(f"{w.url}/ingest/alertmanager", content=payload(1), timeout=10)
     assert (response.status_code, response.json()) == (200, {"status": "accepted", "new": 1})
-    assert w.metric('workbench_ingest_payloads_total{result="rejected"}') == 2
+    assert w.metric('workbench_ingest_payloads_total{result="rejected"}') == 3
 
 
 def test_metrics_serve_the_process_collectors_and_build_info(worker):

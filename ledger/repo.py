@@ -290,6 +290,9 @@ def record_alert(session: Session, event: AlertEvent, now: datetime, origin: str
     return "resolved"
 
 
+IN_CHUNK = 5_000  # values in one IN (...): SQLite takes 32,766 query parameters, PostgreSQL 65,535
+
+
 def record_alerts(session: Session, events: list[AlertEvent], now: datetime, origin: str = "webhook") -> list[str]:
     """``record_alert`` for each event, in order, with a few statements for a whole batch: new
     firing episodes no silence covers (an alert storm) are written together, and so are
@@ -297,9 +300,10 @@ def record_alerts(session: Session, events: list[AlertEvent], now: datetime, ori
     alert, an episode met again after it was written in this batch) goes through ``record_alert``."""
     if not events:
         return []
-    known = {(row.fingerprint, row.starts_at): row for row in session.exec(
-        select(Alert.id, Alert.fingerprint, Alert.starts_at, Alert.status, Alert.last_received)
-        .where(col(Alert.fingerprint).in_({e.fingerprint for e in events})))}
+    known = {(row.fingerprint, row.starts_at): row
+             for fingerprints in _chunks({e.fingerprint for e in events}) for row in session.exec(
+                 select(Alert.id, Alert.fingerprint, Alert.starts_at, Alert.status, Alert.last_received)
+                 .where(col(Alert.fingerprint).in_(fingerprints)))}
     in_force = [s for s in session.exec(select(Silence).where(col(Silence.expired_at).is_(None),
                                                               Silence.starts_at <= now)) if silences.in_force(s, now)]
     outcomes: list[str] = []
@@ -330,6 +334,12 @@ def record_alerts(session: Session, events: list[AlertEvent], now: datetime, ori
     return outcomes
 
 
+def _chunks(values) -> list[list]:
+    """``values`` in lists of at most IN_CHUNK, to stay within a database's query parameters."""
+    values = list(values)
+    return [values[i:i + IN_CHUNK] for i in range(0, len(values), IN_CHUNK)]
+
+
 def _count_redeliveries(session: Session, redelivered: Counter[int], known: dict, now: datetime) -> None:
     """What ``record_alert`` writes for a redelivered episode: one more delivery, received now."""
     if not redelivered:
@@ -350,8 +360,8 @@ def _open_alert_findings(session: Session, storm: list[tuple[AlertEvent, Finding
         return
     per_key = Counter(spec.correlation_key for _, spec in storm)
     incident_ids: dict[str, int] = {}
-    for incident in session.exec(select(Incident).where(col(Incident.correlation_key).in_(list(per_key)),
-                                                        col(Incident.resolved_at).is_(None))):
+    for incident in (incident for keys in _chunks(per_key) for incident in session.exec(
+            select(Incident).where(col(Incident.correlation_key).in_(keys), col(Incident.resolved_at).is_(None)))):
         if incident.state == lifecycle.RECOVERING:
             _relapse(session, incident, now)
         incident.finding_count += per_key[incident.correlation_key]
@@ -363,7 +373,8 @@ def _open_alert_findings(session: Session, storm: list[tuple[AlertEvent, Finding
             opening.setdefault(spec.correlation_key, spec)
     timeline = []
     if opening:
-        ids = session.execute(insert(Incident.__table__).returning(Incident.__table__.c.id, sort_by_parameter_order=True), [
+        table = Incident.__table__
+        ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), [
             dict(title=spec.summary, state=lifecycle.OBSERVED, severity=spec.severity, service=spec.service,
                  correlation_key=key, opened_at=now, updated_at=now, last_seen_at=now, finding_count=per_key[key])
             for key, spec in opening.items()]).scalars().all()
@@ -371,7 +382,8 @@ def _open_alert_findings(session: Session, storm: list[tuple[AlertEvent, Finding
         timeline += [dict(incident_id=incident_ids[key], at=now, actor=SYSTEM, kind="transition",
                           message=f"opened: {spec.summary}", from_state=None, to_state=lifecycle.OBSERVED)
                      for key, spec in opening.items()]
-    finding_ids = session.execute(insert(Finding.__table__).returning(Finding.__table__.c.id, sort_by_parameter_order=True), [
+    table = Finding.__table__
+    finding_ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), [
         dict(rule=spec.rule, target=spec.target, service=spec.service, severity=spec.severity, summary=spec.summary,
              correlation_key=spec.correlation_key, first_seen=now, last_seen=now, occurrences=1,
              labels=spec.all_labels(), incident_id=incident_ids[spec.correlation_key], suppressed_by=None)

@@ -172,10 +172,13 @@ def snapshot(engine) -> dict:
             "evidence": rows(Evidence, [Evidence.incident_id, Evidence.id], ["id"])}
 
 
-def test_a_batch_folds_alerts_as_they_would_one_by_one(engine, tmp_path):
+@pytest.mark.parametrize("in_chunk", [repo.IN_CHUNK, 2])
+def test_a_batch_folds_alerts_as_they_would_one_by_one(engine, tmp_path, monkeypatch, in_chunk):
     """New, duplicate, stale, resolved and silenced alerts, repeats inside a batch (a redelivery
     and then the resolution of the same episode), a new alert relapsing a recovering incident and
-    one opening a new incident after its key's resolved."""
+    one opening a new incident after its key's resolved; the batch's reads in one query each, or
+    in several (a batch with more alerts than a database takes query parameters)."""
+    monkeypatch.setattr(repo, "IN_CHUNK", in_chunk)
     batches = [
         [event("a", "K1"), event("b", "K1"), event("a", "K1"), event("c", "K2"), event("d", "K3", "resolved")],
         [event("e", "K2"), event("s", "Silenced"), event("a", "K1", "resolved"), event("g", "K4"), event("g", "K4"),

@@ -12,7 +12,7 @@ first probe runs, then measures:
 
 1. storm: ``--storm-clients`` clients POST single-alert webhook payloads back to back for
    ``--storm-seconds``; every alert is new (its own fingerprint and alertname, so each opens a
-   finding and an incident). Alerts/s accepted, and dropped = alerts sent - alert rows in the
+   finding and an incident; with ``--one-incident`` they share an alertname and fold into one). Alerts/s accepted, and dropped = alerts sent - alert rows in the
    ledger, counted from the ledger file after the run. Meanwhile: the probes' schedule lag p99
    (from the worker's ``workbench_schedule_lag_seconds`` histogram, the bucket holding p99 of the
    runs during the storm), probe runs and failures, the worker's CPU per alert.
@@ -59,9 +59,10 @@ TARGET = """  - {{name: t{i:03d}, kind: http, service: bench, url: "{url}", inte
 # ------------------------------------------------------------------------------------------
 # the load generator (child process)
 # ------------------------------------------------------------------------------------------
-def payload(template: dict, fingerprint: str) -> bytes:
+def payload(template: dict, fingerprint: str, one_incident: bool) -> bytes:
     alert = template["alerts"][0]
-    alert["fingerprint"] = alert["labels"]["alertname"] = fingerprint
+    alert["fingerprint"] = fingerprint
+    alert["labels"]["alertname"] = "Storm" if one_incident else fingerprint
     return json.dumps(template).encode()
 
 
@@ -103,7 +104,8 @@ async def load(args) -> dict:
             async def client():
                 nonlocal sent
                 while time.perf_counter() < deadline:
-                    body = payload(template, f"{prefix}{sent % args.count if args.count else sent:07d}")
+                    body = payload(template, f"{prefix}{sent % args.count if args.count else sent:07d}",
+                                   args.one_incident)
                     sent += 1
                     started = time.perf_counter()
                     tally(*await post(session, args.url, body), started)
@@ -111,7 +113,7 @@ async def load(args) -> dict:
             await asyncio.gather(*(client() for _ in range(args.clients)))
         else:
             count = int(args.rate * args.seconds)
-            bodies = [payload(template, f"{prefix}{i:07d}") for i in range(count)]
+            bodies = [payload(template, f"{prefix}{i:07d}", args.one_incident) for i in range(count)]
 
             async def one(i):
                 planned = t0 + i / args.rate
@@ -192,7 +194,8 @@ class Run:
 
     def load(self, kind: str, prefix: str, **options) -> dict:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--_load", kind, "--url", self.base + "/ingest/alertmanager",
-               "--prefix", prefix, *[f"--{k.replace('_', '-')}={v}" for k, v in options.items()]]
+               "--prefix", prefix, *[f"--{k.replace('_', '-')}" + ("" if v is True else f"={v}")
+                                     for k, v in options.items() if v is not False]]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
         lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
         if not lines:
@@ -224,7 +227,8 @@ def measure(label: str, checkout: Path, args, target_url: str) -> dict:
         wait_http(run.base + "/healthz", timeout=60)
         time.sleep(3)  # first probe runs, the house jobs' first passes
         before, cpu0 = scrape(run.base), proc_cpu_seconds(run.proc.pid)
-        storm = run.load("closed", "storm", clients=a.storm_clients, seconds=a.storm_seconds)
+        storm = run.load("closed", "storm", clients=a.storm_clients, seconds=a.storm_seconds,
+                         one_incident=a.one_incident)
         cpu, after = proc_cpu_seconds(run.proc.pid) - cpu0, scrape(run.base)
         storm["dropped"] = storm["sent"] - run.alert_rows("storm")
         storm["worker_cpu_ms"] = cpu / max(1, storm["accepted"]) * 1e3
@@ -236,10 +240,12 @@ def measure(label: str, checkout: Path, args, target_url: str) -> dict:
         storm["probes"] = f"{int(runs)} runs, {int(failures)} failed"
         storm["rss_mb"] = resident_mb(run.proc.pid)
         time.sleep(2)
-        paced = run.load("paced", "paced", clients=a.paced_clients, rate=a.paced_rate, seconds=a.paced_seconds)
+        paced = run.load("paced", "paced", clients=a.paced_clients, rate=a.paced_rate, seconds=a.paced_seconds,
+                         one_incident=a.one_incident)
         paced["dropped"] = paced["sent"] - run.alert_rows("paced")
         cpu0 = proc_cpu_seconds(run.proc.pid)
-        again = run.load("closed", "paced", clients=a.storm_clients, seconds=a.redelivery_seconds, count=paced["sent"])
+        again = run.load("closed", "paced", clients=a.storm_clients, seconds=a.redelivery_seconds, count=paced["sent"],
+                         one_incident=a.one_incident)
         again["worker_cpu_ms"] = (proc_cpu_seconds(run.proc.pid) - cpu0) / max(1, again["accepted"]) * 1e3
     finally:
         stop_s = run.stop()
@@ -251,8 +257,9 @@ def measure(label: str, checkout: Path, args, target_url: str) -> dict:
 
 def report(results: list[dict], args) -> None:
     a = args
+    each = "a finding each, all in one incident" if a.one_incident else "a finding and an incident each"
     print(f"\nSTORM: {a.storm_clients} clients back to back for {a.storm_seconds:g} s, single-alert payloads, every "
-          f"alert new (a finding and an incident each); {a.targets} http targets at 1 s probed meanwhile")
+          f"alert new ({each}); {a.targets} http targets at 1 s probed meanwhile")
     header = (f"{'worker':34s} {'alerts/s':>9s} {'slowest 5 s':>11s} {'sent':>7s} {'dropped':>7s} {'p50 ms':>7s} "
               f"{'p99 ms':>8s} {'CPU ms/alert':>12s} {'load cores':>10s} {'RSS MB':>6s} {'schedule lag p99':>22s}  probes")
     print(header + "\n" + "-" * len(header))
@@ -297,6 +304,8 @@ def parse_args(argv=None):
     ap.add_argument("--paced-seconds", type=float, default=20.0)
     ap.add_argument("--paced-clients", type=int, default=256, help="connections the paced client may open")
     ap.add_argument("--redelivery-seconds", type=float, default=10.0)
+    ap.add_argument("--one-incident", action="store_true", help="every alert under one alertname: each still opens "
+                    "a finding, all fold into one incident")
     # internal: the load generator
     ap.add_argument("--_load", choices=["closed", "paced"], help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)

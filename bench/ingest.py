@@ -240,8 +240,10 @@ def measure(label: str, checkout: Path, args, target_url: str) -> dict:
         storm["probes"] = f"{int(runs)} runs, {int(failures)} failed"
         storm["rss_mb"] = resident_mb(run.proc.pid)
         time.sleep(2)
+        cpu0 = proc_cpu_seconds(run.proc.pid)
         paced = run.load("paced", "paced", clients=a.paced_clients, rate=a.paced_rate, seconds=a.paced_seconds,
                          one_incident=a.one_incident)
+        paced["worker_cpu_ms"] = (proc_cpu_seconds(run.proc.pid) - cpu0) / max(1, paced["accepted"]) * 1e3
         paced["dropped"] = paced["sent"] - run.alert_rows("paced")
         cpu0 = proc_cpu_seconds(run.proc.pid)
         again = run.load("closed", "paced", clients=a.storm_clients, seconds=a.redelivery_seconds, count=paced["sent"],
@@ -273,12 +275,13 @@ def report(results: list[dict], args) -> None:
     print(f"\nPACED: new alerts at {a.paced_rate:g}/s for {a.paced_seconds:g} s (open loop: each request leaves at "
           f"its planned time; client late = how far behind the plan the client sent, p99)")
     header = (f"{'worker':34s} {'alerts/s':>9s} {'sent':>7s} {'dropped':>7s} {'p50 ms':>7s} {'p99 ms':>8s} {'max ms':>8s} "
-              f"{'client late ms':>14s}")
+              f"{'client late ms':>14s} {'CPU ms/alert':>12s}")
     print(header + "\n" + "-" * len(header))
     for r in results:
         p = r["paced"]
         print(f"{r['label']:34s} {p['rate']:9.0f} {p['sent']:7d} {p['dropped']:7d} {p['p50_ms']:7.1f} {p['p99_ms']:8.1f} "
-              f"{p['max_ms']:8.1f} {p['late_p99_ms']:14.1f}" + (f"  errors {p['errors']}" if p["errors"] else ""))
+              f"{p['max_ms']:8.1f} {p['late_p99_ms']:14.1f} {p['worker_cpu_ms']:12.2f}"
+              + (f"  errors {p['errors']}" if p["errors"] else ""))
     print(f"\nREDELIVERIES: the paced alerts again, {a.storm_clients} clients back to back for "
           f"{a.redelivery_seconds:g} s (every alert a duplicate)")
     header = f"{'worker':34s} {'alerts/s':>9s} {'p50 ms':>7s} {'p99 ms':>8s} {'CPU ms/alert':>12s}  outcomes"

@@ -291,6 +291,17 @@ def record_alert(session: Session, event: AlertEvent, now: datetime, origin: str
 
 
 IN_CHUNK = 5_000  # values in one IN (...): SQLite takes 32,766 query parameters, PostgreSQL 65,535
+# A batch's statements, built once: building them for every batch cost more than running them.
+_KNOWN_EPISODES = select(Alert.id, Alert.fingerprint, Alert.starts_at, Alert.status, Alert.last_received).where(
+    col(Alert.fingerprint).in_(bindparam("fingerprints", expanding=True)))
+_SILENCES = select(Silence).where(col(Silence.expired_at).is_(None), Silence.starts_at <= bindparam("now"))
+_OPEN_INCIDENTS = select(Incident).where(col(Incident.correlation_key).in_(bindparam("keys", expanding=True)),
+                                         col(Incident.resolved_at).is_(None))
+_NEW_IDS = {table: insert(table.__table__).returning(table.__table__.c.id, sort_by_parameter_order=True)
+            for table in (Incident, Finding)}
+_INSERT = {table: insert(table.__table__) for table in (TimelineEntry, Alert, Evidence, IngestPayload)}
+_REDELIVERED = update(Alert.__table__).where(Alert.__table__.c.id == bindparam("alert_id")).values(
+    deliveries=Alert.__table__.c.deliveries + bindparam("more"), last_received=bindparam("at"))
 
 
 def record_alerts(session: Session, events: list[AlertEvent], now: datetime, origin: str = "webhook") -> list[str]:
@@ -300,12 +311,9 @@ def record_alerts(session: Session, events: list[AlertEvent], now: datetime, ori
     alert, an episode met again after it was written in this batch) goes through ``record_alert``."""
     if not events:
         return []
-    known = {(row.fingerprint, row.starts_at): row
-             for fingerprints in _chunks({e.fingerprint for e in events}) for row in session.exec(
-                 select(Alert.id, Alert.fingerprint, Alert.starts_at, Alert.status, Alert.last_received)
-                 .where(col(Alert.fingerprint).in_(fingerprints)))}
-    in_force = [s for s in session.exec(select(Silence).where(col(Silence.expired_at).is_(None),
-                                                              Silence.starts_at <= now)) if silences.in_force(s, now)]
+    known = {(row.fingerprint, row.starts_at): row for fingerprints in _chunks({e.fingerprint for e in events})
+             for row in session.execute(_KNOWN_EPISODES, {"fingerprints": fingerprints})}
+    in_force = [s for s in session.scalars(_SILENCES, {"now": now}) if silences.in_force(s, now)]
     outcomes: list[str] = []
     storm: list[tuple[AlertEvent, FindingSpec]] = []
     redelivered: Counter[int] = Counter()
@@ -344,12 +352,9 @@ def _count_redeliveries(session: Session, redelivered: Counter[int], known: dict
     """What ``record_alert`` writes for a redelivered episode: one more delivery, received now."""
     if not redelivered:
         return
-    table = Alert.__table__
     last = {row.id: row.last_received for row in known.values()}
-    session.execute(update(table).where(table.c.id == bindparam("alert_id"))
-                    .values(deliveries=table.c.deliveries + bindparam("more"), last_received=bindparam("at")),
-                    [dict(alert_id=alert_id, more=more, at=max(last[alert_id], now))
-                     for alert_id, more in redelivered.items()])
+    session.execute(_REDELIVERED, [dict(alert_id=alert_id, more=more, at=max(last[alert_id], now))
+                                   for alert_id, more in redelivered.items()])
 
 
 def _open_alert_findings(session: Session, storm: list[tuple[AlertEvent, FindingSpec]], now: datetime,
@@ -360,8 +365,8 @@ def _open_alert_findings(session: Session, storm: list[tuple[AlertEvent, Finding
         return
     per_key = Counter(spec.correlation_key for _, spec in storm)
     incident_ids: dict[str, int] = {}
-    for incident in (incident for keys in _chunks(per_key) for incident in session.exec(
-            select(Incident).where(col(Incident.correlation_key).in_(keys), col(Incident.resolved_at).is_(None)))):
+    for incident in (incident for keys in _chunks(per_key) for incident in session.scalars(_OPEN_INCIDENTS,
+                                                                                          {"keys": keys})):
         if incident.state == lifecycle.RECOVERING:
             _relapse(session, incident, now)
         incident.finding_count += per_key[incident.correlation_key]
@@ -373,8 +378,7 @@ def _open_alert_findings(session: Session, storm: list[tuple[AlertEvent, Finding
             opening.setdefault(spec.correlation_key, spec)
     timeline = []
     if opening:
-        table = Incident.__table__
-        ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), [
+        ids = session.execute(_NEW_IDS[Incident], [
             dict(title=spec.summary, state=lifecycle.OBSERVED, severity=spec.severity, service=spec.service,
                  correlation_key=key, opened_at=now, updated_at=now, last_seen_at=now, finding_count=per_key[key])
             for key, spec in opening.items()]).scalars().all()
@@ -382,8 +386,7 @@ def _open_alert_findings(session: Session, storm: list[tuple[AlertEvent, Finding
         timeline += [dict(incident_id=incident_ids[key], at=now, actor=SYSTEM, kind="transition",
                           message=f"opened: {spec.summary}", from_state=None, to_state=lifecycle.OBSERVED)
                      for key, spec in opening.items()]
-    table = Finding.__table__
-    finding_ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), [
+    finding_ids = session.execute(_NEW_IDS[Finding], [
         dict(rule=spec.rule, target=spec.target, service=spec.service, severity=spec.severity, summary=spec.summary,
              correlation_key=spec.correlation_key, first_seen=now, last_seen=now, occurrences=1,
              labels=spec.all_labels(), incident_id=incident_ids[spec.correlation_key], suppressed_by=None)
@@ -404,9 +407,9 @@ def _open_alert_findings(session: Session, storm: list[tuple[AlertEvent, Finding
             data={"labels": event.labels, "annotations": event.annotations, "starts_at": event.starts_at.isoformat(),
                   "ends_at": event.ends_at.isoformat() if event.ends_at else None,
                   "generator_url": event.generator_url, "checks": []}))
-    session.execute(insert(TimelineEntry.__table__), timeline)
-    session.execute(insert(Alert.__table__), alerts)
-    session.execute(insert(Evidence.__table__), evidence)
+    session.execute(_INSERT[TimelineEntry], timeline)
+    session.execute(_INSERT[Alert], alerts)
+    session.execute(_INSERT[Evidence], evidence)
 
 
 def resolve_unlisted_alerts(session: Session, origin: str, listed: set[tuple[str, datetime]], now: datetime,
@@ -457,7 +460,7 @@ def _alert_evidence(session: Session, finding: Finding, event: AlertEvent, now: 
 
 def add_ingest_payloads(session: Session, source: str, kept: list[tuple[str, str | None, int]], now: datetime) -> None:
     """Pushed payloads as kept: (body, why it was refused or None when accepted, alerts it held)."""
-    session.execute(insert(IngestPayload.__table__), [
+    session.execute(_INSERT[IngestPayload], [
         dict(received_at=now, source=source, accepted=reason is None, reason=reason, alerts=alerts, body=body)
         for body, reason, alerts in kept])
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Throughput of the workbench's hot paths, measured in one run beside a peer: http probes
-against blackbox-exporter, the scheduler's lag at 10,000 targets, samples into the samples
-store against SQLite, and alerts through the webhook.
+against blackbox-exporter, the scheduler's lag at 10,000 targets, and samples into the samples
+store against SQLite. (Alerts through the webhook: bench/ingest.py.)
 
     .venv/bin/python bench/probe_throughput.py [--concurrency 50] [--duration 8] [--runs 3]
 
@@ -20,7 +20,7 @@ bench starts is stopped on exit. It measures:
    library ProbeClient is built on). Each case runs ``--runs``
    times, round-robin, each in its own child process; medians and the ratio to
    blackbox-exporter are printed.
-2. schedule lag: APScheduler as probes/worker.py builds it (coalesce, max_instances=1,
+2. schedule lag: APScheduler as app/worker/jobs.py builds it (coalesce, max_instances=1,
    misfire_grace_time=interval), first runs at ``utcnow() + app.worker.jobs.spread(name,
    interval)``, ``--sched-targets`` (10,000) targets at 60 s, each job a real probe of the
    target (``probes.cycle.probe``) through ``ProbeClient(max_connections)``; lag = planned
@@ -30,9 +30,6 @@ bench starts is stopped on exit. It measures:
    ``probes.cycle.probe_samples`` makes for an http probe) and flush (one per 5 s of probes
    at 10,000 targets / 60 s, as the worker's samples-flush job), against a plain sqlite3
    ``executemany`` of the same rows into a fresh SQLite file, one commit per batch.
-4. alerts/s: a real worker (``python -m app.cli worker`` with no targets) and ``--alerts``
-   copies of tests/samples/alertmanager-webhook.json, each with its own fingerprint, POSTed
-   to ``/ingest/alertmanager`` by ``--alerts-concurrency`` clients.
 
 Needs wrk and prometheus-blackbox-exporter (apt) for the probe peers; without blackbox-exporter
 the ratios are left out.
@@ -65,7 +62,6 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 CONDITIONS = ["[STATUS] == 200", "[RESPONSE_TIME] < 1000"]
-WEBHOOK_SAMPLE = ROOT / "tests" / "samples" / "alertmanager-webhook.json"
 BLACKBOX_BIN = os.environ.get("BLACKBOX_BIN", "prometheus-blackbox-exporter")
 BLACKBOX_CONFIG = """\
 modules:
@@ -284,7 +280,7 @@ async def load_loop(case: str, url: str, conc: int, duration: float, max_request
 # schedule lag (child process)
 # ------------------------------------------------------------------------------------------
 def run_sched(args) -> None:
-    """Schedule as probes/worker.py ``_schedule_targets`` does; ``args._sched`` is ``spread``
+    """Schedule as app/worker/jobs.py ``_schedule_targets`` does; ``args._sched`` is ``spread``
     (the worker today) or ``aligned`` (the worker before: every first run at utcnow()).
     Prints one JSON line at the end of the window and exits at once (no drain)."""
     phase = args._sched
@@ -439,53 +435,6 @@ def run_samples(args) -> None:
 
 
 # ------------------------------------------------------------------------------------------
-# alerts/s against a real worker (in the orchestrator)
-# ------------------------------------------------------------------------------------------
-async def post_alerts(url: str, copies: int, concurrency: int) -> dict:
-    import aiohttp
-    template = json.loads(WEBHOOK_SAMPLE.read_text())
-    bodies = []
-    for i in range(copies):
-        payload = json.loads(json.dumps(template))
-        for j, alert in enumerate(payload["alerts"]):
-            alert["fingerprint"] = f"bench{i:07d}{j:04x}"
-        bodies.append(json.dumps(payload).encode())
-    alerts_per_payload = len(template["alerts"])
-    lat: list[float] = []
-    outcomes: dict[str, int] = {}
-    errors: dict[str, int] = {}
-    queue = iter(bodies)
-
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency),
-                                     timeout=aiohttp.ClientTimeout(total=30)) as session:
-        async def client():
-            for body in queue:
-                t = time.perf_counter()
-                try:
-                    async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as r:
-                        answer = await r.json(content_type=None)
-                        status = r.status
-                except Exception as exc:  # noqa: BLE001 - counted, reported
-                    answer, status = {"error": f"{type(exc).__name__}: {exc}"}, 0
-                lat.append(time.perf_counter() - t)
-                if status == 200 and answer.get("status") == "accepted":
-                    for key, n in answer.items():
-                        if key != "status":
-                            outcomes[key] = outcomes.get(key, 0) + n
-                else:
-                    key = reason_key(f"{status} {answer.get('error')}")
-                    errors[key] = errors.get(key, 0) + 1
-
-        t0 = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(concurrency)))
-        wall = time.perf_counter() - t0
-    accepted = copies - sum(errors.values())
-    return {"payloads": copies, "accepted": accepted, "alerts": accepted * alerts_per_payload, "seconds": wall,
-            "payload_rate": accepted / wall, "alert_rate": accepted * alerts_per_payload / wall,
-            "p50_ms": pct(lat, 50) * 1e3, "p99_ms": pct(lat, 99) * 1e3, "outcomes": outcomes, "errors": top3(errors)}
-
-
-# ------------------------------------------------------------------------------------------
 # the orchestrator
 # ------------------------------------------------------------------------------------------
 class Bench:
@@ -546,8 +495,6 @@ class Bench:
             self.sched()
         if not a.skip_samples:
             self.samples()
-        if not a.skip_alerts:
-            self.alerts()
         print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
     # probes/s --------------------------------------------------------------------------
@@ -675,7 +622,7 @@ class Bench:
     # schedule lag ----------------------------------------------------------------------
     def sched(self) -> None:
         a = self.args
-        print(f"\nSCHEDULE LAG: APScheduler as probes/worker.py builds it, {a.sched_targets} http targets at "
+        print(f"\nSCHEDULE LAG: APScheduler as app/worker/jobs.py builds it, {a.sched_targets} http targets at "
               f"{a.sched_interval:g}s, each job probes.cycle.probe() of the target over ProbeClient"
               f"({a.max_connections}); window {a.sched_window:g}s from scheduling; lag = planned run -> job start; "
               "steady = runs planned >= 1 interval after scheduling")
@@ -721,36 +668,6 @@ class Bench:
               f"{r['sqlite_s']:8.2f} {r['sqlite_rows']:14,d} {r['sqlite_bytes'] / 1e6:10.1f}")
         print(f"SampleStore / sqlite3: {r['store_rate'] / r['sqlite_rate']:.2f}x")
 
-    # alerts/s --------------------------------------------------------------------------
-    def alerts(self) -> None:
-        a = self.args
-        policy, data = self.tmp / "alerts-policy", self.tmp / "alerts-data"
-        policy.mkdir()
-        (policy / "targets.yaml").write_text("allow_empty: true  # a worker for the webhook alone\ntargets: []\n")
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}  # no token, no foreign ledger
-        worker = self.start([self.python, "-m", "app.cli", "--policy", str(policy), "--data", str(data), "worker",
-                             "--port", str(port)], "worker.log", env=env)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_http(base + "/healthz")
-            cpu0 = proc_cpu_seconds(worker.pid)
-            r = asyncio.run(post_alerts(base + "/ingest/alertmanager", a.alerts, a.alerts_concurrency))
-            cpu = proc_cpu_seconds(worker.pid) - cpu0
-            with urllib.request.urlopen(base + "/metrics", timeout=10) as answer:
-                metrics = answer.read().decode()
-        finally:
-            self.stop(worker)
-        counted = re.search(r'^workbench_ingest_payloads_total\{result="accepted"\} (\S+)', metrics, re.MULTILINE)
-        print(f"\nALERTS/S: a real worker (python -m app.cli worker, no targets, SQLite ledger in a temp dir, pid "
-              f"{worker.pid}); {a.alerts:,} copies of {WEBHOOK_SAMPLE.relative_to(ROOT)}, each with its own "
-              f"fingerprint, POSTed by {a.alerts_concurrency} concurrent clients")
-        print(f"  {r['accepted']:,}/{r['payloads']:,} payloads accepted in {r['seconds']:.2f}s: "
-              f"{r['payload_rate']:.0f} payloads/s, {r['alert_rate']:.0f} alerts/s; p50 {r['p50_ms']:.1f} ms, "
-              f"p99 {r['p99_ms']:.1f} ms; worker CPU {cpu / max(1, r['accepted']) * 1e3:.2f} ms/payload")
-        print(f"  outcomes {r['outcomes']}; worker's workbench_ingest_payloads_total{{result=\"accepted\"}} "
-              f"{counted.group(1) if counted else '?'}" + (f"; errors {r['errors']}" if r["errors"] else ""))
-
     def print_machine(self) -> None:
         model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                       if line.startswith("model name")), platform.machine())
@@ -782,9 +699,7 @@ def parse_args(argv=None):
                     "(settings.max_connections)")
     ap.add_argument("--samples", type=int, default=1_000_000, help="samples written to each store")
     ap.add_argument("--flush-interval", type=float, default=5.0, help="settings.samples_flush_interval, seconds")
-    ap.add_argument("--alerts", type=int, default=2_000, help="webhook payloads posted")
-    ap.add_argument("--alerts-concurrency", type=int, default=8)
-    for part in ("throughput", "sched", "samples", "alerts"):
+    for part in ("throughput", "sched", "samples"):
         ap.add_argument(f"--skip-{part}", action="store_true")
     # internal: child processes
     ap.add_argument("--_serve-target", type=int, help=argparse.SUPPRESS)

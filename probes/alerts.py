@@ -61,6 +61,8 @@ def parse_webhook(body: bytes) -> list[AlertEvent]:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PayloadRejected(f"body is not valid UTF-8 (byte {exc.start})") from exc
+    if "\\u0000" in text:
+        raise PayloadRejected("body holds a NUL character (\\u0000), which the ledger cannot store")
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -5,6 +5,7 @@ accepted payload survives a worker killed right after answering."""
 from __future__ import annotations
 
 import hmac
+from collections import Counter
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -36,21 +37,39 @@ def authorized(header: str | None, token: str | None) -> bool:
 
 
 def ingest_alertmanager(engine: Engine, body: bytes) -> IngestResult:
+    return ingest_batch(engine, [body])[0]
+
+
+def ingest_batch(engine: Engine, bodies: list[bytes]) -> list[IngestResult]:
+    """Payloads that arrived together, in one transaction: each is validated on its own (a bad
+    one is refused and kept as such, the others go on), kept, and the accepted ones' alerts are
+    folded in, in the order received. Validation happens before the write lock; the repository
+    masks what it keeps."""
     now = utcnow()
-    try:
-        events = parse_webhook(body)
-    except PayloadRejected as exc:
-        with write_session(engine) as session:
-            alerts.add_ingest_payload(session, SOURCE, _kept(body[:KEEP_REJECTED_BYTES]), False, str(exc), 0, now)
-        return IngestResult(400, str(exc))
-    outcomes: dict[str, int] = {}
+    parsed: list = []  # each payload's alert events, or why it was refused
+    for body in bodies:
+        try:
+            parsed.append(parse_webhook(body))
+        except PayloadRejected as exc:
+            parsed.append(exc)
+    kept = [_kept(body[:KEEP_REJECTED_BYTES] if isinstance(events, PayloadRejected) else body)
+            for body, events in zip(bodies, parsed)]
+    accepted = [events for events in parsed if not isinstance(events, PayloadRejected)]
     with write_session(engine) as session:
-        alerts.add_ingest_payload(session, SOURCE, _kept(body), True, None, len(events), now)
-        for event in events:
-            outcome = alerts.record_alert(session, event, now)
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
-    return IngestResult(200, "accepted", outcomes)
+        alerts.add_ingest_payloads(session, SOURCE, [
+            (text, str(events), 0) if isinstance(events, PayloadRejected) else (text, None, len(events))
+            for events, text in zip(parsed, kept)], now)
+        outcomes = iter(alerts.record_alerts(session, [event for events in accepted for event in events], now))
+    results = []
+    for events in parsed:
+        if isinstance(events, PayloadRejected):
+            results.append(IngestResult(400, str(events)))
+        else:
+            results.append(IngestResult(200, "accepted", dict(Counter(next(outcomes) for _ in events))))
+    return results
 
 
 def _kept(body: bytes) -> str:
-    return body.decode("utf-8", errors="replace")  # the repository masks it
+    """What the ledger keeps of a payload (the repository masks its secrets): no NUL character,
+    which PostgreSQL text cannot hold."""
+    return body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")

@@ -39,6 +39,8 @@ def propose(engine: Engine, policy: Policy, incident_id: int, action_id: str, pa
 def propose_recommended(engine: Engine, policy: Policy, now: datetime) -> list[ActionRequest]:
     """Open incidents get the actions their findings' rules and categories recommend, each
     proposed once per incident (whatever became of it)."""
+    if not (policy.actions.recommend or any(rule.recommend for rule in policy.rules.rules)):
+        return []  # the policy recommends nothing: no need to read every open incident
     with read_session(engine) as session:
         if not _wanted(session, policy):
             return []
@@ -67,9 +69,10 @@ def recommended(policy: Policy, findings: list[Finding]) -> dict[str, str]:
 def _wanted(session: Session, policy: Policy) -> list[tuple[int, str, str]]:
     wanted = []
     for incident, findings in incidents.open_incidents_with_findings(session):
-        proposed = actions.proposed_actions(session, incident.id)
-        wanted += [(incident.id, action_id, why) for action_id, why in recommended(policy, findings).items()
-                   if action_id not in proposed]
+        if recommendations := recommended(policy, findings):
+            proposed = actions.proposed_actions(session, incident.id)
+            wanted += [(incident.id, action_id, why) for action_id, why in recommendations.items()
+                       if action_id not in proposed]
     return wanted
 
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from typing import get_args
 
 import pytest
+from prometheus_client import generate_latest
 from pydantic import BaseModel
 
 from app.cli import build_parser
@@ -282,13 +283,7 @@ def test_global_options():
 # --- metrics ----------------------------------------------------------------------------
 def metric_names(registry) -> list[str]:
     """The names of the metrics a registry exposes, as /metrics shows them (# TYPE lines)."""
-    if hasattr(registry, "collect"):  # a prometheus_client CollectorRegistry
-        from prometheus_client import generate_latest
-
-        text = generate_latest(registry).decode()
-    else:
-        text = registry.render()
-    return re.findall(r"^# TYPE (\S+)", text, re.M)
+    return re.findall(r"^# TYPE (\S+)", generate_latest(registry).decode(), re.M)
 
 
 def test_metrics(tmp_path):
@@ -298,7 +293,7 @@ def test_metrics(tmp_path):
 
     worker = Worker(PolicyHolder(ROOT / "policies", now=lambda: None), open_ledger(sqlite_url(tmp_path)),
                     SampleStore(tmp_path / "samples"))
-    names = metric_names(worker.metrics)
+    names = metric_names(worker.registry)
     documented = entries(page("endpoints.md"))
     assert names
     missing = [name for name in names if name not in documented]

@@ -1,17 +1,17 @@
-"""The worker's HTTP endpoints on 127.0.0.1: /healthz, /metrics and the Alertmanager webhook;
-``serve`` runs them beside the scheduler until SIGINT or SIGTERM."""
+"""The worker's HTTP endpoints on 127.0.0.1, served by aiohttp on the scheduler's event loop:
+/healthz, /metrics and the Alertmanager webhook; ``serve`` runs them beside the scheduler until
+SIGINT or SIGTERM."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import signal
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from aiohttp import web
+from prometheus_client.exposition import choose_encoder
 from sqlalchemy import Engine
 
 from app.worker.jobs import Worker
@@ -21,89 +21,90 @@ from policies.holder import PolicyHolder
 from probes.ingest import authorized
 
 log = logging.getLogger("workbench.worker")
-DRAIN_LIMIT = 64 * 1024 * 1024
+BODY_TIMEOUT = 5.0  # seconds for a webhook body to arrive whole (loopback only), else 408
+KEEPALIVE_TIMEOUT = 5.0  # an idle connection, or one still sending its headers, is closed after this
+LINGER = 1.0  # seconds a refused body is read and dropped, so that the client gets the answer
+STOP_GRACE = 1.0  # seconds requests in flight at a stop get to be answered
+INGEST_SLOTS = 64  # webhook requests reading their body or waiting for their commit; more wait their turn
+BACKLOG = 128
 
 
-def _handler(worker: Worker):
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "workbench-worker"
+def make_app(worker: Worker) -> web.Application:
+    slots = asyncio.Semaphore(INGEST_SLOTS)
 
-        def do_GET(self):
-            path = self.path.split("?", 1)[0]
-            if path == "/healthz":
-                self._send(200, "application/json", json.dumps(worker.health()).encode())
-            elif path == "/metrics":
-                self._send(200, "text/plain; version=0.0.4; charset=utf-8", worker.metrics.render().encode())
-            else:
-                self._send(404, "text/plain", b"not found\n")
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response(worker.health())
 
-        def do_POST(self):
-            if self.path.split("?", 1)[0] != "/ingest/alertmanager":
-                return self._send(404, "text/plain", b"not found\n")
-            settings = worker.holder.policy.settings
-            refusal = self._refusal(settings)
-            if refusal:
-                status, reason = refusal
-                worker.ingested.inc("rejected")
-                self._drain()
-                self.close_connection = True
-                return self._send(status, "application/json", json.dumps({"error": reason}).encode())
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            result = worker.ingest(body)
-            self._send(result.status, "application/json", json.dumps(result.body()).encode())
+    async def metrics(request: web.Request) -> web.Response:
+        encode, content_type = choose_encoder(request.headers.get("Accept", ""))
+        body = await asyncio.to_thread(encode, worker.registry)  # the ledger's gauges are read from it
+        return web.Response(body=body, headers={"Content-Type": content_type})
 
-        def _drain(self) -> None:
-            """Read and drop a refused body (within reason) so the client sees the answer, not a reset."""
-            length = self.headers.get("Content-Length", "")
-            left = min(int(length), DRAIN_LIMIT) if length.isdigit() else 0
-            while left > 0:
-                chunk = self.rfile.read(min(left, 65_536))
-                if not chunk:
-                    break
-                left -= len(chunk)
+    async def ingest(request: web.Request) -> web.Response:
+        refusal = _refusal(request, worker.holder.policy.settings)
+        if refusal is None:
+            async with slots:
+                body, refusal = await _read_body(request)
+                if refusal is None:
+                    result = await worker.ingest(body)
+                    return web.json_response(result.body(), status=result.status)
+        worker.ingested.labels("rejected").inc()
+        status, reason = refusal
+        return web.json_response({"error": reason}, status=status)
 
-        def _refusal(self, settings) -> tuple[int, str] | None:
-            if not authorized(self.headers.get("Authorization"), os.environ.get(settings.ingest_token_env)):
-                return 401, "missing or wrong bearer token"
-            length = self.headers.get("Content-Length")
-            if length is None or not length.isdigit():
-                return 411, "a Content-Length header is required"
-            if int(length) > settings.ingest_max_bytes:
-                return 413, f"body of {int(length)} bytes exceeds the limit of {settings.ingest_max_bytes}"
-            return None
+    app = web.Application()
+    app.add_routes([web.get("/healthz", healthz), web.get("/metrics", metrics),
+                    web.post("/ingest/alertmanager", ingest)])
+    return app
 
-        def _send(self, status: int, content_type: str, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
 
-        def log_message(self, *args):  # scrapes every few seconds would flood the log
-            pass
+def _refusal(request: web.Request, settings) -> tuple[int, str] | None:
+    """Why a webhook request is refused before its body is read, if it is."""
+    if not authorized(request.headers.get("Authorization"), os.environ.get(settings.ingest_token_env)):
+        return 401, "missing or wrong bearer token"
+    if request.content_length is None:
+        return 411, "a Content-Length header is required"
+    if request.content_length > settings.ingest_max_bytes:
+        return 413, f"body of {request.content_length} bytes exceeds the limit of {settings.ingest_max_bytes}"
+    return None
 
-    return Handler
+
+async def _read_body(request: web.Request) -> tuple[bytes, tuple[int, str] | None]:
+    """The whole body, or why it could not be read within BODY_TIMEOUT."""
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT):
+            return await request.content.readexactly(request.content_length), None
+    except TimeoutError:
+        return b"", (408, f"the body did not arrive within {BODY_TIMEOUT:g} s "
+                          f"({request.content_length} bytes announced)")
+    except asyncio.IncompleteReadError as exc:
+        return b"", (400, f"the body ended after {len(exc.partial)} of {request.content_length} bytes")
 
 
 def serve(policy_dir: Path, engine: Engine, store: SampleStore, port: int | None = None) -> None:
     """Run the worker until SIGINT or SIGTERM."""
     holder = PolicyHolder(policy_dir, now=utcnow)
     worker = Worker(holder, engine, store)
-    port = port or holder.policy.settings.worker_port
-    server = ThreadingHTTPServer(("127.0.0.1", port), _handler(worker))
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="worker-http", daemon=True).start()
-    log.info("serving /healthz and /metrics on http://127.0.0.1:%d", port)
+    asyncio.run(_serve(worker, port or holder.policy.settings.worker_port))
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await worker.run(stop)
 
+async def _serve(worker: Worker, port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(make_app(worker), access_log=None, handler_cancellation=True,
+                           keepalive_timeout=KEEPALIVE_TIMEOUT, lingering_time=LINGER, shutdown_timeout=STOP_GRACE)
+    await runner.setup()
     try:
-        asyncio.run(main())
+        await web.TCPSite(runner, "127.0.0.1", port, backlog=BACKLOG).start()
+    except OSError:
+        await runner.cleanup()
+        raise
+    log.info("serving /healthz, /metrics and /ingest/alertmanager on http://127.0.0.1:%d", port)
+    worker.start()
+    try:
+        await stop.wait()
     finally:
-        server.shutdown()
-        server.server_close()
+        await runner.cleanup()  # stop listening; answer what is in flight, within STOP_GRACE
+        await worker.stop()

@@ -4,16 +4,29 @@ remediation and hypotheses passes. The ledger is its only way to talk to the UI.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import platform
 import time
 import zlib
 from datetime import timedelta
+from importlib import metadata
 
 from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
+from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import Engine
 
-from app.worker.metrics import Counter, Gauge, Histogram, Registry
+from app.worker.batching import GroupCommit
 from detectors.cycle import run_rules
 from hypotheses.refine import refine_due
 from ledger.db import utcnow, with_secrets
@@ -23,7 +36,7 @@ from ledger.samples import SampleStore
 from policies.holder import PolicyHolder
 from probes.context import ProbeClient, ProbeContext
 from probes.cycle import run_target
-from probes.ingest import IngestResult, ingest_alertmanager
+from probes.ingest import IngestResult, ingest_batch
 from remediation.executor import run_pass
 
 log = logging.getLogger("workbench.worker")
@@ -31,7 +44,19 @@ RELOAD_JOB, FLUSH_JOB, HOUSEKEEPING_JOB, DETECT_JOB = "policy-reload", "samples-
 ROLLUP_JOB, REMEDIATE_JOB = "rollups", "remediation"
 HYPOTHESES_JOB = "hypotheses"
 HOUSE_JOBS = {HYPOTHESES_JOB, RELOAD_JOB, FLUSH_JOB, HOUSEKEEPING_JOB, DETECT_JOB, ROLLUP_JOB, REMEDIATE_JOB}
-DRAIN_LIMIT = 64 * 1024 * 1024
+INGEST_BATCH_PAYLOADS, INGEST_BATCH_BYTES = 256, 4 * 1024 * 1024  # the most one group commit takes
+disable_created_metrics()  # no <name>_created series beside each counter and histogram
+
+
+def ends_quietly(job):
+    """A job run cancelled by the scheduler's shutdown ends without a traceback in the log."""
+    @functools.wraps(job)
+    async def run(*args):
+        try:
+            await job(*args)
+        except asyncio.CancelledError:
+            log.debug("%s cancelled: the worker is stopping", job.__name__)
+    return run
 
 
 class Worker:
@@ -43,70 +68,92 @@ class Worker:
         self.started = time.monotonic()
         self.scheduler: AsyncIOScheduler | None = None
         self.ctx: ProbeContext | None = None
-        self.metrics = Registry()
-        m = self.metrics
-        self.runs = m.add(Counter("workbench_probe_runs_total", "Probe runs by target and kind.", ("target", "kind")))
-        self.failures = m.add(Counter("workbench_probe_failures_total", "Failed probe runs by target.", ("target",)))
-        self.duration = m.add(Histogram("workbench_probe_duration_seconds", "Probe duration by target.", ("target",)))
-        self.lag = m.add(Histogram("workbench_schedule_lag_seconds", "Delay between a job's planned and actual start."))
-        self.write = m.add(Histogram("workbench_ledger_write_seconds", "Time to commit one probe result to the ledger."))
-        self.errors = m.add(Counter("workbench_cycle_errors_total", "Probe cycles that could not be recorded.", ("target",)))
-        self.ingested = m.add(Counter("workbench_ingest_payloads_total", "Webhook payloads by result.", ("result",)))
-        self.alert_events = m.add(Counter("workbench_alert_events_total", "Alert events by what they did.", ("outcome",)))
-        self.samples_written = m.add(Counter("workbench_samples_written_total", "Samples written to the store."))
-        self.rollup_seconds = m.add(Histogram("workbench_rollup_seconds", "Time of one rollup pass: samples rolled "
-                                              "up per minute and per hour, compacted, past retention removed."))
-        self.detect_seconds = m.add(Histogram("workbench_detector_cycle_seconds",
-                                              "Time to evaluate every detector rule and record what changed."))
-        self.rule_signals = m.add(Counter("workbench_rule_signals_total", "Rule evaluations by what they signalled.",
-                                          ("signal",)))
-        self.detect_errors = m.add(Counter("workbench_detector_errors_total", "Detector cycles that failed."))
-        self.hypothesis_runs = m.add(Counter("workbench_hypothesis_runs_total", "Hypothesis refinements by status: "
-                                             "done, failed (the draft stands) or error.", ("status",)))
-        self.refine_seconds = m.add(Histogram("workbench_hypothesis_refine_seconds",
-                                              "Time of one background refinement pass."))
-        self.action_runs = m.add(Counter("workbench_action_runs_total", "Approved action requests taken up, by "
-                                         "result: succeeded, failed, timed_out or refused.", ("result",)))
-        self.action_verifications = m.add(Counter("workbench_action_verifications_total", "Verifications after "
-                                                  "an action, by result: passed, failed, skipped.", ("result",)))
-        self.action_seconds = m.add(Histogram("workbench_action_run_seconds", "Time of one action's run."))
-        self.remediation_errors = m.add(Counter("workbench_remediation_errors_total", "Remediation passes that failed."))
-        m.add(Gauge("workbench_action_requests", "Action requests by status.", ("status",),
-                    lambda: {(status,): n for status, n in action_request_counts(self.engine).items()}))
-        m.add(Gauge("workbench_open_incidents", "Open incidents by state.", ("state",),
-                    lambda: {(state,): n for state, n in open_incident_counts(self.engine).items()}))
-        m.add(Gauge("workbench_policy_valid", "1 when the policy files on disk are in force, 0 when rejected.", (),
-                    lambda: {(): 0.0 if self.holder.error else 1.0}))
-        m.add(Gauge("workbench_targets", "Targets scheduled.", (), lambda: {(): float(len(self._enabled()))}))
+        self.registry = r = CollectorRegistry()
+        self.runs = Counter("workbench_probe_runs_total", "Probe runs by target and kind.", ["target", "kind"],
+                            registry=r)
+        self.failures = Counter("workbench_probe_failures_total", "Failed probe runs by target.", ["target"],
+                                registry=r)
+        self.duration = Histogram("workbench_probe_duration_seconds", "Probe duration by target.", ["target"],
+                                  registry=r)
+        self.lag = Histogram("workbench_schedule_lag_seconds", "Delay between a job's planned and actual start.",
+                             registry=r)
+        self.write = Histogram("workbench_ledger_write_seconds", "Time to commit one probe result to the ledger.",
+                               registry=r)
+        self.errors = Counter("workbench_cycle_errors_total", "Probe cycles that could not be recorded.", ["target"],
+                              registry=r)
+        self.ingested = Counter("workbench_ingest_payloads_total", "Webhook payloads by result: accepted, rejected "
+                                "(4xx) or failed (the ledger could not commit them, 503).", ["result"], registry=r)
+        self.ingest_commit = Histogram("workbench_ingest_commit_seconds", "Time to validate and commit one batch of "
+                                       "webhook payloads that arrived together (group commit).", registry=r)
+        self.alert_events = Counter("workbench_alert_events_total", "Alert events by what they did.", ["outcome"],
+                                    registry=r)
+        self.samples_written = Counter("workbench_samples_written_total", "Samples written to the store.", registry=r)
+        self.rollup_seconds = Histogram("workbench_rollup_seconds", "Time of one rollup pass: samples rolled up per "
+                                        "minute and per hour, compacted, past retention removed.", registry=r)
+        self.detect_seconds = Histogram("workbench_detector_cycle_seconds",
+                                        "Time to evaluate every detector rule and record what changed.", registry=r)
+        self.rule_signals = Counter("workbench_rule_signals_total", "Rule evaluations by what they signalled.",
+                                    ["signal"], registry=r)
+        self.detect_errors = Counter("workbench_detector_errors_total", "Detector cycles that failed.", registry=r)
+        self.hypothesis_runs = Counter("workbench_hypothesis_runs_total", "Hypothesis refinements by status: done, "
+                                       "failed (the draft stands) or error.", ["status"], registry=r)
+        self.refine_seconds = Histogram("workbench_hypothesis_refine_seconds",
+                                        "Time of one background refinement pass.", registry=r)
+        self.action_runs = Counter("workbench_action_runs_total", "Approved action requests taken up, by result: "
+                                   "succeeded, failed, timed_out or refused.", ["result"], registry=r)
+        self.action_verifications = Counter("workbench_action_verifications_total", "Verifications after an action, "
+                                            "by result: passed, failed, skipped.", ["result"], registry=r)
+        self.action_seconds = Histogram("workbench_action_run_seconds", "Time of one action's run.", registry=r)
+        self.remediation_errors = Counter("workbench_remediation_errors_total", "Remediation passes that failed.",
+                                          registry=r)
+        r.register(ScrapeTimeGauges(self))
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        Info("workbench_build", "The workbench's version and the Python running it.", registry=r).info(
+            {"version": _version(), "python": platform.python_version()})
+        self.alert_batches = GroupCommit(self._commit_alert_batch, self._failed_alert_batch,
+                                         max_count=INGEST_BATCH_PAYLOADS, max_bytes=INGEST_BATCH_BYTES)
 
     # --- scheduling -------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
+        """Run the jobs until ``stop`` is set (the worker without its endpoints, as tests run it)."""
+        self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()
+
+    def start(self) -> None:
+        """Schedule every job on the running event loop."""
         settings = self.holder.policy.settings
         self.ctx = ProbeContext(ProbeClient(settings.max_connections), max_body_bytes=settings.max_body_bytes,
                                 engine=self.engine)
         self.scheduler = AsyncIOScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
         self.scheduler.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED)
         self._schedule_targets()
-        self.scheduler.add_job(self._reload, "interval", id=RELOAD_JOB,
-                               seconds=settings.policy_reload_interval.total_seconds())
-        self.scheduler.add_job(self._flush_samples, "interval", id=FLUSH_JOB,
-                               seconds=settings.samples_flush_interval.total_seconds())
-        self.scheduler.add_job(self._housekeeping, "interval", id=HOUSEKEEPING_JOB, minutes=10,
-                               next_run_time=utcnow())
-        self.scheduler.add_job(self._roll_up, "interval", id=ROLLUP_JOB, minutes=1, next_run_time=utcnow())
-        self.scheduler.add_job(self._remediate, "interval", id=REMEDIATE_JOB, next_run_time=utcnow(),
-                               seconds=settings.remediation_interval.total_seconds())
+        self._add_job(self._reload, id=RELOAD_JOB, seconds=settings.policy_reload_interval.total_seconds())
+        self._add_job(self._flush_samples, id=FLUSH_JOB, seconds=settings.samples_flush_interval.total_seconds())
+        self._add_job(self._housekeeping, id=HOUSEKEEPING_JOB, minutes=10, next_run_time=utcnow())
+        self._add_job(self._roll_up, id=ROLLUP_JOB, minutes=1, next_run_time=utcnow())
+        self._add_job(self._remediate, id=REMEDIATE_JOB, next_run_time=utcnow(),
+                      seconds=settings.remediation_interval.total_seconds())
         self._schedule_detector()
         self._schedule_refinement()
         self.scheduler.start()
         log.info("worker started: %d targets", len(self._enabled()))
-        try:
-            await stop.wait()
-        finally:
-            self.scheduler.shutdown(wait=False)
-            await self.ctx.aclose()
-            await self._flush_samples()
-            log.info("worker stopped")
+
+    async def stop(self) -> None:
+        """Stop the jobs (runs in flight are cancelled and end quietly), let the last webhook batch
+        commit, close the probe client and flush the samples."""
+        self.scheduler.shutdown(wait=False)
+        await self.alert_batches.close()
+        await self.ctx.aclose()
+        await self._flush_samples()
+        log.info("worker stopped")
+
+    def _add_job(self, job, **options) -> None:
+        """An interval job (``options`` as APScheduler's ``add_job`` takes them)."""
+        self.scheduler.add_job(ends_quietly(job), "interval", **options)
 
     def _enabled(self):
         return [t for t in self.holder.policy.targets if t.enabled]
@@ -123,8 +170,8 @@ class Worker:
             job = self.scheduler.get_job(name)
             if job is not None and job.trigger.interval == target.interval:
                 continue
-            self.scheduler.add_job(
-                self._run_target, "interval", args=[name], id=name, replace_existing=True,
+            self._add_job(
+                self._run_target, args=[name], id=name, replace_existing=True,
                 seconds=target.interval.total_seconds(), next_run_time=utcnow() + spread(name, target.interval),
                 misfire_grace_time=max(1, int(target.interval.total_seconds())),
             )
@@ -133,15 +180,15 @@ class Worker:
         interval = self.holder.policy.rules.noise.evaluation_interval
         job = self.scheduler.get_job(DETECT_JOB)
         if job is None or job.trigger.interval != interval:
-            self.scheduler.add_job(self._detect, "interval", id=DETECT_JOB, replace_existing=True,
-                                   seconds=interval.total_seconds(), next_run_time=utcnow() + interval)
+            self._add_job(self._detect, id=DETECT_JOB, replace_existing=True,
+                          seconds=interval.total_seconds(), next_run_time=utcnow() + interval)
 
     def _schedule_refinement(self) -> None:
         interval = self.holder.policy.routing.refinement.interval
         job = self.scheduler.get_job(HYPOTHESES_JOB)
         if job is None or job.trigger.interval != interval:
-            self.scheduler.add_job(self._refine, "interval", id=HYPOTHESES_JOB, replace_existing=True,
-                                   seconds=interval.total_seconds(), next_run_time=utcnow() + interval)
+            self._add_job(self._refine, id=HYPOTHESES_JOB, replace_existing=True,
+                          seconds=interval.total_seconds(), next_run_time=utcnow() + interval)
 
     async def _refine(self) -> None:
         """Refine hypotheses in a thread: a model's answer never holds up the probes."""
@@ -150,12 +197,12 @@ class Worker:
         try:
             runs = await asyncio.to_thread(refine_due, self.engine, self.store, policy, self.holder.secrets)
         except Exception:
-            self.hypothesis_runs.inc("error")
+            self.hypothesis_runs.labels("error").inc()
             log.exception("hypothesis refinement failed; it runs again next interval")
             return
         self.refine_seconds.observe(time.perf_counter() - started)
         for run in runs:
-            self.hypothesis_runs.inc(run.status)
+            self.hypothesis_runs.labels(run.status).inc()
             log.info("hypotheses of incident %d: %s%s", run.incident_id, run.status,
                      f" ({run.reason})" if run.reason else "")
 
@@ -179,7 +226,7 @@ class Worker:
             return
         self.detect_seconds.observe(outcome.evaluate_seconds + outcome.write_seconds)
         for name, count in outcome.signals.items():
-            self.rule_signals.inc(name, amount=count)
+            self.rule_signals.labels(name).inc(count)
         changed = {k: v for k, v in outcome.signals.items() if k not in ("none", "still_firing")}
         if changed or outcome.released:
             log.info("rules: %s%s", changed, f"; {outcome.released} suppressed findings released"
@@ -191,7 +238,7 @@ class Worker:
 
     async def _flush_samples(self) -> None:
         written = await asyncio.to_thread(self.store.flush)
-        self.samples_written.inc(amount=written)
+        self.samples_written.inc(written)
 
     async def _housekeeping(self) -> None:
         keep = self.holder.policy.settings.samples_retention
@@ -221,18 +268,30 @@ class Worker:
             log.exception("remediation pass failed; it runs again next interval")
             return
         for result, count in outcome.results.items():
-            self.action_runs.inc(result, amount=count)
+            self.action_runs.labels(result).inc(count)
         for result, count in outcome.verifications.items():
-            self.action_verifications.inc(result, amount=count)
+            self.action_verifications.labels(result).inc(count)
         for seconds in outcome.seconds:
             self.action_seconds.observe(seconds)
 
-    def ingest(self, body: bytes) -> IngestResult:
-        result = ingest_alertmanager(self.engine, body)
-        self.ingested.inc("accepted" if result.status < 300 else "rejected")
-        for outcome, count in result.outcomes.items():
-            self.alert_events.inc(outcome, amount=count)
-        return result
+    async def ingest(self, body: bytes) -> IngestResult:
+        """Validate and commit one webhook payload with the others that arrive meanwhile; the
+        answer comes after the commit."""
+        return await self.alert_batches.submit(body)
+
+    def _commit_alert_batch(self, bodies: list[bytes]) -> list[IngestResult]:
+        with self.ingest_commit.time():
+            results = ingest_batch(self.engine, bodies)
+        for result in results:
+            self.ingested.labels("accepted" if result.status < 300 else "rejected").inc()
+            for outcome, count in result.outcomes.items():
+                self.alert_events.labels(outcome).inc(count)
+        return results
+
+    def _failed_alert_batch(self, exc: Exception) -> IngestResult:
+        self.ingested.labels("failed").inc()
+        reason = str(getattr(exc, "orig", None) or exc).split("\n", 1)[0] or type(exc).__name__
+        return IngestResult(503, f"the ledger could not commit this payload, retry later: {reason}")
 
     async def _run_target(self, name: str) -> None:
         try:
@@ -242,17 +301,17 @@ class Worker:
         try:
             outcome = await run_target(self.engine, target, self.ctx, self.store)
         except Exception:
-            self.errors.inc(name)
+            self.errors.labels(name).inc()
             log.exception("could not record the probe of %s; it runs again next interval", name)
             return
         observation = outcome.observation
-        self.runs.inc(name, target.kind)
-        self.duration.observe(observation.duration_ms / 1000, name)
+        self.runs.labels(name, target.kind).inc()
+        self.duration.labels(name).observe(observation.duration_ms / 1000)
         self.write.observe(outcome.write_seconds)
         for result, count in outcome.alerts.items():
-            self.alert_events.inc(result, amount=count)
+            self.alert_events.labels(result).inc(count)
         if not observation.ok:
-            self.failures.inc(name)
+            self.failures.labels(name).inc()
         quiet = observation.ok and outcome.signal.value == "none"
         log.log(logging.DEBUG if quiet else logging.INFO, "%s %s %s%s", name, "ok" if observation.ok else "FAIL",
                 outcome.signal.value, f": {observation.error}" if observation.error else "")
@@ -266,3 +325,41 @@ class Worker:
 def spread(name: str, interval: timedelta) -> timedelta:
     """Where in its interval a target's runs fall: the same for the same name, even across targets."""
     return interval * (zlib.crc32(name.encode()) / 2**32)
+
+
+class ScrapeTimeGauges:
+    """Gauges read when /metrics is scraped: open incidents by state and action requests by status
+    from the ledger, whether the policy files are in force, how many targets are scheduled. A read
+    that fails leaves its gauge out of that scrape (and logs why); the rest is served."""
+
+    def __init__(self, worker: Worker):
+        self.worker = worker
+
+    def collect(self):
+        w = self.worker
+        gauges = [
+            ("workbench_open_incidents", "Open incidents by state.", ["state"],
+             lambda: {(state,): n for state, n in open_incident_counts(w.engine).items()}),
+            ("workbench_action_requests", "Action requests by status.", ["status"],
+             lambda: {(status,): n for status, n in action_request_counts(w.engine).items()}),
+            ("workbench_policy_valid", "1 when the policy files on disk are in force, 0 when rejected.", [],
+             lambda: {(): 0 if w.holder.error else 1}),
+            ("workbench_targets", "Targets scheduled.", [], lambda: {(): len(w._enabled())}),
+        ]
+        for name, help_text, labels, read in gauges:
+            try:
+                values = read()
+            except Exception as exc:  # noqa: BLE001 - one broken read must not blank the page
+                log.warning("%s left out of /metrics: %s: %s", name, type(exc).__name__, exc)
+                continue
+            family = GaugeMetricFamily(name, help_text, labels=labels)
+            for key, value in values.items():
+                family.add_metric(key, value)
+            yield family
+
+
+def _version() -> str:
+    try:
+        return metadata.version("sre-workbench")
+    except metadata.PackageNotFoundError:
+        return "unknown"

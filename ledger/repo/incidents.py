@@ -89,7 +89,7 @@ def _fold(session: Session, finding: Finding, now: datetime, message: str) -> In
         timeline(session, incident, now, SYSTEM, "transition", f"opened: {finding.summary}",
                   to_state=lifecycle.OBSERVED)
     elif incident.state == lifecycle.RECOVERING:
-        _relapse(session, incident, now)
+        relapse(session, incident, now)
     finding.incident_id = incident.id
     incident.finding_count += 1
     incident.last_seen_at = now
@@ -144,7 +144,7 @@ def finding_failed_again(session: Session, finding_id: int, evidence: EvidenceIt
     incident = get(session, Incident, finding.incident_id)
     incident.last_seen_at = now
     if incident.state == lifecycle.RECOVERING:
-        _relapse(session, incident, now)
+        relapse(session, incident, now)
         add_evidence(session, incident, finding, evidence, now)
 
 
@@ -253,7 +253,7 @@ def set_state(session: Session, incident: Incident, to_state: str, actor: str, n
     timeline(session, incident, now, actor, "transition", reason, from_state=previous, to_state=to_state)
 
 
-def _relapse(session: Session, incident: Incident, now: datetime) -> None:
+def relapse(session: Session, incident: Incident, now: datetime) -> None:
     """Back to the state the incident was in before it started recovering."""
     entered = session.exec(
         select(TimelineEntry)
@@ -309,7 +309,9 @@ def open_incidents_with_findings(session: Session) -> list[tuple[Incident, list[
     """Open incidents with the findings folded into them (not those they suppress)."""
     incidents = session.exec(select(Incident).where(col(Incident.resolved_at).is_(None))
                              .order_by(col(Incident.id))).all()
-    findings = session.exec(select(Finding).where(col(Finding.incident_id).in_([i.id for i in incidents]),
-                                                  col(Finding.suppressed_by).is_(None))).all()
-    return [(incident, [f for f in findings if f.incident_id == incident.id]) for incident in incidents]
+    findings: dict[int, list[Finding]] = {incident.id: [] for incident in incidents}
+    for finding in session.exec(select(Finding).where(col(Finding.incident_id).in_(list(findings)),
+                                                      col(Finding.suppressed_by).is_(None))):
+        findings[finding.incident_id].append(finding)
+    return [(incident, findings[incident.id]) for incident in incidents]
 

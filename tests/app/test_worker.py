@@ -1,13 +1,18 @@
-"""The worker's scheduling in-process: jobs never overlap themselves, a crashing probe is an
-observation, and metrics render. (A real worker process is in tests/integration.)"""
+"""The worker in-process: jobs never overlap themselves, a crashing probe is an observation,
+metrics render (without a gauge whose ledger read fails), and a ledger error answers a webhook
+batch 503. (A real worker process is in tests/integration.)"""
 
 import asyncio
 import re
 import threading
 
+import aiohttp
 import pytest
+from aiohttp import web
+from prometheus_client import generate_latest
 
 import policies.holder
+from app.worker.http import make_app
 from app.worker.jobs import Worker
 from ledger.db import known_secrets, open_ledger, sqlite_url, utcnow, write_session
 from ledger.queries import list_incidents
@@ -15,6 +20,7 @@ from ledger.samples import SampleStore
 from policies.holder import PolicyHolder
 from probes.context import observe
 from probes.kinds import registry
+from tests.support import SAMPLES
 
 POLICY = """
 targets:
@@ -67,9 +73,9 @@ def test_a_crashing_probe_becomes_a_failed_observation_and_an_incident(worker, m
     run_worker(worker, until=lambda: list_incidents(worker.engine))
     incident = list_incidents(worker.engine)[0]
     assert incident.title.startswith("slow failing: probe error RuntimeError: boom (test_worker.py:")
-    metrics = worker.metrics.render()
-    failures = re.search(r'^workbench_probe_failures_total\{target="slow"\} (\d+)$', metrics, re.M)
-    assert failures and int(failures[1]) >= 2
+    metrics = generate_latest(worker.registry).decode()
+    failures = re.search(r'^workbench_probe_failures_total\{target="slow"\} (\S+)$', metrics, re.M)
+    assert failures and float(failures[1]) >= 2
     assert 'workbench_open_incidents{state="observed"} 1' in metrics
 
 
@@ -117,3 +123,44 @@ def test_a_slow_policy_reload_never_holds_up_the_probes(tmp_path, policy_dir, mo
     run_worker(worker, until)
     assert len(probed_while_loading) >= 3
     assert worker.holder.policy.target("slow").interval.total_seconds() == 0.2  # and the reload took effect
+
+
+def test_a_failed_ledger_read_leaves_its_gauge_out_and_the_rest_is_served(worker):
+    with worker.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE incident RENAME TO incident_away")
+    metrics = generate_latest(worker.registry).decode()
+    assert "workbench_open_incidents" not in metrics
+    assert "# TYPE workbench_action_requests gauge" in metrics and "workbench_policy_valid 1.0" in metrics
+    assert "process_resident_memory_bytes" in metrics
+
+
+def test_a_ledger_error_answers_the_batch_503_with_the_reason_and_the_next_payload_goes_through(worker):
+    webhook = (SAMPLES / "alertmanager-webhook.json").read_bytes()
+
+    def rename(old, new):
+        with worker.engine.begin() as conn:
+            conn.exec_driver_sql(f"ALTER TABLE {old} RENAME TO {new}")
+
+    async def main():
+        runner = web.AppRunner(make_app(worker))
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/ingest/alertmanager"
+        answers = []
+        async with aiohttp.ClientSession() as client:
+            for broken in (True, False):
+                if broken:
+                    rename("ingest_payload", "ingest_payload_away")
+                async with client.post(url, data=webhook) as response:
+                    answers.append((response.status, await response.json()))
+                if broken:
+                    rename("ingest_payload_away", "ingest_payload")
+        await runner.cleanup()
+        await worker.alert_batches.close()
+        return answers
+
+    assert asyncio.run(main()) == [
+        (503, {"error": "the ledger could not commit this payload, retry later: no such table: ingest_payload"}),
+        (200, {"status": "accepted", "new": 1})]
+    metrics = generate_latest(worker.registry).decode()
+    assert 'workbench_ingest_payloads_total{result="failed"} 1.0' in metrics

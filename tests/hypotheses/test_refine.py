@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 
 import yaml
+from prometheus_client import generate_latest
 
 from app.worker.jobs import Worker
 from hypotheses.checks import run_check
@@ -113,4 +114,4 @@ def test_the_worker_refines_off_its_event_loop_and_counts_runs(tmp_path, engine,
     asyncio.run(worker._refine())
     run = queries.latest_hypothesis_runs(engine, [incident_id])[incident_id]
     assert run.status == "failed" and run.reason.startswith("error: local: down: cannot connect")
-    assert 'workbench_hypothesis_runs_total{status="failed"} 1' in worker.metrics.render()
+    assert 'workbench_hypothesis_runs_total{status="failed"} 1' in generate_latest(worker.registry).decode()

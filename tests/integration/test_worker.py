@@ -32,7 +32,7 @@ def test_failing_target_opens_an_incident_that_recovers_and_resolves(worker, dem
     assert states == ["observed", "recovering", "resolved"]
 
     metrics = w.metrics()
-    assert 'workbench_probe_runs_total{target="shop-web",kind="http"}' in metrics
+    assert 'workbench_probe_runs_total{kind="http",target="shop-web"}' in metrics
     assert 'workbench_probe_failures_total{target="shop-web"}' in metrics
     assert 'workbench_open_incidents{state="observed"} 0' in metrics
     assert "workbench_schedule_lag_seconds_count" in metrics
@@ -70,13 +70,13 @@ def test_kill_9_loses_no_committed_incident_and_creates_no_duplicate(worker, dem
 
 def test_invalid_policy_keeps_the_last_good_one_running(worker, demo_target):
     w = worker().start()
-    wait_until(lambda: 'workbench_probe_runs_total{target="shop-web"' in w.metrics(), "a first probe run")
+    wait_until(lambda: 'workbench_probe_runs_total{kind="http",target="shop-web"}' in w.metrics(), "a first probe run")
     (w.policy / "targets.yaml").write_text("targets:\n  - name: shop-web\n    kind: http\n    url: 12\n")
     health = wait_until(lambda: (h := w.health()) and h["status"] == "degraded" and h, "degraded health")
     assert any("targets.yaml" in e and "targets[0].url" in e for e in health["policy"]["errors"])
     assert "workbench_policy_valid 0" in w.metrics()
 
-    runs = 'workbench_probe_runs_total{target="shop-web"'
+    runs = 'workbench_probe_runs_total{kind="http",target="shop-web"}'
     seen = w.metric(runs)
     wait_until(lambda: w.metric(runs) > seen, "probes to go on under the last good policy")
     assert w.proc.poll() is None

@@ -55,7 +55,7 @@ def test_the_repository_masks_what_it_keeps_from_outside(engine):
         raw={"labels": {"dsn": hostile("raw")}, "nested": [{"deep": hostile("raw list")}]})
     with write_session(masking) as session:
         assert alerts.record_alert(session, event, NOW) == "new"
-        alerts.add_ingest_payload(session, "alertmanager-webhook", hostile("body"), False, hostile("reason"), 0, NOW)
+        alerts.add_ingest_payloads(session, "alertmanager-webhook", [(hostile("body"), hostile("reason"), 0)], NOW)
         finding = incidents.open_finding(session, incidents.FindingSpec(
             rule="rule:db-errors", target="db", service="db", severity="critical", summary=hostile("rule summary"),
             correlation_key="db/rule:db-errors", labels={"instance": hostile("series label")}),

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
+from prometheus_client import generate_latest
 
 from app.worker.jobs import Worker
 from ledger.db import open_ledger, sqlite_url, utcnow
@@ -226,13 +227,13 @@ def test_the_worker_rolls_up_when_it_starts(tmp_path, policy_dir):
         task = asyncio.create_task(worker.run(stop))
         for _ in range(200):
             await asyncio.sleep(0.05)
-            if "workbench_rollup_seconds_count 1" in worker.metrics.render():
+            if "workbench_rollup_seconds_count 1" in generate_latest(worker.registry).decode():
                 break
         stop.set()
         await task
 
     asyncio.run(run_until_rolled())
-    assert "workbench_rollup_seconds_count 1" in worker.metrics.render()
+    assert "workbench_rollup_seconds_count 1" in generate_latest(worker.registry).decode()
     assert rolled(worker.rollups, "1h")["count"].sum() == rolled(worker.rollups, "1m")["count"].sum() == len(samples)
     assert (tmp_path / "var" / "rollups" / "1m").is_dir()
 

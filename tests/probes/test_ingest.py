@@ -1,5 +1,6 @@
 """The alert envelope end to end on the ledger (SQLite and PostgreSQL): webhook deliveries,
-duplicates, reordering, redelivery, bad payloads, and pulled alerts that stop being listed."""
+duplicates, reordering, redelivery, bad payloads, and pulled alerts that stop being listed;
+payloads committed together (group commit) fold as they would one by one."""
 
 import copy
 import json
@@ -8,14 +9,16 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from ledger.db import read_session, utcnow
+from ledger.db import open_ledger, read_session, sqlite_url, utcnow, write_session
 from ledger.queries import incident_detail, list_incidents
-from ledger.tables import IngestPayload
+from ledger.repo import alerts as alert_repo
+from ledger.repo import incidents, silences
+from ledger.tables import Alert, Evidence, Finding, Incident, IngestPayload, TimelineEntry
 from policies.schema import AlertmanagerTarget
-from probes.alerts import parse_api_alerts
+from probes.alerts import parse_api_alerts, parse_webhook
 from probes.context import observe
 from probes.cycle import record
-from probes.ingest import authorized, ingest_alertmanager
+from probes.ingest import authorized, ingest_alertmanager, ingest_batch
 from tests.support import SAMPLES
 
 
@@ -148,3 +151,94 @@ def test_a_failed_pull_resolves_nothing_but_a_failing_condition_does_not_stop_re
     assert pull({"ALERT_COUNT": 2}, listed, 0) == {"new": 2, "resolved": 0}
     assert pull({}, [], 200, error="cannot connect: connection refused") == {}
     assert pull({"ALERT_COUNT": 1}, listed[:1], 300) == {"duplicate": 1, "resolved": 1}
+
+
+def event(fingerprint: str, alertname: str, status: str = "firing", starts: str = "2026-11-22T12:00:00Z"):
+    doc = webhook(status, fingerprint, starts)
+    doc["alerts"][0]["labels"]["alertname"] = alertname
+    return parse_webhook(json.dumps(doc).encode())[0]
+
+
+def snapshot(engine) -> dict:
+    """Every row an alert writes, without the ids of timeline entries and evidence (a batch
+    writes them in another interleaving across incidents; per incident the order is the same)."""
+    def rows(table, order, drop=()):
+        with read_session(engine) as session:
+            found = session.exec(select(table).order_by(*order)).all()
+        return [{k: v for k, v in row.model_dump().items() if k not in drop} for row in found]
+
+    return {"alerts": rows(Alert, [Alert.fingerprint, Alert.starts_at], ["id"]), "findings": rows(Finding, [Finding.id]),
+            "incidents": rows(Incident, [Incident.id]),
+            "timeline": rows(TimelineEntry, [TimelineEntry.incident_id, TimelineEntry.id], ["id"]),
+            "evidence": rows(Evidence, [Evidence.incident_id, Evidence.id], ["id"])}
+
+
+@pytest.mark.parametrize("in_chunk", [alert_repo.IN_CHUNK, 2])
+def test_a_batch_folds_alerts_as_they_would_one_by_one(engine, tmp_path, monkeypatch, in_chunk):
+    """New, duplicate, stale, resolved and silenced alerts, repeats inside a batch (a redelivery
+    and then the resolution of the same episode), a new alert relapsing a recovering incident and
+    one opening a new incident after its key's resolved; the batch's reads in one query each, or
+    in several (a batch with more alerts than a database takes query parameters)."""
+    monkeypatch.setattr(alert_repo, "IN_CHUNK", in_chunk)
+    batches = [
+        [event("a", "K1"), event("b", "K1"), event("a", "K1"), event("c", "K2"), event("d", "K3", "resolved")],
+        [event("e", "K2"), event("s", "Silenced"), event("a", "K1", "resolved"), event("g", "K4"), event("g", "K4"),
+         event("b", "K1", "resolved")],
+        [event("h", "K1"), event("a", "K1"), event("d", "K3"), event("i", "K1"), event("c", "K2"), event("c", "K2"),
+         event("c", "K2", "resolved"), event("c", "K2"), event("j", "K5")],
+    ]
+    start = utcnow()
+
+    def between(ledger, number):  # what happens in the ledger between batches, on both sides
+        now = start + timedelta(seconds=number)
+        with write_session(ledger) as session:
+            if number == 1:
+                silences.add_silence(session, matchers=[{"label": "alertname", "op": "=", "value": "Silenced"}],
+                                 starts_at=start, ends_at=None, author="test", comment="quiet", now=now)
+                c = session.exec(select(Alert).where(Alert.fingerprint == "c")).one()
+                incidents.finding_recovering(session, c.finding_id, incidents.RuleEvidence("ok again", {}, now), now, "ok")
+
+    one_by_one = open_ledger(sqlite_url(tmp_path / "one-by-one"))
+    for number, batch in enumerate(batches):
+        between(one_by_one, number)
+        for alert in batch:
+            with write_session(one_by_one) as session:
+                alert_repo.record_alert(session, alert, start + timedelta(seconds=number))
+    outcomes = []
+    for number, batch in enumerate(batches):
+        between(engine, number)
+        with write_session(engine) as session:
+            outcomes.append(alert_repo.record_alerts(session, batch, start + timedelta(seconds=number)))
+
+    assert outcomes == [["new", "new", "duplicate", "new", "resolved"],
+                        ["new", "new", "resolved", "new", "duplicate", "resolved"],
+                        ["new", "stale", "stale", "new", "duplicate", "duplicate", "resolved", "stale", "new"]]
+    assert snapshot(engine) == snapshot(one_by_one)
+    opened = sorted((i.id, i.correlation_key.rsplit(":", 1)[1], i.state) for i in list_incidents(engine))
+    assert opened == [(1, "K1", "resolved"), (2, "K2", "observed"), (3, "K4", "observed"), (4, "K1", "observed"),
+                         (5, "K5", "observed")]  # the silenced alert's finding opened none
+
+
+def test_a_bad_payload_in_a_batch_is_refused_alone(engine):
+    good = [webhook(fingerprint=f"good{i}") for i in range(3)]
+    bodies = [json.dumps(good[0]).encode(), b"{not json", json.dumps(good[1]).encode(), json.dumps(mistyped()).encode(),
+              json.dumps(good[2]).encode(), json.dumps(good[2]).encode()]
+    answers = [(r.status, r.body()) for r in ingest_batch(engine, bodies)]
+    new, duplicate = {"status": "accepted", "new": 1}, {"status": "accepted", "duplicate": 1}
+    assert answers == [(200, new), (400, {"error": "body is not JSON: Expecting property name enclosed in double "
+                                                   "quotes at line 1 column 2"}),
+                       (200, new), (400, {"error": "alerts.0.labels.severity: Input should be a valid string"}),
+                       (200, new), (200, duplicate)]
+    with read_session(engine) as session:
+        kept = session.exec(select(IngestPayload).order_by(IngestPayload.id)).all()
+    assert [p.accepted for p in kept] == [True, False, True, False, True, True]
+    assert len(list_incidents(engine)) == 1 and list_incidents(engine)[0].finding_count == 3
+
+
+def test_a_nul_character_is_refused_and_kept_masked(engine):
+    doc = webhook()
+    doc["alerts"][0]["labels"]["alertname"] = "nul\u0000here"
+    assert send(engine, doc) == (400, {"error": "body holds a NUL character (\\u0000), which the ledger cannot store"})
+    assert send(engine, b"\x00{")[0] == 400
+    with read_session(engine) as session:
+        assert [p.body for p in session.exec(select(IngestPayload).order_by(IngestPayload.id))][1] == "\ufffd{"

@@ -35,7 +35,7 @@ def test_up_starts_everything_and_ctrl_c_stops_it(tmp_path):
         wait_until(lambda: answers(f"http://127.0.0.1:{worker}/healthz"), "the worker", attempts=600)
         wait_until(lambda: answers(f"http://127.0.0.1:{ui}/"), "the web app", attempts=600)
         wait_until(lambda: answers(f"http://127.0.0.1:{demo}/"), "the demo service", attempts=600)
-        wait_until(lambda: 'workbench_probe_runs_total{target="demo-web"'
+        wait_until(lambda: 'workbench_probe_runs_total{kind="http",target="demo-web"}'
                    in httpx.get(f"http://127.0.0.1:{worker}/metrics").text, "a probe of the demo")
         assert (tmp_path / "var" / "ledger.db").exists()
         os.killpg(up.pid, signal.SIGINT)  # what Ctrl-C in a terminal does

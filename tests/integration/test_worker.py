@@ -86,7 +86,7 @@ def test_hostile_policy_edits_keep_the_last_good_policy_and_healthz_says_why(wor
     w = worker()
     (w.policy / "settings.yaml").write_text("policy_reload_interval: 200ms\n")
     w.start()
-    runs = 'workbench_probe_runs_total{target="shop-web"'
+    runs = 'workbench_probe_runs_total{kind="http",target="shop-web"}'
     wait_until(lambda: w.metric(runs) > 0, "a first probe run")
     good = w.health()
     assert (good["status"], good["reason"], good["policy"]["errors"]) == ("ok", None, [])

@@ -58,8 +58,18 @@ def make_app(worker: Worker) -> web.Application:
     return app
 
 
+# What a web page can POST without the browser asking the server first (a "simple request"):
+# the webhook takes none of them, so no page open in the operator's browser can post an alert.
+BROWSER_FORM_TYPES = frozenset({"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"})
+
+
 def _refusal(request: web.Request, settings) -> tuple[int, str] | None:
     """Why a webhook request is refused before its body is read, if it is."""
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != f"{request.scheme}://{request.host}":
+        return 403, f"a request from a web page (Origin {origin[:100]!r}) is refused: the webhook is for Alertmanager"
+    if request.content_type in BROWSER_FORM_TYPES:
+        return 415, f"Content-Type {request.content_type} is refused: send application/json"
     if not authorized(request.headers.get("Authorization"), os.environ.get(settings.ingest_token_env)):
         return 401, "missing or wrong bearer token"
     if request.content_length is None:

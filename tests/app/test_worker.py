@@ -164,3 +164,31 @@ def test_a_ledger_error_answers_the_batch_503_with_the_reason_and_the_next_paylo
         (200, {"status": "accepted", "new": 1})]
     metrics = generate_latest(worker.registry).decode()
     assert 'workbench_ingest_payloads_total{result="failed"} 1.0' in metrics
+
+
+@pytest.mark.parametrize("headers, status, reason", [
+    ({"Content-Type": "text/plain"}, 415, "Content-Type text/plain is refused: send application/json"),
+    ({"Content-Type": "application/x-www-form-urlencoded"}, 415,
+     "Content-Type application/x-www-form-urlencoded is refused: send application/json"),
+    ({"Content-Type": "application/json", "Origin": "http://evil.example"}, 403,
+     "a request from a web page (Origin 'http://evil.example') is refused: the webhook is for Alertmanager"),
+    ({"Content-Type": "application/json"}, 200, None),
+])
+def test_what_a_web_page_can_post_is_refused_and_alertmanager_is_not(worker, headers, status, reason):
+    webhook = (SAMPLES / "alertmanager-webhook.json").read_bytes()
+
+    async def main():
+        runner = web.AppRunner(make_app(worker))
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/ingest/alertmanager"
+        async with aiohttp.ClientSession() as client, client.post(url, data=webhook, headers=headers) as response:
+            answer = (response.status, await response.json())
+        await runner.cleanup()
+        await worker.alert_batches.close()
+        return answer
+
+    answer_status, body = asyncio.run(main())
+    assert answer_status == status
+    assert body.get("error") == reason
+    assert len(list_incidents(worker.engine)) == (1 if status == 200 else 0)

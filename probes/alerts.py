@@ -3,7 +3,6 @@ pulled from its v2 API, validated and turned into ``AlertEvent``s for the ledger
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -11,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ledger.repo.alerts import AlertEvent
 from policies.errors import WorkbenchError
+from policies.jsondoc import parse_json
 
 ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)  # Alertmanager's "no end yet"
 
@@ -64,9 +64,9 @@ def parse_webhook(body: bytes) -> list[AlertEvent]:
     if "\\u0000" in text:
         raise PayloadRejected("body holds a NUL character (\\u0000), which the ledger cannot store")
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise PayloadRejected(f"body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+        doc = parse_json(text)
+    except ValueError as exc:
+        raise PayloadRejected(f"body is not JSON: {str(exc).removeprefix('invalid JSON: ')}") from None
     if isinstance(doc, dict) and "version" in doc and doc["version"] != "4":
         raise PayloadRejected(f"unsupported webhook payload version {doc['version']!r}; expected '4'")
     payload = _validate(WebhookPayload, doc)

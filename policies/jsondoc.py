@@ -8,9 +8,10 @@ import json
 
 def parse_json(data: bytes | str) -> object:
     """The decoded document, or ValueError saying why there is none: not UTF-8, not JSON, nested
-    deeper than the parser goes, or an integer longer than Python converts (4,300 digits)."""
+    deeper than the parser goes, an integer longer than Python converts (4,300 digits), or a
+    lone UTF-16 surrogate escaped as ``\\ud800``, which is no text and no database can store."""
     try:
-        return json.loads(data)
+        doc = json.loads(data)
     except json.JSONDecodeError as exc:
         raise ValueError(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except UnicodeDecodeError:
@@ -18,4 +19,11 @@ def parse_json(data: bytes | str) -> object:
     except RecursionError:
         raise ValueError("invalid JSON: nested too deeply") from None
     except ValueError as exc:  # an integer over sys.get_int_max_str_digits()
-        raise ValueError(f"invalid JSON: {str(exc).split(';')[0]}") from None  # drop Python's advice
+        raise ValueError(f"invalid JSON: {str(exc).split(';')[0]}") from None  # without Python's advice
+    escaped = b"\\ud" if isinstance(data, bytes) else "\\ud"
+    if escaped in data.lower():
+        try:
+            json.dumps(doc, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise ValueError("invalid JSON: a lone UTF-16 surrogate (\\ud800-\\udfff) is not text") from None
+    return doc

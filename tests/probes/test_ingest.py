@@ -87,6 +87,7 @@ def missing_fingerprint() -> dict:
     (b"\xff\xfe{}", "body is not valid UTF-8 (byte 0)"),
     (b"{not json", "body is not JSON: Expecting property name enclosed in double quotes at line 1 column 2"),
     (b"[" * 100_000 + b"]" * 100_000, "body is not JSON: nested too deeply"),
+    (b'{"version": "4", "x": "\\ud800"}', "body is not JSON: a lone UTF-16 surrogate (\\ud800-\\udfff) is not text"),
     (b'{"version": ' + b"4" * 5_000 + b"}", "body is not JSON: Exceeds the limit (4300 digits) for integer string "
                                              "conversion: value has 5000 digits"),
     ({**webhook(), "version": "3"}, "unsupported webhook payload version '3'; expected '4'"),

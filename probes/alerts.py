@@ -92,13 +92,18 @@ def _validate(model: type[BaseModel], doc: object, prefix: str = ""):
 
 
 def _event(source: str, status: str, alert, raw: dict) -> AlertEvent:
-    ends_at = alert.endsAt if alert.endsAt and alert.endsAt > ZERO_TIME else None
+    ends_at = _utc(alert.endsAt, "endsAt") if alert.endsAt else None
     return AlertEvent(
-        source=source, fingerprint=alert.fingerprint, status=status, starts_at=_utc(alert.startsAt),
-        ends_at=_utc(ends_at) if ends_at else None, labels=dict(alert.labels), annotations=dict(alert.annotations),
-        generator_url=alert.generatorURL, raw=raw,
+        source=source, fingerprint=alert.fingerprint, status=status, starts_at=_utc(alert.startsAt, "startsAt"),
+        ends_at=ends_at if ends_at and ends_at > ZERO_TIME else None, labels=dict(alert.labels),
+        annotations=dict(alert.annotations), generator_url=alert.generatorURL, raw=raw,
     )
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+def _utc(moment: datetime, field: str) -> datetime:
+    """``moment`` in UTC (a time without an offset is taken as UTC); PayloadRejected for one that
+    has no UTC equivalent, such as 0001-01-01T00:00:00+05:00."""
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:
+        raise PayloadRejected(f"{field}: {moment.isoformat()} has no time in UTC") from None

@@ -4,7 +4,7 @@ payloads committed together (group commit) fold as they would one by one."""
 
 import copy
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlmodel import select
@@ -91,6 +91,7 @@ def missing_fingerprint() -> dict:
     (b'{"version": ' + b"4" * 5_000 + b"}", "body is not JSON: Exceeds the limit (4300 digits) for integer string "
                                              "conversion: value has 5000 digits"),
     ({**webhook(), "version": "3"}, "unsupported webhook payload version '3'; expected '4'"),
+    (webhook(starts="0001-01-01T00:00:00+05:00"), "startsAt: 0001-01-01T00:00:00+05:00 has no time in UTC"),
     (mistyped(), "alerts.0.labels.severity: Input should be a valid string"),
     (missing_fingerprint(), "alerts.0.fingerprint: Field required"),
     ([1, 2], "(top level): Input should be a valid dictionary or instance of WebhookPayload"),
@@ -246,3 +247,12 @@ def test_a_nul_character_is_refused_and_kept_masked(engine):
     assert send(engine, b"\x00{")[0] == 400
     with read_session(engine) as session:
         assert [p.body for p in session.exec(select(IngestPayload).order_by(IngestPayload.id))][1] == "\ufffd{"
+
+
+def test_an_end_without_an_offset_is_taken_as_utc(engine):
+    doc = webhook(status="resolved")
+    doc["alerts"][0]["endsAt"] = "2026-11-22T12:59:18"
+    status, _ = send(engine, doc)
+    with read_session(engine) as session:
+        (alert,) = session.exec(select(Alert)).all()
+    assert status == 200 and alert.ends_at.replace(tzinfo=None) == datetime(2026, 11, 22, 12, 59, 18)

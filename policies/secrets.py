@@ -29,15 +29,19 @@ MASK = "***"
 # AWS). Group 1 (and 2, when there is one) is kept around the mask. Each pattern takes time linear
 # in the text: its quantifiers are possessive (nothing they give back could let the match go on),
 # and a pattern that scans a long run starts only where that run starts, never again inside it.
+# Beside each, words one of which every text it matches holds (lower-case for a pattern that
+# ignores case): a text holding none is not scanned, which spares the slow scans of most text.
 _SHAPES = [
-    re.compile(r"(?i)(bearer\s++)[A-Za-z0-9._~+/=-]{8,}+"),
-    re.compile(r"(?i)(basic\s++)[A-Za-z0-9+/=]{8,}+"),
-    re.compile(r"(?i)((?:password|passwd|secret|token|api[_-]?key)[\"']?+\s*+[:=]\s*+[\"']?+)[^\s\"'&,;]{4,}+"),
-    re.compile(r"(://[^/\s:@]++:)[^/\s@]++(@)"),
+    (re.compile(r"(?i)(bearer\s++)[A-Za-z0-9._~+/=-]{8,}+"), ("bearer",)),
+    (re.compile(r"(?i)(basic\s++)[A-Za-z0-9+/=]{8,}+"), ("basic",)),
+    (re.compile(r"(?i)((?:password|passwd|secret|token|api[_-]?key)[\"']?+\s*+[:=]\s*+[\"']?+)[^\s\"'&,;]{4,}+"),
+     ("pass", "secret", "token", "api")),
+    (re.compile(r"(://[^/\s:@]++:)[^/\s@]++(@)"), ("://",)),
     # a JWT starts at the first "eyJ" of its run of [\w-] that follows a non-word character: a
     # later one in the same run has the same end and a shorter first part, so it is not tried
-    re.compile(r"(?<![\w-])(?>((?:\w*+-)*?)eyJ)[\w-]{8,}+\.[\w-]{8,}+\.[\w-]{8,}+"),
-    re.compile(r"()\b(?:(?:sk|ghp|gho|ghs|github_pat|xox[abpr]|glpat)[-_][A-Za-z0-9_-]{12,}+|AKIA[0-9A-Z]{16})"),
+    (re.compile(r"(?<![\w-])(?>((?:\w*+-)*?)eyJ)[\w-]{8,}+\.[\w-]{8,}+\.[\w-]{8,}+"), ("eyJ",)),
+    (re.compile(r"()\b(?:(?:sk|ghp|gho|ghs|github_pat|xox[abpr]|glpat)[-_][A-Za-z0-9_-]{12,}+|AKIA[0-9A-Z]{16})"),
+     ("sk-", "sk_", "ghp", "gho", "ghs", "github_pat", "xox", "glpat", "AKIA")),
 ]
 # An address starts where its run of local-part characters starts, or where one just ended:
 # "a@b.com1x@y.org" is two, masked as one.
@@ -121,9 +125,25 @@ def redact(text: str, secrets: Iterable[str] = (), *, emails: bool = False) -> s
     known = _known(frozenset(secrets))
     if known is not None:
         text = known.sub(MASK, text)
-    for shape in _SHAPES:
+    # lower-cased only when ASCII: elsewhere a pattern ignoring case matches more than lower()
+    # shows (the long s "ſ" matches "s"), so every pattern scans it
+    folded = text.lower() if text.isascii() else None
+    for shape, words in _SHAPES:
+        haystack = folded if shape.flags & re.IGNORECASE else text
+        if haystack is not None and not any(word in haystack for word in words):
+            continue
         text = shape.sub(lambda m: m.group(1) + MASK + (m.group(2) if shape.groups > 1 else ""), text)
     return _EMAIL.sub(MASK, text) if emails else text
+
+
+# Data from outside repeats its short strings (label names and values, annotations, a payload's
+# common labels beside each alert's): each is masked once and looked up after.
+_SHORT = 512
+
+
+@lru_cache(maxsize=16_384)
+def _redact_short(text: str, secrets: frozenset[str]) -> str:
+    return redact(text, secrets)
 
 
 def redact_data(value, secrets: Iterable[str] = ()):
@@ -132,7 +152,7 @@ def redact_data(value, secrets: Iterable[str] = ()):
     they are."""
     secrets = frozenset(secrets)
     if isinstance(value, str):
-        return redact(value, secrets)
+        return _redact_short(value, secrets) if len(value) <= _SHORT else redact(value, secrets)
     if isinstance(value, dict):
         return {redact_data(key, secrets): redact_data(item, secrets) for key, item in value.items()}
     if isinstance(value, (list, tuple)):

@@ -5,7 +5,7 @@ What an alert or a payload says is masked (secret values and shapes) before anyt
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, insert, update
@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from ledger import lifecycle, silences
 from ledger.db import known_secrets
 from ledger.repo.incidents import FindingSpec, close_finding, open_finding, relapse
-from ledger.repo.rows import SYSTEM, get, masked
+from ledger.repo.rows import SYSTEM, get
 from ledger.tables import Alert, Evidence, Finding, Incident, IngestPayload, Silence, TimelineEntry
 from policies.secrets import redact_data
 
@@ -47,7 +47,12 @@ def record_alert(session: Session, event: AlertEvent, now: datetime, origin: str
     resolved (reordered delivery) is stale and changes nothing. The event is masked first, so
     the alert, its finding, evidence and timeline keep no secret it carried.
     """
-    return _record(session, AlertEvent(**masked(session, asdict(event))), now, origin)
+    return _record(session, _masked(event, known_secrets(session)), now, origin)
+
+
+def _masked(event: AlertEvent, secrets: frozenset[str]) -> AlertEvent:
+    """``event`` with secrets masked in every field that holds text."""
+    return AlertEvent(**{field.name: redact_data(getattr(event, field.name), secrets) for field in fields(event)})
 
 
 def _record(session: Session, event: AlertEvent, now: datetime, origin: str) -> str:
@@ -100,7 +105,8 @@ def record_alerts(session: Session, events: list[AlertEvent], now: datetime, ori
     Each event is masked first, as ``record_alert`` masks it."""
     if not events:
         return []
-    events = [AlertEvent(**masked(session, asdict(event))) for event in events]
+    secrets = known_secrets(session)
+    events = [_masked(event, secrets) for event in events]
     known = {(row.fingerprint, row.starts_at): row for fingerprints in _chunks({e.fingerprint for e in events})
              for row in session.execute(_KNOWN_EPISODES, {"fingerprints": fingerprints})}
     in_force = [s for s in session.scalars(_SILENCES, {"now": now}) if silences.in_force(s, now)]

@@ -256,3 +256,41 @@ def test_an_end_without_an_offset_is_taken_as_utc(engine):
     with read_session(engine) as session:
         (alert,) = session.exec(select(Alert)).all()
     assert status == 200 and alert.ends_at.replace(tzinfo=None) == datetime(2026, 11, 22, 12, 59, 18)
+
+
+def many_alerts(count: int) -> bytes:
+    doc = webhook()
+    (alert,) = doc["alerts"]
+    doc["alerts"] = [dict(alert, fingerprint=f"big{i:05d}", labels=dict(alert["labels"], alertname=f"Big{i}"))
+                     for i in range(count)]
+    return json.dumps(doc).encode()
+
+
+def test_a_large_payload_commits_in_bounded_transactions(engine):
+    from sqlalchemy import event as sa_event
+    commits = []
+    sa_event.listen(engine, "commit", lambda conn: commits.append(1))
+    assert ingest_alertmanager(engine, many_alerts(2_500)).body() == {"status": "accepted", "new": 2_500}
+    with read_session(engine) as session:
+        assert len(session.exec(select(Alert)).all()) == 2_500
+        assert session.exec(select(IngestPayload)).one().alerts == 2_500
+    assert len(commits) == 3  # 1,000 + 1,000 + 500 alerts
+
+
+def test_a_large_payload_stopped_part_way_comes_back_as_duplicates(engine, monkeypatch):
+    """The second transaction fails (as a worker killed there would not commit it): nothing was
+    answered 2xx, the sender delivers again, and the first transaction's alerts are duplicates."""
+    body, record = many_alerts(1_500), alert_repo.record_alerts
+
+    def fail_second(session, events, now, origin="webhook"):
+        if events[0].fingerprint == "big01000":
+            raise RuntimeError("worker killed")
+        return record(session, events, now, origin)
+
+    monkeypatch.setattr(alert_repo, "record_alerts", fail_second)
+    with pytest.raises(RuntimeError):
+        ingest_alertmanager(engine, body)
+    monkeypatch.setattr(alert_repo, "record_alerts", record)
+    assert ingest_alertmanager(engine, body).body() == {"status": "accepted", "duplicate": 1_000, "new": 500}
+    with read_session(engine) as session:
+        assert len(session.exec(select(Alert)).all()) == 1_500

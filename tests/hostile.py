@@ -70,3 +70,15 @@ def close_mid_response(conn, stop):
 
 def garbage(conn, stop):
     conn.sendall(b"\x00\x01 this is not http \r\n\r\n")
+
+
+# Text a shell can hand a command: shell and format metacharacters, control characters and
+# escapes, undecodable bytes (lone surrogates, as Python gives them), very long and huge numbers.
+HOSTILE_ARGUMENTS = [
+    "", " ", "-", "--", "-1", "0", "99999999999999999999", "9" * 5000, "1e400", "nan", "inf", "{}", "{0}", "{x:.1f}",
+    "%s%n", "${HOME}", "$(id)", "`id`", "'; DROP TABLE incident;--", "a=b", "a=", "=b", "a!=b", "a=~(", "a=~" + "(a*)*" * 8,
+    "service=shop", "\n", "line\nbreak", "\r\n", "\x1b[31mred", "\u2028", "\ufeff", "\udcff", "caf\udce9", "é" * 300,
+    "x" * 100_000, "../../../etc/passwd", "/dev/zero", "/proc/self/mem", "/", ".", "~", "1s", "0s", "-5m",
+    "99999999999d", "2026-13-45", "9999-12-31T23:59:59+14:00", "0001-01-01T00:00:00-14:00", "Mars/Olympus",
+    "mon,tue,xyz", "25:61", "pending", "approved",
+]

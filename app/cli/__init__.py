@@ -10,13 +10,19 @@ from importlib.metadata import version
 
 from app import logs, settings
 from app.cli import approvals, incidents, policy, probe, routing, serve, silences
-from policies.errors import PolicyError, WorkbenchError
+from policies.errors import PolicyError, WorkbenchError, one_line
 
 COMMAND_GROUPS = (serve, probe, incidents, routing, silences, approvals, policy)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    for arg in argv:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:  # bytes that are not UTF-8, which Python hands over as lone surrogates
+            parser.error(f"argument {one_line(_as_typed(arg))} is not valid UTF-8")
     args = parser.parse_args(argv)
     args.log_format = args.log_format or os.environ.get(logs.ENV_LOG_FORMAT) or "text"
     if args.log_format not in logs.FORMATS:
@@ -25,13 +31,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args, settings.resolve(args.policy, args.data)) or 0
     except PolicyError as exc:
-        print(f"workbench: policy invalid ({len(exc.problems)} problem(s)): {exc}", file=sys.stderr)
+        print(f"workbench: policy invalid ({len(exc.problems)} problem(s)): {one_line(str(exc))}", file=sys.stderr)
         return 2
     except WorkbenchError as exc:
-        print(f"workbench: {exc}", file=sys.stderr)
+        print(f"workbench: {one_line(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _as_typed(arg: str) -> str:
+    """The bytes of an argument that is not UTF-8 as the shell passed them, escaped (b'caf\\xe9' as caf\\xe9)."""
+    try:
+        return arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate no shell passes: given by a caller in Python
+        return arg.encode("utf-8", "backslashreplace").decode()
 
 
 def build_parser() -> argparse.ArgumentParser:

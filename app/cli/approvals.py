@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app import operator
 from app.cli.output import add_format, print_rows
+from app.cli.types import positive_integer
 from app.settings import Paths
 from ledger import db, queries
 from ledger.lifecycle import RequestStatus
@@ -23,11 +24,11 @@ def register(sub) -> None:
     ls.set_defaults(handler=cmd_list)
     for verb, handler in (("approve", cmd_approve), ("reject", cmd_reject)):
         d = app_sub.add_parser(verb, help=f"{verb} a pending action request")
-        d.add_argument("id", type=int)
+        d.add_argument("id", type=positive_integer)
         d.add_argument("--reason", required=True, help="why (recorded in the incident's timeline)")
         d.set_defaults(handler=handler)
     prop = app_sub.add_parser("propose", help="propose an action of actions.yaml on an incident (gated)")
-    prop.add_argument("incident", type=int)
+    prop.add_argument("incident", type=positive_integer)
     prop.add_argument("action", help="the action's id in actions.yaml")
     prop.add_argument("--param", action="append", metavar="NAME=VALUE", help="a parameter (repeatable)")
     prop.add_argument("--reason", default="proposed by the operator", help="why (recorded in the timeline)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from app.cli.output import add_format, print_rows
+from app.cli.types import positive_integer
 from app.hypotheses_text import hypotheses_text
 from app.operator import act, needs_reason, operator_name
 from app.render import incident_table
@@ -26,16 +27,16 @@ def register(sub) -> None:
     add_format(ls)
     ls.set_defaults(handler=cmd_list)
     show = inc_sub.add_parser("show", help="one incident with its timeline and evidence")
-    show.add_argument("id", type=int)
+    show.add_argument("id", type=positive_integer)
     add_format(show)
     show.set_defaults(handler=cmd_show)
     for action, state in OPERATOR_ACTIONS.items():
         a = inc_sub.add_parser(action, help=f"move an incident to {state}")
-        a.add_argument("id", type=int)
+        a.add_argument("id", type=positive_integer)
         a.add_argument("--reason", required=needs_reason(action), help="why (recorded in the timeline)")
         a.set_defaults(handler=cmd_act, action=action)
     hyp = inc_sub.add_parser("hypotheses", help="the drafted root-cause hypotheses and the model's refinement")
-    hyp.add_argument("id", type=int)
+    hyp.add_argument("id", type=positive_integer)
     add_format(hyp)
     hyp.set_defaults(handler=cmd_hypotheses)
 

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from app.settings import Paths
-from policies.errors import PolicyError
+from policies.errors import PolicyError, one_line
 from policies.guard import suspicious
 from policies.loader import load_policy
 
@@ -30,7 +30,7 @@ def cmd_check(args, paths: Paths) -> int:
     except PolicyError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
-        print(f"policy invalid: {len(exc.problems)} problem(s) in {directory}", file=sys.stderr)
+        print(f"policy invalid: {len(exc.problems)} problem(s) in {one_line(str(directory))}", file=sys.stderr)
         return 2
-    print(f"policy ok: {directory}: {len(policy.targets)} targets, {len(policy.rules.rules)} rules")
+    print(f"policy ok: {one_line(str(directory))}: {len(policy.targets)} targets, {len(policy.rules.rules)} rules")
     return 0

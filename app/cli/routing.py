@@ -8,13 +8,16 @@ from datetime import datetime
 from pathlib import Path
 
 from app.cli.output import add_format, print_rows
+from app.cli.types import positive_integer
 from app.hypotheses_text import decision_table
 from app.operator import parse_when
 from app.settings import Paths
 from ledger import db, queries
-from policies.errors import WorkbenchError
+from policies.errors import WorkbenchError, one_line
 from policies.loader import load_policy
 from policies.schema import parse_duration
+
+IMPORT_MAX_BYTES = 64 * 2**20  # a file to import is read whole; /dev/zero or a runaway log is refused
 
 
 def register(sub) -> None:
@@ -22,7 +25,7 @@ def register(sub) -> None:
     rt_sub = p.add_subparsers(title="routing commands", metavar="COMMAND", required=True)
     dec = rt_sub.add_parser("decisions", help="routing decisions, newest first (every one in the range)")
     dec.add_argument("--since", metavar="TIME", help="ISO 8601 time or a duration back from now (24h, 7d)")
-    dec.add_argument("--limit", type=int, help="at most this many")
+    dec.add_argument("--limit", type=positive_integer, help="at most this many")
     add_format(dec)
     dec.set_defaults(handler=cmd_decisions)
     imp = rt_sub.add_parser("import", help="import routing decisions another system logged (JSON Lines)")
@@ -54,13 +57,17 @@ def cmd_import(args, paths: Paths) -> int:
 
     path = Path(args.file)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            data = file.read(IMPORT_MAX_BYTES + 1)
     except OSError as exc:
         raise WorkbenchError(f"cannot read {path}: {exc.strerror}") from None
+    if len(data) > IMPORT_MAX_BYTES:
+        raise WorkbenchError(f"{path} is larger than {IMPORT_MAX_BYTES // 2**20} MiB: split it and import each part")
     report = import_decisions(paths.ledger(), data, path.name,
                               load_policy(paths.policy_dir).routing)
+    shown = one_line(str(path))
     for number, reason in report.invalid:
-        print(f"{path}: line {number}: {reason}", file=sys.stderr)
-    print(f"{path}: imported {report.imported} decision(s); {report.already_imported} already imported, "
+        print(f"{shown}: line {number}: {one_line(reason)}", file=sys.stderr)
+    print(f"{shown}: imported {report.imported} decision(s); {report.already_imported} already imported, "
           f"{len(report.invalid)} invalid line(s)")
     return 1 if report.invalid else 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from app.cli.output import add_format, print_rows
+from app.cli.types import positive_integer
 from app.operator import create_silence, expire_silence, operator_name
 from app.render import describe_when, silence_table
 from app.settings import Paths
@@ -48,7 +49,7 @@ def register(sub) -> None:
     rec.add_argument("--until", metavar="ISO-8601", help="when the window ends for good (default: never)")
     add.set_defaults(handler=cmd_add)
     exp = sil_sub.add_parser("expire", help="end a silence or maintenance window now")
-    exp.add_argument("id", type=int)
+    exp.add_argument("id", type=positive_integer)
     exp.set_defaults(handler=cmd_expire)
 
 

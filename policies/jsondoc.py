@@ -27,3 +27,20 @@ def parse_json(data: bytes | str) -> object:
         except UnicodeEncodeError:
             raise ValueError("invalid JSON: a lone UTF-16 surrogate (\\ud800-\\udfff) is not text") from None
     return doc
+
+
+def holds_nul(doc: object) -> bool:
+    """Whether a decoded document holds a NUL character (``\\u0000``) in a key or a string, which
+    PostgreSQL text and JSON cannot store. Walked without recursion, at any depth."""
+    pending = [doc]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, dict):
+            pending.extend(value)
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False

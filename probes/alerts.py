@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ledger.repo.alerts import AlertEvent
 from policies.errors import WorkbenchError
-from policies.jsondoc import parse_json
+from policies.jsondoc import holds_nul, parse_json
 
 ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)  # Alertmanager's "no end yet"
 
@@ -61,12 +61,12 @@ def parse_webhook(body: bytes) -> list[AlertEvent]:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PayloadRejected(f"body is not valid UTF-8 (byte {exc.start})") from exc
-    if "\\u0000" in text:
-        raise PayloadRejected("body holds a NUL character (\\u0000), which the ledger cannot store")
     try:
         doc = parse_json(text)
     except ValueError as exc:
         raise PayloadRejected(f"body is not JSON: {str(exc).removeprefix('invalid JSON: ')}") from None
+    if "\\u0000" in text and holds_nul(doc):  # the text "\\u0000" escaped (\\\\u0000) is no NUL
+        raise PayloadRejected("body holds a NUL character (\\u0000), which the ledger cannot store")
     if isinstance(doc, dict) and "version" in doc and doc["version"] != "4":
         raise PayloadRejected(f"unsupported webhook payload version {doc['version']!r}; expected '4'")
     payload = _validate(WebhookPayload, doc)

@@ -1,10 +1,14 @@
-"""Misbehaving servers on 127.0.0.1 for probe tests: a raw TCP server that hands each
-connection to a handler, and handlers that hang, trickle, flood, cut off or talk nonsense."""
+"""Hostile input for the tests: misbehaving servers on 127.0.0.1 for probes (a raw TCP server that
+hands each connection to a handler, and handlers that hang, trickle, flood, cut off or talk
+nonsense), hostile command arguments, and hostile policy text and mutations of policy files."""
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
+
+from hypothesis import strategies as st
 
 
 class RawServer:
@@ -72,6 +76,9 @@ def garbage(conn, stop):
     conn.sendall(b"\x00\x01 this is not http \r\n\r\n")
 
 
+# Figures of the hostile-input suite (tests/integration/test_hostile_input.py), printed at the end of the run
+FIGURES: dict[str, dict] = {}
+
 # Text a shell can hand a command: shell and format metacharacters, control characters and
 # escapes, undecodable bytes (lone surrogates, as Python gives them), very long and huge numbers.
 HOSTILE_ARGUMENTS = [
@@ -82,3 +89,52 @@ HOSTILE_ARGUMENTS = [
     "99999999999d", "2026-13-45", "9999-12-31T23:59:59+14:00", "0001-01-01T00:00:00-14:00", "Mars/Olympus",
     "mon,tue,xyz", "25:61", "pending", "approved",
 ]
+
+
+# Values known to have broken a check, or close to what does: huge, infinite and tiny durations,
+# templates that format a string as a number, recursive and undefined aliases, deep nesting,
+# tags PyYAML refuses to build, numbers past Python's int-to-text limit, control characters.
+HOSTILE_TEXT = [
+    "99999999999d", "1e400", ".inf", "-.inf", ".nan", "0.0000001ms", "-5s", "9" * 400, "9" * 5000, "0", "-1", "~",
+    "true", "{}", "[]", "[[[[[[", "'{window:.1f}'", "'{value[0]}'", "'{labels.x}'", "'{labels[nope]}'",
+    "'{value.real}'", "'{}'", "'{threshold:%}'", "&a [*a]", "*nowhere", "!!python/object:os.system", "!!binary x",
+    "'a\\nb'", '"\\u2028"', '"\\x1b[31m"', "'x' : y : z", "2001-12-14", "0x1F", "0o17", "1_000", "&x\n  - *x",
+    "[" * 200 + "]" * 200, "'" + "x" * 300 + "'",
+]
+
+
+NUMBER = re.compile(r"\d+")
+INTERESTING_NUMBERS = st.sampled_from(["0", "00", "-1", "99999999999", "9" * 400, "1e400", "0.0000001"]) \
+    | st.integers(0, 2**70).map(str)
+
+
+@st.composite
+def mutations(draw, files: dict[str, str]) -> tuple[str, str]:
+    """(file name, text): one of the policy ``files`` (name: text) with a few of its values or
+    numbers replaced, lines dropped, repeated, cut short or shifted, or text inserted."""
+    name = draw(st.sampled_from(sorted(files)))
+    lines = files[name].splitlines()
+    for _ in range(draw(st.integers(1, 4))):
+        edit = draw(st.sampled_from(["value", "number", "number", "delete", "repeat", "insert", "cut", "indent"]))
+        if edit == "value" and (keyed := [i for i, line in enumerate(lines) if ": " in line]):
+            i = draw(st.sampled_from(keyed))
+            lines[i] = lines[i].split(": ", 1)[0] + ": " + draw(st.sampled_from(HOSTILE_TEXT) | st.text(max_size=20))
+        elif edit == "number" and (numbered := [i for i, line in enumerate(lines) if NUMBER.search(line)]):
+            i = draw(st.sampled_from(numbered))
+            found = list(NUMBER.finditer(lines[i]))
+            at = draw(st.sampled_from(found))
+            lines[i] = lines[i][:at.start()] + draw(INTERESTING_NUMBERS) + lines[i][at.end():]
+        elif lines:
+            i = draw(st.integers(0, len(lines) - 1))
+            if edit == "delete":
+                del lines[i]
+            elif edit == "repeat":
+                lines.insert(i, lines[i])
+            elif edit == "insert":
+                at = draw(st.integers(0, len(lines[i])))
+                lines[i] = lines[i][:at] + draw(st.text(max_size=10) | st.sampled_from(HOSTILE_TEXT)) + lines[i][at:]
+            elif edit == "cut":
+                lines = lines[:i]
+            elif edit == "indent":
+                lines[i] = draw(st.sampled_from(["  ", " ", "\t", ""])) + lines[i].lstrip(" ")
+    return name, "\n".join(lines) + "\n"

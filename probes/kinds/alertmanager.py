@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from policies.jsondoc import parse_json
+from policies.jsondoc import holds_nul, parse_json
 from policies.schema import AlertmanagerTarget
 from probes.alerts import PayloadRejected, parse_api_alerts
 from probes.context import ProbeContext, ProbeResult, observe
@@ -46,4 +46,6 @@ def _document(status: int, body: bytes) -> object:
     if status != 200:
         message = doc.get("message", doc) if isinstance(doc, dict) else doc
         raise PayloadRejected(f"HTTP {status}: {message}")
+    if holds_nul(doc):
+        raise PayloadRejected("the answer holds a NUL character (\\u0000), which the ledger cannot store")
     return doc

@@ -105,3 +105,10 @@ def worker(tmp_path, demo_target):
     yield make
     for w in processes:
         w.stop(signal.SIGKILL)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The hostile-input suite's figures (tests/integration/test_hostile_input.py), when it ran."""
+    from tests.hostile import FIGURES
+    for part, figures in FIGURES.items():
+        terminalreporter.write_line(f"hostile input, {part}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))

@@ -249,6 +249,14 @@ def test_a_nul_character_is_refused_and_kept_masked(engine):
         assert [p.body for p in session.exec(select(IngestPayload).order_by(IngestPayload.id))][1] == "\ufffd{"
 
 
+def test_the_text_of_a_nul_escape_is_no_nul(engine):
+    doc = webhook()
+    doc["alerts"][0]["annotations"]["description"] = "printf '\\u0000' wrote this"
+    assert send(engine, doc) == (200, {"status": "accepted", "new": 1})
+    with read_session(engine) as session:
+        assert session.exec(select(Alert)).one().annotations["description"] == "printf '\\u0000' wrote this"
+
+
 def test_an_end_without_an_offset_is_taken_as_utc(engine):
     doc = webhook(status="resolved")
     doc["alerts"][0]["endsAt"] = "2026-11-22T12:59:18"

@@ -25,7 +25,9 @@ def register(sub) -> None:
     p.set_defaults(handler=cmd_up)
 
     p = sub.add_parser("worker", help="run the scheduler and the /healthz, /metrics endpoint")
-    p.add_argument("--port", type=int, help=f"port on 127.0.0.1 (env {settings.ENV_PORT}; default 8502)")
+    p.add_argument("--port", type=int, help=f"port (env {settings.ENV_PORT}; default 8502)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1); beyond loopback "
+                   "the webhook's bearer token must be set (settings.yaml, ingest_token_env)")
     p.set_defaults(handler=cmd_worker)
 
     p = sub.add_parser("ui", help="run the Streamlit web app on 127.0.0.1")
@@ -66,7 +68,7 @@ def cmd_worker(args, paths: settings.Paths) -> int:
 
     port = args.port or (int(os.environ[settings.ENV_PORT]) if os.environ.get(settings.ENV_PORT) else None)
     try:
-        serve(paths.policy_dir, open_ledger(paths.database_url), SampleStore(paths.samples_dir), port)
+        serve(paths.policy_dir, open_ledger(paths.database_url), SampleStore(paths.samples_dir), port, args.host)
     except OSError as exc:
         raise WorkbenchError(f"worker cannot serve on its port: {exc}") from exc
     return 0

@@ -1,10 +1,11 @@
-"""The worker's HTTP endpoints on 127.0.0.1, served by aiohttp on the scheduler's event loop:
-/healthz, /metrics and the Alertmanager webhook; ``serve`` runs them beside the scheduler until
-SIGINT or SIGTERM."""
+"""The worker's HTTP endpoints (on 127.0.0.1 unless told otherwise), served by aiohttp on the
+scheduler's event loop: /healthz, /metrics and the Alertmanager webhook; ``serve`` runs them
+beside the scheduler until SIGINT or SIGTERM."""
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import signal
@@ -17,10 +18,12 @@ from sqlalchemy import Engine
 from app.worker.jobs import Worker
 from ledger.db import utcnow
 from ledger.samples import SampleStore
+from policies.errors import WorkbenchError
 from policies.holder import PolicyHolder
 from probes.ingest import authorized
 
 log = logging.getLogger("workbench.worker")
+LOOPBACK = "127.0.0.1"
 BODY_TIMEOUT = 5.0  # seconds for a webhook body to arrive whole (loopback only), else 408
 KEEPALIVE_TIMEOUT = 5.0  # an idle connection, or one still sending its headers, is closed after this
 LINGER = 1.0  # seconds a refused body is read and dropped, so that the client gets the answer
@@ -29,8 +32,11 @@ INGEST_SLOTS = 64  # webhook requests reading their body or waiting for their co
 BACKLOG = 128
 
 
-def make_app(worker: Worker) -> web.Application:
+def make_app(worker: Worker, host: str = LOOPBACK) -> web.Application:
+    """The endpoints, for a worker listening on ``host``: beyond loopback the webhook takes
+    nothing without the bearer token."""
     slots = asyncio.Semaphore(INGEST_SLOTS)
+    token_required = not is_loopback(host)
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response(worker.health())
@@ -41,7 +47,7 @@ def make_app(worker: Worker) -> web.Application:
         return web.Response(body=body, headers={"Content-Type": content_type})
 
     async def ingest(request: web.Request) -> web.Response:
-        refusal = _refusal(request, worker.holder.policy.settings)
+        refusal = _refusal(request, worker.holder.policy.settings, token_required)
         if refusal is None:
             async with slots:
                 body, refusal = await _read_body(request)
@@ -63,14 +69,34 @@ def make_app(worker: Worker) -> web.Application:
 BROWSER_FORM_TYPES = frozenset({"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"})
 
 
-def _refusal(request: web.Request, settings) -> tuple[int, str] | None:
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def open_webhook_refused(host: str, settings) -> str | None:
+    """Why the worker must not listen on ``host``, if it must not: beyond loopback, anyone who
+    reaches the port could post alerts unless a bearer token is required."""
+    if is_loopback(host) or os.environ.get(settings.ingest_token_env):
+        return None
+    return (f"the worker would listen on {host}, beyond loopback, with a webhook anyone reaching it could post "
+            f"alerts to: set {settings.ingest_token_env} to a bearer token (Alertmanager sends it with "
+            f"http_config.authorization), or listen on {LOOPBACK}")
+
+
+def _refusal(request: web.Request, settings, token_required: bool) -> tuple[int, str] | None:
     """Why a webhook request is refused before its body is read, if it is."""
     origin = request.headers.get("Origin")
     if origin is not None and origin != f"{request.scheme}://{request.host}":
         return 403, f"a request from a web page (Origin {origin[:100]!r}) is refused: the webhook is for Alertmanager"
     if request.content_type in BROWSER_FORM_TYPES:
         return 415, f"Content-Type {request.content_type} is refused: send application/json"
-    if not authorized(request.headers.get("Authorization"), os.environ.get(settings.ingest_token_env)):
+    token = os.environ.get(settings.ingest_token_env)
+    if token_required and not token:  # the policy reloaded names a variable that is not set
+        return 401, f"the worker listens beyond loopback and {settings.ingest_token_env} is not set: no token, no alerts"
+    if not authorized(request.headers.get("Authorization"), token):
         return 401, "missing or wrong bearer token"
     if request.content_length is None:
         return 411, "a Content-Length header is required"
@@ -91,27 +117,30 @@ async def _read_body(request: web.Request) -> tuple[bytes, tuple[int, str] | Non
         return b"", (400, f"the body ended after {len(exc.partial)} of {request.content_length} bytes")
 
 
-def serve(policy_dir: Path, engine: Engine, store: SampleStore, port: int | None = None) -> None:
+def serve(policy_dir: Path, engine: Engine, store: SampleStore, port: int | None = None,
+          host: str = LOOPBACK) -> None:
     """Run the worker until SIGINT or SIGTERM."""
     holder = PolicyHolder(policy_dir, now=utcnow)
+    if reason := open_webhook_refused(host, holder.policy.settings):
+        raise WorkbenchError(reason)
     worker = Worker(holder, engine, store)
-    asyncio.run(_serve(worker, port or holder.policy.settings.worker_port))
+    asyncio.run(_serve(worker, host, port or holder.policy.settings.worker_port))
 
 
-async def _serve(worker: Worker, port: int) -> None:
+async def _serve(worker: Worker, host: str, port: int) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(make_app(worker), access_log=None, handler_cancellation=True,
+    runner = web.AppRunner(make_app(worker, host), access_log=None, handler_cancellation=True,
                            keepalive_timeout=KEEPALIVE_TIMEOUT, lingering_time=LINGER, shutdown_timeout=STOP_GRACE)
     await runner.setup()
     try:
-        await web.TCPSite(runner, "127.0.0.1", port, backlog=BACKLOG).start()
+        await web.TCPSite(runner, host, port, backlog=BACKLOG).start()
     except OSError:
         await runner.cleanup()
         raise
-    log.info("serving /healthz, /metrics and /ingest/alertmanager on http://127.0.0.1:%d", port)
+    log.info("serving /healthz, /metrics and /ingest/alertmanager on http://%s:%d", host, port)
     worker.start()
     try:
         await stop.wait()

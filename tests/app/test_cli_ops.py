@@ -143,3 +143,16 @@ def test_a_json_log_line_carries_the_exception():
     line = json.loads(json_formatter().format(record))
     assert (line["level"], line["message"]) == ("ERROR", "could not record shop")
     assert line["exception"].startswith("Traceback") and "RuntimeError: probe store unwritable" in line["exception"]
+
+
+def test_a_worker_beyond_loopback_without_the_ingest_token_does_not_start(tmp_path):
+    """It never listens: the check comes before the port is opened."""
+    (tmp_path / "policy").mkdir()
+    (tmp_path / "policy" / "targets.yaml").write_text(TARGET.format(url="http://127.0.0.1:9/"))
+    done = workbench(tmp_path, "--policy", str(tmp_path / "policy"), "worker", "--host", "0.0.0.0",
+                     "--port", str(free_port()))
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "workbench: the worker would listen on 0.0.0.0, beyond loopback, with a webhook anyone reaching it could "
+        "post alerts to: set WORKBENCH_INGEST_TOKEN to a bearer token (Alertmanager sends it with "
+        "http_config.authorization), or listen on 127.0.0.1")

@@ -192,3 +192,33 @@ def test_what_a_web_page_can_post_is_refused_and_alertmanager_is_not(worker, hea
     assert answer_status == status
     assert body.get("error") == reason
     assert len(list_incidents(worker.engine)) == (1 if status == 200 else 0)
+
+
+@pytest.mark.parametrize("token, authorization, status, reason", [
+    (None, None, 401, "the worker listens beyond loopback and WORKBENCH_INGEST_TOKEN is not set: no token, no alerts"),
+    ("t0ken-for-alertmanager", None, 401, "missing or wrong bearer token"),
+    ("t0ken-for-alertmanager", "Bearer t0ken-for-alertmanager", 200, None),
+])
+def test_beyond_loopback_the_webhook_takes_nothing_without_the_token(worker, monkeypatch, token, authorization,
+                                                                     status, reason):
+    """The worker started with its token, and the policy reloaded since naming a variable that is not set."""
+    if token:
+        monkeypatch.setenv("WORKBENCH_INGEST_TOKEN", token)
+    else:
+        monkeypatch.delenv("WORKBENCH_INGEST_TOKEN", raising=False)
+    webhook = (SAMPLES / "alertmanager-webhook.json").read_bytes()
+    headers = {"Content-Type": "application/json", **({"Authorization": authorization} if authorization else {})}
+
+    async def main():
+        runner = web.AppRunner(make_app(worker, host="0.0.0.0"))
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()  # the test itself listens on loopback only
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/ingest/alertmanager"
+        async with aiohttp.ClientSession() as client, client.post(url, data=webhook, headers=headers) as response:
+            answer = (response.status, await response.json())
+        await runner.cleanup()
+        await worker.alert_batches.close()
+        return answer
+
+    answer_status, body = asyncio.run(main())
+    assert (answer_status, body.get("error")) == (status, reason)

@@ -139,6 +139,14 @@ def test_hostile_clients_get_an_answer_or_are_closed_and_the_next_payload_goes_t
     assert answer.startswith(b"HTTP/1.1 411 ") and answer.endswith(b'{"error": "a Content-Length header is required"}')
     conn.close()
 
+    # a Content-Length that is no number, though Python's int() takes some such ("²" is a digit to it)
+    for length in ("²", "-1", "1e3", "0x10", " 7 7"):
+        conn, answer = raw_request(w.port, b"POST /ingest/alertmanager HTTP/1.1\r\nHost: w\r\n"
+                                           b"Content-Type: application/json\r\nContent-Length: "
+                                           + length.encode() + b"\r\n\r\n", b"{}", timeout=10)
+        assert answer.split(b" ", 2)[1] == b"400", (length, answer)
+        conn.close()
+
     # idle connections, and one that never finishes its headers, are closed by the server
     idle = [socket.create_connection(("127.0.0.1", w.port)) for _ in range(20)]
     idle[0].sendall(b"POST /ingest/alertmanager HTTP/1.1\r\nHost: wor")

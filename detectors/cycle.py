@@ -94,14 +94,17 @@ def _apply_rule(session, rule, evaluations: list[Evaluation], states: dict, now:
         signals[signal.value] = signals.get(signal.value, 0) + 1
 
 
-def load_windows(store: SampleStore, rules: list, now: datetime) -> tuple[SeriesWindow, SeriesWindow]:
+def load_windows(store: SampleStore, rules: list, now: datetime,
+                 since: datetime | None = None) -> tuple[SeriesWindow, SeriesWindow]:
     """The samples of the series the rules read, over the longest window; and those of the
-    traffic rules' baseline windows."""
+    traffic rules' baseline windows. With ``since``: those of every evaluation from ``since`` to
+    ``now`` (a backtest's)."""
     if not rules:
         return SeriesWindow.empty(), SeriesWindow.empty()
+    since = since or now
     span = max(rule.lookback if isinstance(rule, AbsenceRule) else rule.window for rule in rules)
-    window = _read(store, rules, [(now - span, now)])
-    spans = [(now - rule.baseline - rule.window, now - rule.baseline) for rule in rules
+    window = _read(store, rules, [(since - span, now)])
+    spans = [(since - rule.baseline - rule.window, now - rule.baseline) for rule in rules
              if isinstance(rule, TrafficRule) and (rule.drop is not None or rule.spike is not None)]
     return window, _read(store, rules, spans) if spans else window
 

@@ -183,23 +183,22 @@ def _key(by: list[str], series: Series) -> tuple:
 
 
 def _absence(rule: AbsenceRule, window: SeriesWindow, now: datetime, past: SeriesWindow) -> list[Evaluation]:
+    """Each group's age of its last sample; when no series has a sample in the lookback, one
+    evaluation that holds (nothing to watch is the absence)."""
     selector = rule.selectors()["value"]
-    groups = _groups(rule.by, window.select(selector))
-    if not groups:
-        return [Evaluation({}, None, True, _evidence(rule.series, rule.lookback, "last sample", ">", None, None,
-                                                     absent=f"no series matches in the last "
-                                                            f"{format_duration(rule.lookback)}"))]
     out = []
-    for key, series in groups.items():
+    for key, series in _groups(rule.by, window.select(selector)).items():
         points = window.values(series, now - rule.lookback, now)
         if points[0].size == 0:
-            continue  # older than the lookback: no longer known
+            continue  # older than the lookback (or newer than now): not known at this moment
         age = now.timestamp() - points[0][-1] / 1e6
         threshold = rule.window.total_seconds()
         out.append(Evaluation(dict(zip(rule.by, key)), age, age > threshold,
                               _evidence(rule.series, rule.window, "seconds since the last sample", ">", threshold,
                                         age), points))
-    return out
+    return out or [Evaluation({}, None, True, _evidence(rule.series, rule.lookback, "last sample", ">", None, None,
+                                                        absent=f"no series matches in the last "
+                                                               f"{format_duration(rule.lookback)}"))]
 
 
 EVALUATORS: dict[str, Callable[..., list[Evaluation]]] = {

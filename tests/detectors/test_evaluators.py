@@ -145,6 +145,14 @@ def test_absence_of_any_matching_series():
     assert e.active and e.evidence["absent"] == "no series matches in the last 1h"
 
 
+def test_absence_of_every_series_older_than_the_lookback():
+    """Series the window holds (it spans what the longest rule needs) but none within this rule's
+    lookback: as absent as no series at all."""
+    w = window(("probe_success", WEB, [(9000, 1)]))
+    [e] = evaluate(rule(kind="absence", series="probe_success", window="5m", lookback="1h"), w, NOW)
+    assert e.active and e.group == {} and e.evidence["absent"] == "no series matches in the last 1h"
+
+
 def test_log_signature_counts_over_the_window():
     labels = {"service": "shop", "target": "app-log", "signature": "oom"}
     w = window(("log_signature_matches", labels, [(10, 2), (20, 1), (900, 50)]))

@@ -5,12 +5,12 @@ explicit argument: the CLI passes the local OS user, the web app its logged-in u
 from __future__ import annotations
 
 import getpass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Engine
 
 from app.settings import Paths
-from ledger.db import utcnow, write_session
+from ledger.db import as_utc, utcnow, write_session
 from ledger.errors import TransitionRefused
 from ledger.lifecycle import OPERATOR_ACTIONS, REASON_REQUIRED, TRANSITIONS
 from ledger.repo import incidents, silences
@@ -97,4 +97,4 @@ def parse_when(text: str, now: datetime) -> datetime:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
         raise ValueError(f"not a time: {text!r} (use ISO 8601, e.g. 2026-03-28T22:00Z, or now)") from None
-    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+    return as_utc(when)

@@ -17,14 +17,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import Engine
 
 from hypotheses.errors import ImportFailed
 from hypotheses.router import privacy_allows
-from ledger.db import write_session
+from ledger.db import as_utc, write_session
 from ledger.repo import hypotheses
 from ledger.tables import RoutingDecision
 from policies.jsondoc import parse_json
@@ -90,7 +90,7 @@ def parse_line(line: str) -> tuple[LoggedDecision, dict]:
 
 def decision_of(parsed: tuple[LoggedDecision, dict], origin: str, routing: RoutingFile) -> RoutingDecision:
     logged, raw = parsed
-    at = logged.ts.astimezone(UTC) if logged.ts.tzinfo else logged.ts.replace(tzinfo=UTC)
+    at = as_utc(logged.ts)
     route, reason, detail = compare(routing, logged.task, logged.actual)
     if logged.declared and logged.declared != logged.actual:
         detail = f"{detail}; it declared {logged.declared} and used {logged.actual}".lstrip("; ")

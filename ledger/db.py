@@ -42,6 +42,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(at: datetime) -> datetime:
+    """``at`` in UTC; a time without an offset (as SQLite gives back what was written) is taken as UTC."""
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
 def sqlite_url(data_dir: Path | str) -> str:
     return f"sqlite:///{Path(data_dir).resolve() / 'ledger.db'}"
 

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from ledger import silences as silence_rules
-from ledger.db import known_secrets, read_session
+from ledger.db import as_utc, known_secrets, read_session
 from ledger.errors import NotFound
 from ledger.lifecycle import OPEN_STATES, RunStatus
 from ledger.tables import (
@@ -417,3 +417,26 @@ def action_request_counts(engine: Engine) -> dict[str, int]:
     """Action requests by status."""
     with read_session(engine) as session:
         return dict(session.exec(select(ActionRequest.status, func.count()).group_by(ActionRequest.status)).all())
+
+
+class RuleHistory(BaseModel):
+    """What a detector rule did live in a time range: its findings' episodes (first seen, recovered),
+    and the incidents it alone opened (every finding in them is its own)."""
+
+    episodes: list[tuple[datetime, datetime | None]]
+    own_incidents: set[int]
+
+
+def rule_history(engine: Engine, rule: str, since: datetime, until: datetime) -> RuleHistory:
+    """``rule`` as findings name it (``rule:NAME``)."""
+    with read_session(engine) as session:
+        findings = session.exec(select(Finding).where(Finding.rule == rule, Finding.first_seen <= until,
+                                                      (col(Finding.recovered_at).is_(None))
+                                                      | (col(Finding.recovered_at) >= since))
+                                .order_by(col(Finding.first_seen), col(Finding.id))).all()
+        ids = {f.incident_id for f in findings if f.incident_id is not None}
+        others = set(session.exec(select(Finding.incident_id).where(col(Finding.incident_id).in_(ids),
+                                                                    Finding.rule != rule)).all()) if ids else set()
+    return RuleHistory(episodes=[(as_utc(f.first_seen), f.recovered_at and as_utc(f.recovered_at)) for f in findings],
+                       own_incidents=ids - others)
+

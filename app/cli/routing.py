@@ -4,18 +4,15 @@ another system logged."""
 from __future__ import annotations
 
 import sys
-from datetime import datetime
 from pathlib import Path
 
 from app.cli.output import add_format, print_rows
-from app.cli.types import positive_integer
+from app.cli.types import parse_since, positive_integer
 from app.hypotheses_text import decision_table
-from app.operator import parse_when
 from app.settings import Paths
 from ledger import db, queries
 from policies.errors import WorkbenchError, one_line
 from policies.loader import load_policy
-from policies.schema import parse_duration
 
 IMPORT_MAX_BYTES = 64 * 2**20  # a file to import is read whole; /dev/zero or a runaway log is refused
 
@@ -38,18 +35,6 @@ def cmd_decisions(args, paths: Paths) -> int:
     rows = queries.routing_decisions(paths.ledger(), since=since, limit=args.limit)
     print_rows(rows, args.format, decision_table)
     return 0
-
-
-def parse_since(text: str, now: datetime) -> datetime:
-    """An ISO 8601 time, or a duration (24h, 7d) back from ``now``."""
-    try:
-        return now - parse_duration(text)
-    except ValueError:
-        pass
-    try:
-        return parse_when(text, now)
-    except ValueError:
-        raise WorkbenchError(f"--since {text!r}: use an ISO 8601 time (2026-03-01T12:00Z) or a duration (24h, 7d)")
 
 
 def cmd_import(args, paths: Paths) -> int:

@@ -5,7 +5,7 @@ the same samples."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from sqlmodel import select
@@ -13,55 +13,16 @@ from sqlmodel import select
 from detectors.backtest import Episode, KnownIncident, compare_live, replay, score
 from detectors.cycle import run_rules
 from ledger.db import read_session
-from ledger.samples import Sample, SampleStore
+from ledger.samples import SampleStore
 from ledger.tables import Finding
 from policies.loader import load_policy
-
-T0 = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)
-END = T0 + timedelta(hours=6, minutes=30)
-WEB = {"service": "shop", "target": "web", "kind": "http"}
-RULES = """
-noise: {evaluation_interval: 1m}
-rules:
-  - name: shop-latency
-    kind: latency
-    service: shop
-    percentile: 50
-    above: 0.5
-    window: 1m
-    for: 5m
-    keep_firing_for: 10m
-  - name: shop-slow-avg
-    kind: threshold
-    series: 'probe_duration_seconds{service="shop"}'
-    reduce: max
-    above: 1
-    window: 3m
-  - name: shop-silent
-    kind: absence
-    series: 'probe_success{service="shop"}'
-    window: 5m
-    lookback: 1h
-"""
-
-
-def minutes(n: float) -> datetime:
-    return T0 + timedelta(minutes=n)
+from tests.detectors.history import END, RULES, T0, minutes, write_history
 
 
 @pytest.fixture
 def history(tmp_path, policy_dir):
-    """Every minute for 6 h 30 min: latency 0.1 s, but 2 s from 1 h to 1 h 30 min and from 4 h to
-    4 h 10 min; probe_success every minute but from 2 h to 2 h 20 min, where it is missing."""
     store = SampleStore(tmp_path / "samples", now=lambda: END)
-    samples = []
-    for m in range(0, 391):
-        slow = 60 <= m < 90 or 240 <= m < 250
-        samples.append(Sample("probe_duration_seconds", WEB, 2.0 if slow else 0.1, minutes(m)))
-        if not 120 <= m < 140:
-            samples.append(Sample("probe_success", WEB, 1.0, minutes(m)))
-    store.append(samples)
-    store.flush()
+    write_history(store)
     directory = policy_dir("targets: []\nallow_empty: true\n")
     (directory / "rules.yaml").write_text(RULES)
     return load_policy(directory), store

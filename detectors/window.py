@@ -41,6 +41,11 @@ class SeriesWindow:
         self.series: list[Series] = []
         self._by_name: dict[str, list[int]] = defaultdict(list)
         self._postings: dict[tuple[str, str], dict[str, list[int]]] = {}  # (name, label) -> value -> ids
+        # What rules ask again and again (a backtest asks at every step): the series a selector
+        # matches, their groups, and each group's points merged in time order.
+        self._selected: dict[Selector, list[Series]] = {}
+        self._grouped: dict[tuple[Selector, tuple[str, ...]], dict[tuple, list[Series]]] = {}
+        self._merged: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
         for sid, offset, length in zip(sids[starts].tolist(), starts.tolist(), lengths.tolist()):
             if sid in heads:  # else: written between the two reads; seen next cycle
                 name, labels = heads[sid]
@@ -60,12 +65,26 @@ class SeriesWindow:
                                            "value": pl.Float64}))
 
     def select(self, selector: Selector) -> list[Series]:
+        if selector in self._selected:
+            return self._selected[selector]
         candidates = self._by_name.get(selector.name, ()) if selector.name else range(len(self.series))
         for m in selector.matchers if selector.name else ():
             if m.op == "=" and m.value:  # narrow to the series with that label value first
                 ids = self._posting(selector.name, m.label).get(m.value, ())
                 candidates = ids if len(ids) < len(candidates) else candidates
-        return [s for s in (self.series[i] for i in candidates) if selector.matches(s.name, s.labels)]
+        found = self._selected[selector] = [s for s in (self.series[i] for i in candidates)
+                                            if selector.matches(s.name, s.labels)]
+        return found
+
+    def groups(self, selector: Selector, by: list[str]) -> dict[tuple, list[Series]]:
+        """The series ``selector`` matches, by the values of their ``by`` labels ("" when absent)."""
+        key = (selector, tuple(by))
+        if key not in self._grouped:
+            grouped: dict[tuple, list[Series]] = defaultdict(list)
+            for s in self.select(selector):
+                grouped[tuple(s.labels.get(label, "") for label in by)].append(s)
+            self._grouped[key] = dict(grouped)
+        return self._grouped[key]
 
     def _posting(self, name: str, label: str) -> dict[str, list[int]]:
         key = (name, label)
@@ -83,13 +102,13 @@ class SeriesWindow:
         epoch) and values."""
         low = -2**62 if since is None else int(since.timestamp() * 1e6)
         high = 2**62 if until is None else int(until.timestamp() * 1e6)
-        ts_parts, value_parts = [], []
-        for s in series:
-            ts = self._ts[s.offset:s.offset + s.length]
-            a, b = np.searchsorted(ts, low, "left"), np.searchsorted(ts, high, "right")
-            ts_parts.append(ts[a:b])
-            value_parts.append(self._values[s.offset + a:s.offset + b])
-        return merge(list(zip(ts_parts, value_parts)))
+        key = tuple(s.offset for s in series)
+        if key not in self._merged:
+            self._merged[key] = merge([(self._ts[s.offset:s.offset + s.length],
+                                        self._values[s.offset:s.offset + s.length]) for s in series])
+        ts, values = self._merged[key]
+        a, b = ts.searchsorted(low, "left"), ts.searchsorted(high, "right")
+        return ts[a:b], values[a:b]
 
 
 def merge(points: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:

@@ -5,9 +5,11 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
-from detectors.evaluators import evaluate, reduce
+from detectors.evaluators import evaluate, percentile, reduce
 from detectors.window import SeriesWindow
 from ledger.samples import series_labels
 from policies.rules import Rule
@@ -177,3 +179,12 @@ def test_selection_through_the_label_index_equals_a_full_scan(text):
     selector = parse_selector(text)
     scanned = [s for s in w.series if selector.matches(s.name, s.labels)]
     assert sorted(s.offset for s in w.select(selector)) == sorted(s.offset for s in scanned)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.floats(allow_infinity=False, width=64), min_size=1, max_size=60),
+       st.sampled_from([50, 90, 95, 99]))
+def test_percentile_is_numpys_to_the_last_bit(values, p):
+    expected = float(np.quantile(np.array(values), p / 100))
+    got = percentile(np.array(values), p / 100)
+    assert got == expected or (np.isnan(got) and np.isnan(expected))

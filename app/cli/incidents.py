@@ -1,12 +1,13 @@
-"""`workbench incidents`: list, show, work (triage, contain, escalate, suppress, resolve) and the
-root-cause hypotheses of one incident."""
+"""`workbench incidents`: list, show, work (triage, contain, escalate, suppress, resolve), the
+root-cause hypotheses of one incident, and importing past outages from another tool."""
 
 from __future__ import annotations
 
 import json
+import sys
 
 from app.cli.output import add_format, print_rows
-from app.cli.types import positive_integer
+from app.cli.types import positive_integer, read_import
 from app.hypotheses_text import hypotheses_text
 from app.operator import act, needs_reason, operator_name
 from app.render import incident_table
@@ -14,6 +15,7 @@ from app.settings import Paths
 from ledger import db, queries
 from ledger.lifecycle import OPERATOR_ACTIONS, STATES
 from ledger.samples import SampleStore
+from policies.errors import one_line
 from policies.loader import load_policy
 
 
@@ -39,6 +41,9 @@ def register(sub) -> None:
     hyp.add_argument("id", type=positive_integer)
     add_format(hyp)
     hyp.set_defaults(handler=cmd_hypotheses)
+    imp = inc_sub.add_parser("import", help="record past outages from another tool's export (CSV or JSON Lines)")
+    imp.add_argument("file", metavar="FILE", help=".csv with a header row, or .jsonl")
+    imp.set_defaults(handler=cmd_import)
 
 
 def cmd_list(args, paths: Paths) -> int:
@@ -79,3 +84,16 @@ def cmd_hypotheses(args, paths: Paths) -> int:
                            load_policy(paths.policy_dir), args.id, db.utcnow())
     print(json.dumps(view.as_json(), indent=2) if args.format == "json" else hypotheses_text(view))
     return 0
+
+
+def cmd_import(args, paths: Paths) -> int:
+    from app.imports import import_incidents
+
+    path, data = read_import(args.file)
+    report = import_incidents(paths.ledger(), data, path.name, operator_name())
+    shown = one_line(str(path))
+    for number, reason in report.invalid:
+        print(f"{shown}: line {number}: {one_line(reason)}", file=sys.stderr)
+    print(f"{shown}: imported {report.imported} incident(s); {report.already} already imported, "
+          f"{len(report.invalid)} invalid line(s)")
+    return 1 if report.invalid else 0

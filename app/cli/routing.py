@@ -4,17 +4,14 @@ another system logged."""
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from app.cli.output import add_format, print_rows
-from app.cli.types import parse_since, positive_integer
+from app.cli.types import parse_since, positive_integer, read_import
 from app.hypotheses_text import decision_table
 from app.settings import Paths
 from ledger import db, queries
-from policies.errors import WorkbenchError, one_line
+from policies.errors import one_line
 from policies.loader import load_policy
-
-IMPORT_MAX_BYTES = 64 * 2**20  # a file to import is read whole; /dev/zero or a runaway log is refused
 
 
 def register(sub) -> None:
@@ -40,14 +37,7 @@ def cmd_decisions(args, paths: Paths) -> int:
 def cmd_import(args, paths: Paths) -> int:
     from hypotheses.imports import import_decisions
 
-    path = Path(args.file)
-    try:
-        with path.open("rb") as file:
-            data = file.read(IMPORT_MAX_BYTES + 1)
-    except OSError as exc:
-        raise WorkbenchError(f"cannot read {path}: {exc.strerror}") from None
-    if len(data) > IMPORT_MAX_BYTES:
-        raise WorkbenchError(f"{path} is larger than {IMPORT_MAX_BYTES // 2**20} MiB: split it and import each part")
+    path, data = read_import(args.file)
     report = import_decisions(paths.ledger(), data, path.name,
                               load_policy(paths.policy_dir).routing)
     shown = one_line(str(path))

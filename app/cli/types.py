@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 from datetime import datetime
+from pathlib import Path
 
 from app.operator import parse_when
 from policies.errors import WorkbenchError
 from policies.schema import parse_duration
 
+IMPORT_MAX_BYTES = 64 * 2**20  # a file to import is read whole; /dev/zero or a runaway log is refused
 LARGEST = 2**63 - 1  # what the ledger's integer columns hold, on SQLite and PostgreSQL alike
 
 
@@ -33,3 +35,16 @@ def parse_since(text: str, now: datetime) -> datetime:
         return parse_when(text, now)
     except ValueError:
         raise WorkbenchError(f"--since {text!r}: use an ISO 8601 time (2026-03-01T12:00Z) or a duration (24h, 7d)")
+
+
+def read_import(name: str) -> tuple[Path, bytes]:
+    """A file to import, read whole: at most IMPORT_MAX_BYTES, else a clear error."""
+    path = Path(name)
+    try:
+        with path.open("rb") as file:
+            data = file.read(IMPORT_MAX_BYTES + 1)
+    except OSError as exc:
+        raise WorkbenchError(f"cannot read {path}: {exc.strerror}") from None
+    if len(data) > IMPORT_MAX_BYTES:
+        raise WorkbenchError(f"{path} is larger than {IMPORT_MAX_BYTES // 2**20} MiB: split it and import each part")
+    return path, data

@@ -6,6 +6,7 @@ their text comes from probes, series labels, alerts and operators."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
@@ -315,3 +316,45 @@ def open_incidents_with_findings(session: Session) -> list[tuple[Incident, list[
         findings[finding.incident_id].append(finding)
     return [(incident, findings[incident.id]) for incident in incidents]
 
+
+
+IMPORTED = "imported/"  # correlation keys of incidents recorded from another tool's export
+
+
+@dataclass(frozen=True)
+class PastIncident:
+    """An outage recorded elsewhere (another incident tool's export), to score backtests against."""
+
+    service: str
+    title: str
+    severity: str
+    opened_at: datetime
+    resolved_at: datetime
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def key(self) -> str:
+        """What makes it the same incident when imported again: its service, title and opening."""
+        digest = hashlib.sha256(f"{self.service}\x1f{self.title}\x1f{self.opened_at.isoformat()}".encode())
+        return IMPORTED + digest.hexdigest()[:32]
+
+
+def import_incident(session: Session, past: PastIncident, origin: str, actor: str, now: datetime) -> bool:
+    """Record ``past`` as a resolved incident with one finding (its labels), marked as imported
+    (its correlation key starts with IMPORTED) from ``origin``; False when it was imported before."""
+    key = past.key()
+    if session.exec(select(Incident.id).where(Incident.correlation_key == key)).first() is not None:
+        return False
+    past = PastIncident(**masked(session, asdict(past)))
+    incident = Incident(title=past.title, state=lifecycle.RESOLVED, severity=past.severity, service=past.service,
+                        correlation_key=key, opened_at=past.opened_at, updated_at=now, last_seen_at=past.resolved_at,
+                        resolved_at=past.resolved_at, finding_count=1)
+    session.add(incident)
+    session.flush()
+    session.add(Finding(rule="import", target=past.service, service=past.service, severity=past.severity,
+                        summary=past.title, correlation_key=key, first_seen=past.opened_at, last_seen=past.resolved_at,
+                        recovered_at=past.resolved_at, incident_id=incident.id,
+                        labels={**past.labels, "service": past.service, "severity": past.severity, "rule": "import"}))
+    timeline(session, incident, past.opened_at, actor, "transition", f"opened: {past.title} (imported from {origin})",
+             None, lifecycle.RESOLVED)
+    timeline(session, incident, past.resolved_at, actor, "note", "resolved (as the export says)")
+    return True

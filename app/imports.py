@@ -23,7 +23,7 @@ from ledger.db import as_utc, utcnow, write_session
 from ledger.repo import incidents
 from ledger.repo.alerts import ALERT_SEVERITIES
 from policies.errors import WorkbenchError
-from policies.jsondoc import holds_nul, parse_json
+from policies.jsondoc import holds_nul, parse_json, parse_json_line
 
 SEVERITIES = {**ALERT_SEVERITIES, "high": "critical", "sev1": "critical", "sev2": "critical", "p1": "critical",
               "p2": "critical", "medium": "warning", "sev3": "warning", "p3": "warning", "low": "info", "sev4": "info",
@@ -126,7 +126,7 @@ def _jsonl_rows(text: str) -> list[tuple[int, object]]:
         if not line.strip():
             continue
         try:
-            doc = parse_json(line)
+            doc = parse_json_line(line)
         except ValueError as exc:
             rows.append((number, str(exc)))
             continue

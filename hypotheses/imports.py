@@ -27,7 +27,7 @@ from hypotheses.router import privacy_allows
 from ledger.db import as_utc, write_session
 from ledger.repo import hypotheses
 from ledger.tables import RoutingDecision
-from policies.jsondoc import parse_json
+from policies.jsondoc import parse_json_line
 from policies.routing import RoutingFile
 from policies.secrets import redact
 
@@ -75,10 +75,7 @@ def import_decisions(engine: Engine, data: bytes, origin: str, routing: RoutingF
 
 
 def parse_line(line: str) -> tuple[LoggedDecision, dict]:
-    try:
-        raw = parse_json(line)
-    except ValueError as exc:  # a line is a document of its own: its line is always 1
-        raise ValueError(f"not JSON: {str(exc).removeprefix('invalid JSON: ').replace(' at line 1 column', ' at column')}") from None
+    raw = parse_json_line(line)
     if not isinstance(raw, dict):
         raise ValueError("not a JSON object")
     try:

@@ -29,6 +29,15 @@ def parse_json(data: bytes | str) -> object:
     return doc
 
 
+def parse_json_line(line: str) -> object:
+    """One line of JSON Lines, as ``parse_json`` decodes it; the reason it is not JSON names the
+    column only (the line is the file's)."""
+    try:
+        return parse_json(line)
+    except ValueError as exc:
+        raise ValueError(f"not JSON: {str(exc).removeprefix('invalid JSON: ').replace(' at line 1 column', ' at column')}") from None
+
+
 def holds_nul(doc: object) -> bool:
     """Whether a decoded document holds a NUL character (``\\u0000``) in a key or a string, which
     PostgreSQL text and JSON cannot store. Walked without recursion, at any depth."""

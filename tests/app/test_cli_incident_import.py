@@ -77,7 +77,7 @@ def test_json_lines_and_their_bad_lines(cli, tmp_path):
     status, out, err = cli("incidents", "import", str(export))
     assert (status, out) == (1, f"{export}: imported 1 incident(s); 0 already imported, 3 invalid line(s)\n")
     assert err.splitlines() == [
-        f"{export}: line 3: invalid JSON: Expecting value at line 1 column 1",
+        f"{export}: line 3: not JSON: Expecting value at column 1",
         f"{export}: line 4: not a JSON object",
         f"{export}: line 5: resolved_at: Field required"]
 

@@ -29,7 +29,7 @@ from app.cli import main
 from ledger.db import open_ledger, read_session, sqlite_url
 from ledger.tables import Alert, Incident, Observation
 from probes.alerts import PayloadRejected, parse_webhook
-from tests.hostile import FIGURES, HOSTILE_TEXT, mutations
+from tests.hostile import FIGURES, mutations
 from tests.integration.conftest import WorkerProcess
 from tests.support import SAMPLES, LocalServer, QuietHandler, wait_until
 

@@ -1,8 +1,16 @@
-"""History brought in from other tools, so that backtests have something to score against from
-the first day: past incidents from an incident tool's export (CSV with a header row, or JSON
-Lines), recorded as resolved incidents marked as imported.
+"""History brought in from other tools, so that backtests have something to replay and to score
+against from the first day: samples from Prometheus (a range query, asked of a Prometheus server
+or saved as its JSON answer), labelled as the workbench's prometheus probes label theirs; and past
+incidents from an incident tool's export (CSV with a header row, or JSON Lines), recorded as
+resolved incidents marked as imported.
 
-Each row: ``service``, ``title``, ``severity`` (critical, warning or info; ``page``, ``error``,
+Samples: each series of the answer becomes samples named as a prometheus target named ``name``
+would name them (its ``metric``, else the series' own name), with the series' labels and the
+target's ``service``, ``target`` and ``kind`` (a series label of one of those names is kept as
+``exported_...``). A sample the store holds already (same name, labels and time) is not written
+again.
+
+Incidents: each row: ``service``, ``title``, ``severity`` (critical, warning or info; ``page``, ``error``,
 ``high`` and the like are read as Alertmanager's are), ``opened_at`` and ``resolved_at`` (ISO
 8601, UTC unless they carry an offset), optional ``labels`` (a JSON object, or ``key=value``
 pairs separated by ``;``). Other columns are ignored. A bad row is reported with its line
@@ -14,16 +22,21 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
+import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import Engine
 
 from ledger.db import as_utc, utcnow, write_session
 from ledger.repo import incidents
 from ledger.repo.alerts import ALERT_SEVERITIES
+from ledger.samples import SampleStore
 from policies.errors import WorkbenchError
 from policies.jsondoc import holds_nul, parse_json, parse_json_line
+from policies.secrets import redact
+from probes.context import QueryFailed
+from probes.kinds.prometheus import answer_series, series_samples
 
 SEVERITIES = {**ALERT_SEVERITIES, "high": "critical", "sev1": "critical", "sev2": "critical", "p1": "critical",
               "p2": "critical", "medium": "warning", "sev3": "warning", "p3": "warning", "low": "info", "sev4": "info",
@@ -135,3 +148,54 @@ def _jsonl_rows(text: str) -> list[tuple[int, object]]:
         else:
             rows.append((number, "holds a NUL character (\\u0000)" if holds_nul(doc) else doc))
     return rows
+
+
+MAX_STEPS = 10_000  # points per series in one range query (Prometheus refuses more than 11,000)
+
+
+@dataclass
+class SamplesReport:
+    series: int = 0
+    samples: int = 0
+    written: int = 0  # the rest the store held already
+
+
+def samples_from_prometheus(url: str, query: str, start: datetime, end: datetime,
+                            step: timedelta) -> list[tuple[dict[str, str], list[tuple[datetime, float]]]]:
+    """The series of ``query`` from ``start`` to ``end`` every ``step``, asked of the Prometheus at
+    ``url`` in ranges of MAX_STEPS points; WorkbenchError saying why not, in one line."""
+    found: dict[str, tuple[dict[str, str], list]] = {}
+    at = start
+    with httpx.Client(timeout=60) as client:
+        while at <= end:
+            until = min(end, at + step * (MAX_STEPS - 1))
+            params = {"query": query, "start": f"{at.timestamp():.3f}", "end": f"{until.timestamp():.3f}",
+                      "step": f"{step.total_seconds():g}"}
+            try:
+                answer = client.get(url.rstrip("/") + "/api/v1/query_range", params=params)
+                series = answer_series(answer.status_code, answer.content)
+            except httpx.HTTPError as exc:
+                raise WorkbenchError(redact(f"cannot query Prometheus at {url}: {type(exc).__name__}: {exc}")) from None
+            except QueryFailed as exc:
+                raise WorkbenchError(redact(f"Prometheus at {url}: {exc}")) from None
+            for labels, points in series:
+                found.setdefault(_series_key(labels), (labels, []))[1].extend(points)
+            at = until + step
+    return list(found.values())
+
+
+def samples_from_file(data: bytes, origin: str) -> list[tuple[dict[str, str], list[tuple[datetime, float]]]]:
+    """The series of a saved /api/v1/query_range (or /api/v1/query) answer."""
+    try:
+        return answer_series(200, data)
+    except QueryFailed as exc:
+        raise WorkbenchError(f"{origin}: {exc}") from None
+
+
+def import_samples(store: SampleStore, series, target: str, service: str, metric: str | None = None) -> SamplesReport:
+    samples = series_samples(series, target, service, metric)
+    return SamplesReport(series=len(series), samples=len(samples), written=store.write_new(samples))
+
+
+def _series_key(labels: dict[str, str]) -> str:
+    return "\x1f".join(f"{k}={v}" for k, v in sorted(labels.items()))

@@ -249,6 +249,23 @@ class SampleStore(SegmentStore):
         with self._lock:
             self._buffer.extend(samples)
 
+    def write_new(self, samples: list[Sample]) -> int:
+        """Write those of ``samples`` the store does not hold yet (the same name, labels and time),
+        at once; return how many. Importing the same history twice keeps one copy."""
+        if not samples:
+            return 0
+        frame = _to_frame(samples).unique(["name", "labels", "ts"], keep="first", maintain_order=True)
+        since, until = frame["ts"].min(), frame["ts"].max()
+        names = frame["name"].unique().to_list()
+        held = self.query(f"SELECT name, labels, ts FROM samples WHERE ts BETWEEN ? AND ? AND name IN "
+                          f"({', '.join('?' for _ in names)})", since, until, [since, until, *names])
+        if not held.is_empty():
+            frame = frame.join(held.with_columns(pl.col("ts").cast(SCHEMA["ts"])), on=["name", "labels", "ts"],
+                               how="anti")
+        if not frame.is_empty():
+            self.write(frame)
+        return frame.height
+
     def flush(self) -> int:
         """Write what is buffered as segments (one per day it spans); return how many samples."""
         with self._lock:

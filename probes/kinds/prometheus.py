@@ -27,12 +27,11 @@ async def run(target: PrometheusTarget, ctx: ProbeContext):
     elapsed, status, secrets = answer.elapsed, answer.status, answer.secrets
     reached = {"CONNECTED": True, "RESPONSE_TIME": elapsed}
     try:
-        series = _series(_data(status, answer.body))
+        series = answer_series(status, answer.body)
     except QueryFailed as exc:
         return observe(target, started_at, elapsed, reached, status=status, error=f"prometheus: {exc}",
                        secrets=secrets)
-    samples = [Sample(_name(target, labels), _labels(target, labels), value, at)
-               for labels, points in series for at, value in points]
+    samples = series_samples(series, target.name, target.service, target.metric)
     latest = Each(tuple((points[-1][1], _selector(labels)) for labels, points in series if points))
     values = {**reached, "SERIES_COUNT": len(series), "VALUE": latest}
     return observe(target, started_at, elapsed, values, status=status, secrets=secrets, samples=samples)
@@ -45,6 +44,23 @@ def _request(target: PrometheusTarget, now: datetime, timeout: float) -> tuple[s
     end = now.timestamp()
     return "/api/v1/query_range", params + [("start", f"{end - target.range.total_seconds():.3f}"),
                                             ("end", f"{end:.3f}"), ("step", f"{target.step.total_seconds():g}")]
+
+
+def answer_series(status: int, body: bytes) -> list[tuple[dict[str, str], list[tuple[datetime, float]]]]:
+    """(labels, points) of each series of a query's answer; QueryFailed saying why there are none."""
+    return _series(_data(status, body))
+
+
+def series_samples(series, target: str, service: str, metric: str | None = None) -> list[Sample]:
+    """Samples of ``series`` as a prometheus target named ``target`` of ``service`` writes them:
+    named ``metric`` (else the series' own name, else the target's), labelled with the series'
+    labels and the workbench's own (service, target, kind; the series' labels of those names
+    kept as exported_service, ...)."""
+    own = {"service": service, "target": target, "kind": "prometheus"}
+    return [Sample(metric or labels.get("__name__") or target,
+                   {**{(f"exported_{k}" if k in OWN_LABELS else k): v for k, v in labels.items() if k != "__name__"},
+                    **own}, value, at)
+            for labels, points in series for at, value in points]
 
 
 def _data(status: int, body: bytes) -> dict:
@@ -84,16 +100,6 @@ def _point(pair: list) -> tuple[datetime, float]:
     """[1795354325.89, "0.93"] -> (time, 0.93); NaN and +Inf/-Inf arrive as strings too."""
     at, value = pair
     return datetime.fromtimestamp(float(at), UTC), float(value)
-
-
-def _name(target: PrometheusTarget, labels: dict[str, str]) -> str:
-    return target.metric or labels.get("__name__") or target.name
-
-
-def _labels(target: PrometheusTarget, labels: dict[str, str]) -> dict[str, str]:
-    own = {"service": target.service, "target": target.name, "kind": target.kind}
-    kept = {(f"exported_{k}" if k in OWN_LABELS else k): v for k, v in labels.items() if k != "__name__"}
-    return {**kept, **own}
 
 
 def _selector(labels: dict[str, str]) -> str:

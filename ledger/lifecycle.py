@@ -54,6 +54,16 @@ class RunStatus(StrEnum):
     FAILED = "failed"
 
 
+class SuggestionStatus(StrEnum):
+    """A learned rule suggestion: waiting for the operator, accepted (written to the learned
+    rules file), rejected with a reason, or superseded by a newer suggestion for the same rule."""
+
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    SUPERSEDED = "superseded"
+
+
 class RulePhase(StrEnum):
     """Where a detector rule stands for one group of series (Prometheus's alert states)."""
 

@@ -292,3 +292,43 @@ class ApprovalUse(SQLModel, table=True):
     approval_id: str = Field(primary_key=True)
     request_id: int = Field(foreign_key="action_request.id")
     used_at: datetime
+
+
+class RuleSuggestion(SQLModel, table=True):
+    """A detector rule the workbench learned from history: a new rule for a service whose
+    incidents no rule caught, or a tuned successor of a noisy or late rule; with where it came
+    from (``provenance``: incidents and series), its backtest beside the current rule's, and the
+    operator's decision."""
+
+    __tablename__ = "rule_suggestion"
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime
+    kind: str  # new | tune
+    name: str = Field(index=True)  # of the rule it would be
+    replaces: str | None = None  # the rule it tunes
+    service: str | None = None
+    rule: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # as rules.yaml holds it
+    why: str = ""
+    provenance: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    backtest: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # suggested, current
+    status: str = Field(default="pending", index=True)  # ledger.lifecycle.SuggestionStatus
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    reason: str | None = None
+
+
+class RuleRevision(SQLModel, table=True):
+    """Each version of a learned rule as written to the policy's learned-rules file: who, when,
+    why, from which suggestion; ``rule`` None when a rollback removed it."""
+
+    __tablename__ = "rule_revision"
+    __table_args__ = (UniqueConstraint("name", "revision"),)
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True)
+    revision: int
+    rule: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    suggestion_id: int | None = Field(default=None, foreign_key="rule_suggestion.id")
+    actor: str
+    at: datetime
+    reason: str
+    backtest: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -25,12 +25,13 @@ from policies.hypotheses import HypothesesFile
 from policies.limits import Unreadable, item_problems, read_policy_file, yaml_problems
 from policies.references import dangling
 from policies.routing import RoutingFile
-from policies.rules import Rule, RulesFile
+from policies.rules import LearnedRulesFile, Rule, RulesFile
 from policies.schema import SettingsFile, Strict, Target, TargetsFile
 
+LEARNED = "learned-rules.yaml"
 FILES = {"targets.yaml": TargetsFile, "rules.yaml": RulesFile, "settings.yaml": SettingsFile,
          "hypotheses.yaml": HypothesesFile, "routing.yaml": RoutingFile,
-         "actions.yaml": ActionsFile}
+         "actions.yaml": ActionsFile, LEARNED: LearnedRulesFile}
 DEFAULT_DIR = Path(__file__).resolve().parent
 UNEXPECTED = "could not be checked"  # the start of the reason given for an exception a check did not expect
 ALLOW_EMPTY = "allow_empty"  # a key at the top of any policy file: it may hold nothing (policies/guard.py)
@@ -49,6 +50,7 @@ class Policy(Strict):
     files: frozenset[str] = Field(default=frozenset(), description="the policy files it was loaded from")
     allow_empty: frozenset[str] = Field(default=frozenset(), description="files that say allow_empty: true")
     digest: str = Field(default="", description="sha256 of the files' names and bytes, as files_digest gives it")
+    learned: frozenset[str] = Field(default=frozenset(), description=f"names of the rules from {LEARNED}")
 
     def target(self, name: str) -> Target:
         for target in self.targets:
@@ -74,12 +76,24 @@ def _load_policy(directory: Path) -> Policy:
     problems = [Problem(str(directory / name), "", f"unknown policy file; expected one of {', '.join(FILES)}")
                 for name in sorted(present) if fnmatch(name, "*.y*ml") and name not in FILES]
     loaded = _load_files(directory, present, problems)
-    for name, loc, reason in dangling({name: result.section for name, result in loaded.items()},
-                                      unusable={name for name in FILES if name in present} - set(loaded)):
+    sections = {name: result.section for name, result in loaded.items()}
+    hand = sections["rules.yaml"].rules if "rules.yaml" in sections else []
+    if LEARNED in sections:  # checked as the hand-written rules are, after them
+        for i, rule in enumerate(sections[LEARNED].rules):
+            if rule.name in {r.name for r in hand}:
+                problems.append(_at(directory / LEARNED, loaded[LEARNED].node, ("rules", i, "name"),
+                                    f"{rule.name!r} is the name of a rule in rules.yaml: a learned rule never "
+                                    "replaces a hand-written one"))
+        base = sections.get("rules.yaml", RulesFile())
+        sections["rules.yaml"] = RulesFile.model_construct(services=base.services, noise=base.noise,
+                                                           rules=[*hand, *sections[LEARNED].rules])
+    for name, loc, reason in dangling(sections, unusable={name for name in FILES if name in present} - set(loaded)):
+        if name == "rules.yaml" and loc[:1] == ("rules",) and loc[1] >= len(hand):
+            name, loc = LEARNED, ("rules", loc[1] - len(hand), *loc[2:])
         problems.append(_at(directory / name, loaded[name].node, loc, reason))
     if problems:
         raise PolicyError(problems)
-    return _policy(loaded)
+    return _policy(loaded, sections.get("rules.yaml", RulesFile()))
 
 
 def _load_files(directory: Path, present: set[str], problems: list[Problem]) -> dict[str, _Loaded]:
@@ -98,11 +112,14 @@ def _load_files(directory: Path, present: set[str], problems: list[Problem]) -> 
     return loaded
 
 
-def _policy(loaded: dict[str, _Loaded]) -> Policy:
+def _policy(loaded: dict[str, _Loaded], rules: RulesFile) -> Policy:
+    """The policy of the files loaded; ``rules``: the hand-written rules with the learned ones after them."""
     def section(name: str):
         return loaded[name].section if name in loaded else FILES[name]()
 
-    return Policy(targets=section("targets.yaml").targets, rules=section("rules.yaml"),
+    return Policy(targets=section("targets.yaml").targets,
+                  rules=RulesFile(services=rules.services, noise=rules.noise, rules=rules.rules),
+                  learned=frozenset(r.name for r in section(LEARNED).rules),
                   settings=section("settings.yaml"), hypotheses=section("hypotheses.yaml"),
                   routing=section("routing.yaml"), actions=section("actions.yaml"), files=frozenset(loaded),
                   allow_empty=frozenset(name for name, result in loaded.items() if result.allow_empty),

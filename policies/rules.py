@@ -338,3 +338,15 @@ class RulesFile(Strict):
             rule.model_copy(update={"series": golden_signals(self.services, rule.service)["latency"]})
             if isinstance(rule, LatencyRule) and rule.series is None else rule
             for rule in self.rules)
+
+
+class LearnedRulesFile(Strict):
+    """``learned-rules.yaml``: the rules learned from history that the operator accepted
+    (``workbench rules accept``). The workbench writes it; every revision is kept in the ledger."""
+
+    rules: list[Rule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "LearnedRulesFile":
+        require_unique((rule.name for rule in self.rules), "rule name")
+        return self

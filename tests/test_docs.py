@@ -27,7 +27,7 @@ from policies.conditions import PLACEHOLDERS
 from policies.hypotheses import CheckSpec, Clause, Gathering, HypothesesFile, HypothesisRule
 from policies.loader import FILES
 from policies.routing import Provider, Refinement, Route, RoutingFile
-from policies.rules import Noise, Rule, RulesFile, ServiceSignals
+from policies.rules import LearnedRulesFile, Noise, Rule, RulesFile, ServiceSignals
 from policies.schema import DemoSettings, LogSignature, SettingsFile, Target, TargetsFile
 from probes.kinds.registry import PROBES
 from remediation.runners import RUNNERS
@@ -147,6 +147,7 @@ SECTIONS = {
     SettingsFile: ("policy.md", "`settings.yaml`"),
     DemoSettings: ("policy.md", "`demo`"),
     RulesFile: ("rules.md", "`rules.yaml`"),
+    LearnedRulesFile: ("rules.md", "`learned-rules.yaml`"),
     ServiceSignals: ("rules.md", "Golden signals (`services`)"),
     Noise: ("rules.md", "Noise (`noise`)"),
     HypothesesFile: ("hypotheses.md", "`hypotheses.yaml`"),

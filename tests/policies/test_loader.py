@@ -63,7 +63,7 @@ def test_yaml_syntax_error_names_line_and_column(policy_dir):
     assert len(found) == 1 and "line 3, column 1: not valid YAML" in found[0]
 
 
-@pytest.mark.parametrize("name", FILES)
+@pytest.mark.parametrize("name", [name for name in FILES if (DEFAULT_DIR / name).exists()])
 def test_a_key_repeated_in_any_policy_file_is_refused(tmp_path, name):
     """The default policy with one line of a file said twice: the data YAML would load is the
     same, the repetition alone is refused, naming the line of the first."""
@@ -210,3 +210,22 @@ targets:
     assert any("targets[1].co\\nlo\\u2028ur: unknown key" in p for p in found), found
     assert all("\n" not in p and "\r" not in p and "\u2028" not in p and "\x1b" not in p for p in found)
     assert all(len(p) < 1000 for p in found), [len(p) for p in found]
+
+
+def test_learned_rules_run_beside_the_hand_written_ones_and_never_replace_one(policy_dir):
+    directory = policy_dir("targets: []\nallow_empty: true\n")
+    (directory / "rules.yaml").write_text("rules:\n  - {name: shop-latency, kind: latency, service: shop, above: 1}\n")
+    (directory / "learned-rules.yaml").write_text(
+        "rules:\n  - {name: shop-latency-learned, kind: latency, service: shop, above: 0.4, for: 2m}\n")
+    policy = load_policy(directory)
+    assert [r.name for r in policy.rules.resolved] == ["shop-latency", "shop-latency-learned"]
+    assert policy.learned == {"shop-latency-learned"}
+
+    (directory / "learned-rules.yaml").write_text(
+        "rules:\n  - {name: other, kind: absence, series: up, parent: nowhere}\n"
+        "  - {name: shop-latency, kind: latency, service: shop, above: 0.1}\n")
+    assert problems_of(directory) == [
+        f"{directory / 'learned-rules.yaml'}: line 3, rules[1].name: 'shop-latency' is the name of a rule in "
+        "rules.yaml: a learned rule never replaces a hand-written one",
+        f"{directory / 'learned-rules.yaml'}: line 2, rules[0].parent: names parent 'nowhere', which is not a "
+        "target in targets.yaml"]

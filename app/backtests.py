@@ -59,10 +59,17 @@ class BacktestReport(BaseModel):
 
 
 def backtest(engine: Engine, store: SampleStore, policy, name: str, start: datetime, end: datetime) -> BacktestReport:
+    """The backtest of the policy's rule ``name``."""
     rule = next((r for r in policy.rules.resolved if r.name == name), None)
     if rule is None:
         known = ", ".join(sorted(r.name for r in policy.rules.resolved)) or "none"
         raise WorkbenchError(f"no rule named {name!r} in the policy (its rules: {known})")
+    return backtest_rule(engine, store, policy, rule, start, end)
+
+
+def backtest_rule(engine: Engine, store: SampleStore, policy, rule, start: datetime, end: datetime) -> BacktestReport:
+    """The backtest of ``rule``, in the policy or not (a suggestion), at the policy's evaluation interval."""
+    name = rule.name
     if start >= end:
         raise WorkbenchError(f"the range is empty: from {start.isoformat()} is not before to {end.isoformat()}")
     result = replay(rule, store, start, end, policy.rules.noise)

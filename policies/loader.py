@@ -86,6 +86,7 @@ def _load_policy(directory: Path) -> Policy:
                                     "replaces a hand-written one"))
         base = sections.get("rules.yaml", RulesFile())
         sections["rules.yaml"] = RulesFile.model_construct(services=base.services, noise=base.noise,
+                                                           learning=base.learning,
                                                            rules=[*hand, *sections[LEARNED].rules])
     for name, loc, reason in dangling(sections, unusable={name for name in FILES if name in present} - set(loaded)):
         if name == "rules.yaml" and loc[:1] == ("rules",) and loc[1] >= len(hand):
@@ -118,7 +119,8 @@ def _policy(loaded: dict[str, _Loaded], rules: RulesFile) -> Policy:
         return loaded[name].section if name in loaded else FILES[name]()
 
     return Policy(targets=section("targets.yaml").targets,
-                  rules=RulesFile(services=rules.services, noise=rules.noise, rules=rules.rules),
+                  rules=RulesFile(services=rules.services, noise=rules.noise, learning=rules.learning,
+                                  rules=rules.rules),
                   learned=frozenset(r.name for r in section(LEARNED).rules),
                   settings=section("settings.yaml"), hypotheses=section("hypotheses.yaml"),
                   routing=section("routing.yaml"), actions=section("actions.yaml"), files=frozenset(loaded),

@@ -321,10 +321,32 @@ class Noise(Strict):
         return parse_duration(value)
 
 
+class Learning(Strict):
+    """Rules learned from history: suggested for the operator to review (``suggest``), or not at all."""
+
+    mode: Literal["off", "suggest"] = Field(default="suggest", description="off, or suggest")
+    history: timedelta = Field(default=timedelta(days=7), description="how far back suggestions learn from, and "
+                               "the range their backtests replay")
+    noise_budget: float = Field(default=1.0, gt=0, description="episodes a day a suggested rule may fire at most "
+                                "in its backtest")
+    interval: timedelta = Field(default=timedelta(days=1), description="how often the worker suggests")
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _off(cls, value: object) -> object:
+        return "off" if value is False else value  # YAML reads a bare off as false
+
+    @field_validator("history", "interval", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> timedelta:
+        return parse_duration(value)
+
+
 class RulesFile(Strict):
     services: dict[str, ServiceSignals] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list)
     noise: Noise = Field(default_factory=Noise)
+    learning: Learning = Field(default_factory=Learning)
 
     @model_validator(mode="after")
     def _unique_names(self) -> "RulesFile":

@@ -27,7 +27,7 @@ from policies.conditions import PLACEHOLDERS
 from policies.hypotheses import CheckSpec, Clause, Gathering, HypothesesFile, HypothesisRule
 from policies.loader import FILES
 from policies.routing import Provider, Refinement, Route, RoutingFile
-from policies.rules import LearnedRulesFile, Noise, Rule, RulesFile, ServiceSignals
+from policies.rules import LearnedRulesFile, Learning, Noise, Rule, RulesFile, ServiceSignals
 from policies.schema import DemoSettings, LogSignature, SettingsFile, Target, TargetsFile
 from probes.kinds.registry import PROBES
 from remediation.runners import RUNNERS
@@ -150,6 +150,7 @@ SECTIONS = {
     LearnedRulesFile: ("rules.md", "`learned-rules.yaml`"),
     ServiceSignals: ("rules.md", "Golden signals (`services`)"),
     Noise: ("rules.md", "Noise (`noise`)"),
+    Learning: ("rules.md", "Learning (`learning`)"),
     HypothesesFile: ("hypotheses.md", "`hypotheses.yaml`"),
     Gathering: ("hypotheses.md", "Gathering evidence (`evidence`)"),
     HypothesisRule: ("hypotheses.md", "Hypothesis rules"),

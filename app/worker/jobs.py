@@ -26,6 +26,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import Engine
 
+from app.suggestions import suggest
 from app.worker.batching import GroupCommit
 from detectors.cycle import run_rules
 from hypotheses.refine import refine_due
@@ -42,8 +43,8 @@ from remediation.executor import run_pass
 log = logging.getLogger("workbench.worker")
 RELOAD_JOB, FLUSH_JOB, HOUSEKEEPING_JOB, DETECT_JOB = "policy-reload", "samples-flush", "housekeeping", "detect"
 ROLLUP_JOB, REMEDIATE_JOB = "rollups", "remediation"
-HYPOTHESES_JOB = "hypotheses"
-HOUSE_JOBS = {HYPOTHESES_JOB, RELOAD_JOB, FLUSH_JOB, HOUSEKEEPING_JOB, DETECT_JOB, ROLLUP_JOB, REMEDIATE_JOB}
+HYPOTHESES_JOB, LEARN_JOB = "hypotheses", "learning"
+HOUSE_JOBS = {HYPOTHESES_JOB, LEARN_JOB, RELOAD_JOB, FLUSH_JOB, HOUSEKEEPING_JOB, DETECT_JOB, ROLLUP_JOB, REMEDIATE_JOB}
 INGEST_BATCH_PAYLOADS, INGEST_BATCH_BYTES = 256, 4 * 1024 * 1024  # the most one group commit takes
 disable_created_metrics()  # no <name>_created series beside each counter and histogram
 
@@ -99,6 +100,9 @@ class Worker:
                                        "failed (the draft stands) or error.", ["status"], registry=r)
         self.refine_seconds = Histogram("workbench_hypothesis_refine_seconds",
                                         "Time of one background refinement pass.", registry=r)
+        self.suggestions = Counter("workbench_rule_suggestions_total", "Rule suggestions learned from history.",
+                                   registry=r)
+        self.learn_errors = Counter("workbench_learning_errors_total", "Learning passes that failed.", registry=r)
         self.action_runs = Counter("workbench_action_runs_total", "Approved action requests taken up, by result: "
                                    "succeeded, failed, timed_out or refused.", ["result"], registry=r)
         self.action_verifications = Counter("workbench_action_verifications_total", "Verifications after an action, "
@@ -139,6 +143,7 @@ class Worker:
                       seconds=settings.remediation_interval.total_seconds())
         self._schedule_detector()
         self._schedule_refinement()
+        self._schedule_learning()
         self.scheduler.start()
         log.info("worker started: %d targets", len(self._enabled()))
 
@@ -190,6 +195,29 @@ class Worker:
             self._add_job(self._refine, id=HYPOTHESES_JOB, replace_existing=True,
                           seconds=interval.total_seconds(), next_run_time=utcnow() + interval)
 
+    def _schedule_learning(self) -> None:
+        """Rule suggestions every ``learning.interval`` (the first one interval after start), unless learning is off."""
+        learning = self.holder.policy.rules.learning
+        job = self.scheduler.get_job(LEARN_JOB)
+        if learning.mode == "off":
+            if job is not None:
+                job.remove()
+        elif job is None or job.trigger.interval != learning.interval:
+            self._add_job(self._learn, id=LEARN_JOB, replace_existing=True,
+                          seconds=learning.interval.total_seconds(), next_run_time=utcnow() + learning.interval)
+
+    async def _learn(self) -> None:
+        """Learn rule suggestions from history in a thread: backtests never hold up the probes."""
+        try:
+            made = await asyncio.to_thread(suggest, self.engine, self.store, self.holder.policy, utcnow())
+        except Exception:
+            self.learn_errors.inc()
+            log.exception("learning rule suggestions failed; it runs again next interval")
+            return
+        self.suggestions.inc(len(made))
+        if made:
+            log.info("%d rule suggestion(s) to review: workbench rules suggestions", len(made))
+
     async def _refine(self) -> None:
         """Refine hypotheses in a thread: a model's answer never holds up the probes."""
         policy = self.holder.policy
@@ -214,6 +242,8 @@ class Worker:
             self._schedule_targets()
             self._schedule_detector()
             self._schedule_refinement()
+            self._schedule_learning()
+        self._schedule_learning()
 
     async def _detect(self) -> None:
         """Evaluate the detector rules over the samples written so far."""

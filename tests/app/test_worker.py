@@ -9,6 +9,7 @@ import threading
 import aiohttp
 import pytest
 from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import generate_latest
 
 import policies.holder
@@ -222,3 +223,37 @@ def test_beyond_loopback_the_webhook_takes_nothing_without_the_token(worker, mon
 
     answer_status, body = asyncio.run(main())
     assert (answer_status, body.get("error")) == (status, reason)
+
+
+def test_the_learning_job_follows_the_policy_and_counts_what_it_suggests(worker, monkeypatch):
+    """Scheduled every learning.interval while learning is on, gone once a reload turns it off;
+    a pass that fails is counted and the next one goes on."""
+    made = iter([[4, 5], RuntimeError("samples store unreadable")])
+
+    def fake_suggest(*args):
+        outcome = next(made)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    monkeypatch.setattr("app.worker.jobs.suggest", fake_suggest)
+
+    async def main():
+        worker.scheduler = AsyncIOScheduler(timezone="UTC")
+        worker.scheduler.start(paused=True)
+        worker._schedule_learning()
+        job = worker.scheduler.get_job("learning")
+        await worker._learn()
+        await worker._learn()
+        rules = worker.holder.directory / "rules.yaml"
+        rules.write_text("learning: {mode: off}\n")
+        worker.holder.reload_if_changed()
+        worker._schedule_learning()
+        gone = worker.scheduler.get_job("learning")
+        worker.scheduler.shutdown(wait=False)
+        return job, gone
+
+    job, gone = asyncio.run(main())
+    assert job.trigger.interval.total_seconds() == 86400 and gone is None
+    metrics = generate_latest(worker.registry).decode()
+    assert "workbench_rule_suggestions_total 2.0" in metrics and "workbench_learning_errors_total 1.0" in metrics

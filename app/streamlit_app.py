@@ -21,5 +21,6 @@ navigation = st.navigation([
     st.Page(ROOT / "pages" / "silences.py", title="Silences", icon=":material/notifications_off:"),
     st.Page(ROOT / "pages" / "routing.py", title="Routing", icon=":material/alt_route:"),
     st.Page(ROOT / "pages" / "approvals.py", title="Approvals", icon=":material/approval:"),
+    st.Page(ROOT / "pages" / "rules.py", title="Rule suggestions", icon=":material/rule:"),
 ])
 navigation.run()

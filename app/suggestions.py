@@ -59,9 +59,14 @@ class Candidate:
     series: list[str]
 
 
+SPANS_KEPT = 500  # episodes a suggestion keeps of each backtest, for its chart
+
+
 def summary(report: BacktestReport) -> dict:
-    """What a suggestion keeps of a backtest."""
+    """What a suggestion keeps of a backtest: the figures, and the first SPANS_KEPT episodes."""
     return {"from": report.from_.isoformat(), "to": report.to.isoformat(), "episodes": len(report.episodes),
+            "spans": [[e.start.isoformat(), e.end.isoformat() if e.end else None]
+                      for e in report.episodes[:SPANS_KEPT]],
             "fires_per_day": report.fires_per_day, "recall": report.recall, "precision": report.precision,
             "caught": report.incidents["caught"], "missed": report.incidents["missed"],
             "lead_time_seconds": report.lead_time_seconds["median"], "time_in_alert_ratio": report.time_in_alert_ratio}

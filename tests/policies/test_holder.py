@@ -133,3 +133,13 @@ def test_one_reload_runs_at_a_time(holder, monkeypatch):
     for thread in threads:
         thread.join()
     assert most == 1 and sorted(results) == [False, False, True]
+
+
+def test_a_learned_rules_file_edited_into_invalid_yaml_leaves_the_learned_rules_in_force(holder):
+    learned = holder.directory / "learned-rules.yaml"
+    learned.write_text("rules:\n  - {name: shop-slow, kind: latency, service: shop, above: 0.4}\n")
+    assert holder.reload_if_changed() is True and holder.policy.learned == {"shop-slow"}
+    learned.write_text("rules:\n  - {name: shop-slow, kind: latency, service: shop, above: [0.4\n")
+    [problem] = rejected(holder)
+    assert problem.startswith(f"{learned}: line 3, column 1: not valid YAML")
+    assert holder.policy.learned == {"shop-slow"} and holder.health()["status"] == "degraded"

@@ -10,7 +10,9 @@ days (default 1,000 x 10,080 = 10 million samples) into a fresh samples store, s
 service as rules are by default) at the policy's evaluation interval, split into reading the
 samples and the replay itself. The peer, in the same run: DuckDB alone computing the same p99
 over a 5-minute window ending at every sample of each service (a window aggregate, no rule
-logic, no state machine).
+logic, no state machine). Then it times one pass of rule suggestions (``app.suggestions.suggest``)
+for the service with the slow hour, given an incident every day at noon that no rule catches (imported
+incidents), which backtests the rule and each candidate over the same week.
 """
 
 from __future__ import annotations
@@ -31,8 +33,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from app.backtests import backtest  # noqa: E402
+from app.suggestions import suggest  # noqa: E402
 from detectors.cycle import load_windows  # noqa: E402
-from ledger.db import open_ledger, sqlite_url, utcnow  # noqa: E402
+from ledger.db import open_ledger, sqlite_url, utcnow, write_session  # noqa: E402
+from ledger.repo import incidents  # noqa: E402
 from ledger.samples import SCHEMA, SampleStore  # noqa: E402
 from policies.loader import load_policy  # noqa: E402
 
@@ -92,7 +96,8 @@ def main() -> None:
         (policy_dir / "rules.yaml").write_text(
             f"noise: {{evaluation_interval: {a.interval}}}\nrules:\n"
             "  - {name: slow, kind: latency, series: probe_duration_seconds, percentile: 99, above: 0.5, "
-            "window: 5m, for: 2m}\n")
+            "window: 5m, for: 2m}\n"
+            f"learning: {{history: {a.days}d}}\n")
         policy = load_policy(policy_dir)
         start = end - timedelta(days=a.days)
         engine = open_ledger(sqlite_url(tmp / "data"))
@@ -111,6 +116,18 @@ def main() -> None:
         peer = duckdb_peer(store, start, end)
         print(f"peer: DuckDB p99 over 5 minutes at every sample, per service (a window aggregate): {peer:.1f}s")
         print(f"backtest / DuckDB window aggregate: {total / peer:.1f}x; {per_week:.1f}s per rule-week")
+
+        with write_session(engine) as session:
+            for day in range(a.days):
+                opened = start.replace(hour=12, minute=10) + timedelta(days=day)  # not at its slow hour: missed
+                if start <= opened <= end:
+                    incidents.import_incident(session, incidents.PastIncident(
+                        "svc-0", f"svc-0 slow, day {day}", "critical", opened, opened + timedelta(minutes=40)),
+                        "bench", "bench", end)
+        t = time.perf_counter()
+        made = suggest(engine, store, policy, end, "svc-0")
+        print(f"suggestions for svc-0 (a {a.days}-day history, an incident a day): {time.perf_counter() - t:.1f}s, "
+              f"{len(made)} kept")
         engine.dispose()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -10,9 +10,10 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 
-from detectors.backtest import KnownIncident, compare_live, replay, score
+from detectors.backtest import KnownIncident, compare_live, meets, replay, score
 from ledger import queries
 from ledger.db import as_utc
+from ledger.lifecycle import Verdict
 from ledger.samples import SampleStore
 from policies.errors import WorkbenchError
 from policies.schema import format_duration
@@ -52,6 +53,7 @@ class BacktestReport(BaseModel):
     precision: float | None
     lead_time_seconds: dict[str, float | None]  # median
     live: dict[str, int]  # both, replay_only, live_only
+    marked: dict[str, int]  # useful, noise: episodes over live firings the operator marked so (expected as noise)
     warnings: list[str]
 
     def as_json(self) -> dict:
@@ -67,19 +69,24 @@ def backtest(engine: Engine, store: SampleStore, policy, name: str, start: datet
     return backtest_rule(engine, store, policy, rule, start, end)
 
 
-def backtest_rule(engine: Engine, store: SampleStore, policy, rule, start: datetime, end: datetime) -> BacktestReport:
-    """The backtest of ``rule``, in the policy or not (a suggestion), at the policy's evaluation interval."""
+def backtest_rule(engine: Engine, store: SampleStore, policy, rule, start: datetime, end: datetime,
+                  history_of: str | None = None) -> BacktestReport:
+    """The backtest of ``rule``, in the policy or not (a suggestion), at the policy's evaluation
+    interval; compared with what the rule ``history_of`` (default: itself) did live and the
+    operator said of it."""
     name = rule.name
     if start >= end:
         raise WorkbenchError(f"the range is empty: from {start.isoformat()} is not before to {end.isoformat()}")
     result = replay(rule, store, start, end, policy.rules.noise)
-    history = queries.rule_history(engine, f"rule:{name}", result.start, end)
+    history = queries.rule_history(engine, f"rule:{history_of or name}", result.start, end)
     incidents = [KnownIncident(i.id, i.title, as_utc(i.opened_at), i.resolved_at and as_utc(i.resolved_at))
                  for service in sorted(result.services)
                  for i in queries.incidents_in_window(engine, result.start, end, service=service)
                  if as_utc(i.opened_at) >= result.start and i.id not in history.own_incidents]
     incidents.sort(key=lambda i: (i.opened_at, i.id))
-    found = score(result.episodes, incidents, end)
+    useful = [span for span, said in zip(history.episodes, history.verdicts) if said == Verdict.USEFUL]
+    noise = [span for span, said in zip(history.episodes, history.verdicts) if said in (Verdict.NOISE, Verdict.EXPECTED)]
+    found = score(result.episodes, incidents, end, useful)
     leads = dict(zip((i.id for i in found.caught), found.lead_times))
     warnings = list(result.warnings)
     if not result.services:
@@ -97,7 +104,9 @@ def backtest_rule(engine: Engine, store: SampleStore, policy, rule, start: datet
                                        lead_time_seconds=leads.get(i.id)) for i in incidents],
         recall=found.recall(), precision=found.precision(len(result.episodes)),
         lead_time_seconds={"median": found.median_lead_time()},
-        live=compare_live(result.episodes, history.episodes, end), warnings=warnings)
+        live=compare_live(result.episodes, history.episodes, end),
+        marked={"useful": sum(meets(e, useful, end) for e in result.episodes),
+                "noise": sum(meets(e, noise, end) for e in result.episodes)}, warnings=warnings)
 
 
 def backtest_text(report: BacktestReport) -> str:

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from app.settings import Paths
 from ledger.db import as_utc, utcnow, write_session
 from ledger.errors import TransitionRefused
-from ledger.lifecycle import OPERATOR_ACTIONS, REASON_REQUIRED, TRANSITIONS
+from ledger.lifecycle import OPERATOR_ACTIONS, REASON_REQUIRED, TRANSITIONS, Verdict
 from ledger.repo import incidents, silences
 from ledger.silences import recurrence
 from ledger.tables import ActionRequest, Silence
@@ -87,6 +87,24 @@ def approve(engine: Engine, paths: Paths, request_id: int, *, actor: str, reason
 def reject(engine: Engine, request_id: int, *, actor: str, reason: str, now: datetime) -> ActionRequest:
     """Reject a pending action request; it never runs."""
     return flow.reject(engine, request_id, actor=actor, reason=reason, now=now)
+
+
+def feedback(engine: Engine, incident_id: int, verdict: str, *, actor: str, reason: str | None = None,
+             finding_id: int | None = None, now: datetime | None = None) -> list[int]:
+    """The operator's verdict (ledger.lifecycle.Verdict) on one finding of the incident, or on
+    all of them; return the findings marked. Backtests and rule suggestions read it."""
+    if verdict not in set(Verdict):
+        raise WorkbenchError(f"unknown verdict {verdict!r}: use {', '.join(Verdict)}")
+    now = now or utcnow()
+    with write_session(engine) as session:
+        findings = incidents.findings_of(session, incident_id)
+        marked = [f.id for f in findings if finding_id in (None, f.id)]
+        if not marked:
+            raise WorkbenchError(f"incident {incident_id} has no finding {finding_id}" if finding_id
+                                 else f"incident {incident_id} has no findings")
+        for one in marked:
+            incidents.add_feedback(session, one, verdict, actor, reason, now)
+    return marked
 
 
 def parse_when(text: str, now: datetime) -> datetime:

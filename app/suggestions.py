@@ -9,8 +9,9 @@ What is suggested, for each service with incidents in ``learning.history``:
 - **new**: a latency rule over the service's latency signal when its incidents were missed by
   every rule it has (or it has none), its threshold learned from the series' own history outside
   the incidents: a robust baseline, median + 6 x 1.4826 x MAD of the values;
-- **tune**: for each of its rules that is noisy (more episodes a day than the noise budget, or
-  fewer than half of its episodes overlapping an incident), the same rule with a higher
+- **tune**: for each of its rules that is noisy (more episodes a day than the noise budget,
+  firings the operator marked noise or expected, or fewer than half of its episodes overlapping
+  an incident or a firing marked useful), the same rule with a higher
   threshold or a longer ``for``, the variant with the fewest episodes that loses no recall.
 """
 
@@ -69,18 +70,21 @@ def summary(report: BacktestReport) -> dict:
                       for e in report.episodes[:SPANS_KEPT]],
             "fires_per_day": report.fires_per_day, "recall": report.recall, "precision": report.precision,
             "caught": report.incidents["caught"], "missed": report.incidents["missed"],
-            "lead_time_seconds": report.lead_time_seconds["median"], "time_in_alert_ratio": report.time_in_alert_ratio}
+            "lead_time_seconds": report.lead_time_seconds["median"], "time_in_alert_ratio": report.time_in_alert_ratio,
+            "marked_noise": report.marked["noise"]}
 
 
 def beats(suggested: dict, current: dict | None, budget: float) -> bool:
-    """Recall no lower, noise no higher (and within the budget), and better at one of them."""
-    if suggested["fires_per_day"] > budget or not suggested["caught"]:
+    """A new rule: it catches an incident, within the noise budget. A tuning: recall no lower,
+    noise no higher (and within the budget), and better at one of them."""
+    if suggested["fires_per_day"] > budget:
         return False
     if current is None:
-        return True
+        return bool(suggested["caught"])
     recall, was = suggested["recall"] or 0, current["recall"] or 0
-    return recall >= was and suggested["episodes"] <= current["episodes"] and (
-        recall > was or suggested["episodes"] < current["episodes"])
+    noise, had = suggested["marked_noise"], current["marked_noise"]  # firings the operator called noise
+    return recall >= was and suggested["episodes"] <= current["episodes"] and noise <= had and (
+        recall > was or suggested["episodes"] < current["episodes"] or noise < had)
 
 
 def suggest(engine: Engine, store: SampleStore, policy, now: datetime, service: str | None = None) -> list[int]:
@@ -95,7 +99,7 @@ def suggest(engine: Engine, store: SampleStore, policy, now: datetime, service: 
     for name in services:
         for candidate in _candidates(engine, store, policy, name, start, now, reports):
             rule = RULE.validate_python(candidate.rule)
-            suggested = summary(backtest_rule(engine, store, policy, rule, start, now))
+            suggested = summary(backtest_rule(engine, store, policy, rule, start, now, candidate.replaces))
             current = summary(reports[candidate.replaces]) if candidate.replaces else None
             if not beats(suggested, current, learning.noise_budget):
                 continue
@@ -121,7 +125,7 @@ def _candidates(engine, store, policy, service: str, start, end, backtests: dict
         found += _new_latency_rule(engine, store, policy, service, start, end, missed, reports)
     for rule in rules:
         report = reports[rule.name]
-        noisy = report.fires_per_day > policy.rules.learning.noise_budget or (
+        noisy = report.fires_per_day > policy.rules.learning.noise_budget or report.marked["noise"] > 0 or (
             report.precision is not None and report.precision < 0.5)
         if noisy and report.episodes:
             found += _tunings(rule, report, policy)

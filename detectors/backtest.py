@@ -127,9 +127,14 @@ class Score:
         return statistics.median(self.lead_times) if self.lead_times else None
 
 
-def score(episodes: list[Episode], incidents: list[KnownIncident], end: datetime) -> Score:
+Span = tuple[datetime, datetime | None]
+
+
+def score(episodes: list[Episode], incidents: list[KnownIncident], end: datetime,
+          marked_useful: list[Span] = ()) -> Score:
     """An incident is caught by the first episode that overlaps it (from LEAD_HORIZON before it
-    opened until it resolved); an episode is useful when it overlaps an incident."""
+    opened until it resolved); an episode is useful when it overlaps an incident, or a firing
+    the operator marked useful (``marked_useful``: live episodes of the rule)."""
     def overlaps(e: Episode, i: KnownIncident) -> bool:
         return e.start <= (i.resolved_at or end) and (e.end or end) >= i.opened_at - LEAD_HORIZON
 
@@ -141,8 +146,13 @@ def score(episodes: list[Episode], incidents: list[KnownIncident], end: datetime
         else:
             caught.append(incident)
             leads.append((first.start - incident.opened_at).total_seconds())
-    useful = sum(any(overlaps(e, i) for i in incidents) for e in episodes)
+    useful = sum(any(overlaps(e, i) for i in incidents) or meets(e, marked_useful, end) for e in episodes)
     return Score(caught, missed, useful, leads)
+
+
+def meets(episode: Episode, spans: list[Span], end: datetime) -> bool:
+    """Whether ``episode`` overlaps one of ``spans`` (an open end runs to ``end``)."""
+    return any(episode.start <= (until or end) and since <= (episode.end or end) for since, until in spans)
 
 
 def compare_live(replayed: list[Episode], live: list[tuple[datetime, datetime | None]],

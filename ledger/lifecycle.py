@@ -64,6 +64,15 @@ class SuggestionStatus(StrEnum):
     SUPERSEDED = "superseded"
 
 
+class Verdict(StrEnum):
+    """The operator's word on a finding: it was worth the alert, it was noise, or it was expected
+    (planned work, a known cause) and needed no alert."""
+
+    USEFUL = "useful"
+    NOISE = "noise"
+    EXPECTED = "expected"
+
+
 class RulePhase(StrEnum):
     """Where a detector rule stands for one group of series (Prometheus's alert states)."""
 

@@ -19,6 +19,7 @@ from ledger.tables import (
     ActionRequest,
     Evidence,
     Finding,
+    FindingFeedback,
     HypothesisRun,
     Incident,
     LogCursor,
@@ -82,6 +83,7 @@ class FindingItem(BaseModel):
     occurrences: int
     recovered_at: datetime | None
     suppressed_by: str | None = None
+    feedback: str | None = None  # the operator's latest verdict (ledger.lifecycle.Verdict)
 
 
 class ObservationItem(BaseModel):
@@ -130,14 +132,23 @@ def incident_detail(engine: Engine, incident_id: int, observations: int = 20) ->
         targets = sorted({f.target for f in findings})
         recent = session.exec(select(Observation).where(col(Observation.target).in_(targets))
                               .order_by(col(Observation.started_at).desc()).limit(observations)).all()
+        said = _verdicts(session, [f.id for f in findings])
         return _shown(session, IncidentDetail(
             **IncidentSummary.model_validate(incident, from_attributes=True).model_dump(),
             timeline=[TimelineItem.model_validate(t, from_attributes=True) for t in timeline],
             evidence=[EvidenceItem(id=e.id, at=e.at, kind=e.kind, summary=e.summary, finding_id=e.finding_id,
                                    checks=e.data.get("checks", []), data=e.data) for e in evidence],
-            findings=[FindingItem.model_validate(f, from_attributes=True) for f in findings],
+            findings=[FindingItem.model_validate(f, from_attributes=True).model_copy(update={"feedback": said.get(f.id)})
+                      for f in findings],
             recent_observations=[ObservationItem.model_validate(o, from_attributes=True) for o in recent],
         ))
+
+
+def _verdicts(session: Session, finding_ids: list[int]) -> dict[int, str]:
+    """The operator's latest verdict on each of the findings that have one."""
+    rows = session.exec(select(FindingFeedback).where(col(FindingFeedback.finding_id).in_(finding_ids))
+                        .order_by(col(FindingFeedback.at), col(FindingFeedback.id))).all() if finding_ids else []
+    return {row.finding_id: row.verdict for row in rows}
 
 
 def log_cursor(engine: Engine, target: str) -> LogCursor | None:
@@ -424,6 +435,7 @@ class RuleHistory(BaseModel):
     and the incidents it alone opened (every finding in them is its own)."""
 
     episodes: list[tuple[datetime, datetime | None]]
+    verdicts: list[str | None]  # the operator's latest on each episode's finding
     own_incidents: set[int]
 
 
@@ -437,6 +449,7 @@ def rule_history(engine: Engine, rule: str, since: datetime, until: datetime) ->
         ids = {f.incident_id for f in findings if f.incident_id is not None}
         others = set(session.exec(select(Finding.incident_id).where(col(Finding.incident_id).in_(ids),
                                                                     Finding.rule != rule)).all()) if ids else set()
+        said = _verdicts(session, [f.id for f in findings])
     return RuleHistory(episodes=[(as_utc(f.first_seen), f.recovered_at and as_utc(f.recovered_at)) for f in findings],
-                       own_incidents=ids - others)
+                       verdicts=[said.get(f.id) for f in findings], own_incidents=ids - others)
 

@@ -332,3 +332,16 @@ class RuleRevision(SQLModel, table=True):
     at: datetime
     reason: str
     backtest: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class FindingFeedback(SQLModel, table=True):
+    """The operator's word on a finding (one firing episode of a rule): useful, noise or expected
+    (ledger.lifecycle.Verdict). The latest counts; backtests and rule suggestions read it."""
+
+    __tablename__ = "finding_feedback"
+    id: int | None = Field(default=None, primary_key=True)
+    finding_id: int = Field(foreign_key="finding.id", index=True)
+    verdict: str
+    actor: str
+    at: datetime
+    reason: str | None = None

@@ -1,13 +1,14 @@
 """Incidents: the list (filter by state, severity, service) and the detail of one incident
-with its timeline and evidence; the operator works it from here. Refreshes itself."""
+with its timeline and evidence; the operator works it from here, and says whether its findings
+were useful, noise or expected. Refreshes itself."""
 
 import streamlit as st
 
 from app.hypotheses_ui import render_hypotheses
-from app.operator import act, available_actions, needs_reason
+from app.operator import act, available_actions, feedback, needs_reason
 from app.ui import SEVERITY_ICONS, actor, engine, error_boundary, state_badge
 from ledger import queries
-from ledger.lifecycle import OPEN_STATES, OPERATOR_ACTIONS, STATES
+from ledger.lifecycle import OPEN_STATES, OPERATOR_ACTIONS, STATES, Verdict
 
 REFRESH = "5s"
 WHEN = st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")
@@ -41,13 +42,30 @@ def render_action(incident_id: int, action: str, allowed: bool) -> None:
                     st.rerun()
 
 
-def render_findings(findings: list[queries.FindingItem]) -> None:
-    """Findings of dependent targets this incident suppresses are listed with it, marked with why."""
+def render_findings(incident_id: int, findings: list[queries.FindingItem]) -> None:
+    """Findings of dependent targets this incident suppresses are listed with it, marked with why;
+    the operator says of each whether it was useful, noise or expected (backtests and rule
+    suggestions read it)."""
     if suppressed := sum(1 for f in findings if f.suppressed_by):
         st.markdown(f":gray-badge[:material/notifications_off: suppressed] {suppressed} finding(s) of dependent "
                     "targets: linked to this incident while it is open, they open none of their own")
-    st.dataframe([{"suppressed by": f.suppressed_by or "", **f.model_dump(exclude={"suppressed_by"})} for f in findings],
+    st.dataframe([{"feedback": f.feedback or "", "suppressed by": f.suppressed_by or "",
+                   **f.model_dump(exclude={"suppressed_by", "feedback"})} for f in findings],
                  hide_index=True, width="stretch")
+    if not findings:
+        return
+    with st.form(f"feedback-{incident_id}", clear_on_submit=True):
+        st.markdown("**Was this worth an alert?** Your word tunes the rules learned from history.")
+        left, middle, right = st.columns([2, 2, 3])
+        finding = left.selectbox("Finding", [f.id for f in findings], key=f"feedback-finding-{incident_id}",
+                                 format_func=lambda i: f"#{i} {next(f.rule for f in findings if f.id == i)}")
+        verdict = middle.radio("Verdict", list(Verdict), horizontal=True, key=f"feedback-verdict-{incident_id}")
+        reason = right.text_input("Why (optional)", key=f"feedback-reason-{incident_id}")
+        if st.form_submit_button("Record"):
+            with error_boundary(f"Feedback on finding #{finding}"):
+                feedback(engine(), incident_id, verdict, actor=actor(), reason=reason or None, finding_id=finding)
+                st.toast(f"Finding #{finding} marked {verdict}")
+                st.rerun()
 
 
 def render_detail(incident_id: int) -> None:
@@ -86,7 +104,7 @@ def render_detail(incident_id: int) -> None:
                     for name, text in sorted(item.data.get("annotations", {}).items()):
                         st.caption(f"{name}: {text}")
     with findings:
-        render_findings(detail.findings)
+        render_findings(detail.id, detail.findings)
     with observations:
         st.dataframe([o.model_dump() for o in detail.recent_observations], hide_index=True,
                      width="stretch")

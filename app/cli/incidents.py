@@ -9,11 +9,11 @@ import sys
 from app.cli.output import add_format, print_rows
 from app.cli.types import positive_integer, read_import
 from app.hypotheses_text import hypotheses_text
-from app.operator import act, needs_reason, operator_name
+from app.operator import act, feedback, needs_reason, operator_name
 from app.render import incident_table
 from app.settings import Paths
 from ledger import db, queries
-from ledger.lifecycle import OPERATOR_ACTIONS, STATES
+from ledger.lifecycle import OPERATOR_ACTIONS, STATES, Verdict
 from ledger.samples import SampleStore
 from policies.errors import one_line
 from policies.loader import load_policy
@@ -41,6 +41,12 @@ def register(sub) -> None:
     hyp.add_argument("id", type=positive_integer)
     add_format(hyp)
     hyp.set_defaults(handler=cmd_hypotheses)
+    fb = inc_sub.add_parser("feedback", help="say whether an incident's findings were useful, noise or expected")
+    fb.add_argument("id", type=positive_integer)
+    fb.add_argument("--verdict", required=True, choices=list(Verdict))
+    fb.add_argument("--finding", type=positive_integer, help="only this finding (default: every finding of it)")
+    fb.add_argument("--reason", help="why (on the timeline)")
+    fb.set_defaults(handler=cmd_feedback)
     imp = inc_sub.add_parser("import", help="record past outages from another tool's export (CSV or JSON Lines)")
     imp.add_argument("file", metavar="FILE", help=".csv with a header row, or .jsonl")
     imp.set_defaults(handler=cmd_import)
@@ -97,3 +103,10 @@ def cmd_import(args, paths: Paths) -> int:
     print(f"{shown}: imported {report.imported} incident(s); {report.already} already imported, "
           f"{len(report.invalid)} invalid line(s)")
     return 1 if report.invalid else 0
+
+
+def cmd_feedback(args, paths: Paths) -> int:
+    marked = feedback(paths.ledger(), args.id, args.verdict, actor=operator_name(), reason=args.reason,
+                      finding_id=args.finding)
+    print(f"incident {args.id}: finding(s) {', '.join(f'#{i}' for i in marked)} marked {args.verdict}")
+    return 0

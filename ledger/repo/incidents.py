@@ -14,7 +14,17 @@ from sqlmodel import Session, col, select
 
 from ledger import lifecycle, silences
 from ledger.repo.rows import SYSTEM, get, mask, masked
-from ledger.tables import Evidence, Finding, Incident, Observation, RuleState, Silence, TargetState, TimelineEntry
+from ledger.tables import (
+    Evidence,
+    Finding,
+    FindingFeedback,
+    Incident,
+    Observation,
+    RuleState,
+    Silence,
+    TargetState,
+    TimelineEntry,
+)
 
 
 @dataclass(frozen=True)
@@ -358,3 +368,20 @@ def import_incident(session: Session, past: PastIncident, origin: str, actor: st
              None, lifecycle.RESOLVED)
     timeline(session, incident, past.resolved_at, actor, "note", "resolved (as the export says)")
     return True
+
+
+def findings_of(session: Session, incident_id: int) -> list[Finding]:
+    """The incident's findings, oldest first (NotFound for an unknown incident)."""
+    get(session, Incident, incident_id)
+    return list(session.exec(select(Finding).where(Finding.incident_id == incident_id).order_by(col(Finding.id))))
+
+
+def add_feedback(session: Session, finding_id: int, verdict: str, actor: str, reason: str | None,
+                 now: datetime) -> None:
+    """The operator's verdict on a finding, with a note on its incident's timeline."""
+    finding = get(session, Finding, finding_id)
+    session.add(mask(session, FindingFeedback(finding_id=finding_id, verdict=verdict, actor=actor, at=now,
+                                              reason=reason), ("reason",)))
+    if finding.incident_id is not None:
+        timeline(session, get(session, Incident, finding.incident_id), now, actor, "note",
+                 f"finding #{finding_id} ({finding.rule}) marked {verdict}" + (f": {reason}" if reason else ""))

@@ -18,7 +18,7 @@ from tests.remediation.support import open_incident, write_policy
 
 BACKTEST_KEYS = {"rule", "from", "to", "interval_seconds", "evaluations", "episodes", "fires_per_day",
                  "time_in_alert_ratio", "flaps", "services", "incidents", "incident_details", "recall", "precision",
-                 "lead_time_seconds", "live", "warnings"}
+                 "lead_time_seconds", "live", "marked", "warnings"}
 
 
 @pytest.fixture

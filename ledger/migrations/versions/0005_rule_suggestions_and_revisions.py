@@ -1,4 +1,5 @@
-"""Rule suggestions learned from history, and the revisions of learned rules.
+"""Rule suggestions learned from history, the revisions of learned rules, and the operator's
+feedback on findings.
 
 Revision ID: 0005
 Revises: 0004
@@ -49,3 +50,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("name", "revision"),
     )
     op.create_index("ix_rule_revision_name", "rule_revision", ["name"])
+    op.create_table(
+        "finding_feedback",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("finding_id", sa.Integer(), sa.ForeignKey("finding.id"), nullable=False),
+        sa.Column("verdict", sa.String(), nullable=False),
+        sa.Column("actor", sa.String(), nullable=False),
+        sa.Column("at", TIMESTAMP, nullable=False),
+        sa.Column("reason", sa.String(), nullable=True),
+    )
+    op.create_index("ix_finding_feedback_finding_id", "finding_feedback", ["finding_id"])

@@ -206,17 +206,20 @@ def _values(store: SampleStore, selector: str, start, end, quiet: list[tuple[dat
 
 # --- the operator's decisions ---------------------------------------------------------------
 
-def accept(engine: Engine, policy_dir: Path, suggestion_id: int, actor: str, reason: str, now: datetime) -> int:
-    """Write the suggestion's rule to learned-rules.yaml and record the revision; return it."""
+def accept(engine: Engine, policy_dir: Path, suggestion_id: int, actor: str, reason: str, now: datetime,
+           shadow: bool = False) -> int:
+    """Write the suggestion's rule to learned-rules.yaml (in shadow: evaluated, opening no
+    incident) and record the revision; return it."""
     with read_session(engine) as session:
         suggestion = rule_repo.suggestion(session, suggestion_id)
     if suggestion.status != SuggestionStatus.PENDING:
         raise WorkbenchError(f"suggestion {suggestion_id} is {suggestion.status}, not pending")
+    rule = {**suggestion.rule, "shadow": True} if shadow else suggestion.rule
     with write_session(engine) as session:
-        revision = rule_repo.add_revision(session, suggestion.name, suggestion.rule, suggestion.id, actor, now,
+        revision = rule_repo.add_revision(session, suggestion.name, rule, suggestion.id, actor, now,
                                           reason, suggestion.backtest.get("suggested", {}))
         rule_repo.decide_suggestion(session, suggestion.id, SuggestionStatus.ACCEPTED, actor, reason, now)
-        write_learned(policy_dir, suggestion.name, suggestion.rule)  # the ledger commits only if the file is written
+        write_learned(policy_dir, suggestion.name, rule)  # the ledger commits only if the file is written
     return revision
 
 

@@ -191,7 +191,8 @@ def _finding_spec(rule, evaluation: Evaluation, summary: str) -> incidents.Findi
     return incidents.FindingSpec(
         rule=f"rule:{rule.name}", target=fields["target"], service=fields["service"], severity=rule.severity,
         summary=summary, correlation_key=render(rule.correlation_key, fields),
-        labels={**rule.labels, **evaluation.group, "category": rule.kind_category}, parent=rule.parent,
+        labels={**rule.labels, **evaluation.group, "category": rule.kind_category,
+                **({"shadow": "true"} if rule.shadow else {})}, parent=rule.parent,
     )
 
 

@@ -436,6 +436,7 @@ class RuleHistory(BaseModel):
 
     episodes: list[tuple[datetime, datetime | None]]
     verdicts: list[str | None]  # the operator's latest on each episode's finding
+    incident_ids: set[int]  # of its findings
     own_incidents: set[int]
 
 
@@ -451,5 +452,5 @@ def rule_history(engine: Engine, rule: str, since: datetime, until: datetime) ->
                                                                     Finding.rule != rule)).all()) if ids else set()
         said = _verdicts(session, [f.id for f in findings])
     return RuleHistory(episodes=[(as_utc(f.first_seen), f.recovered_at and as_utc(f.recovered_at)) for f in findings],
-                       verdicts=[said.get(f.id) for f in findings], own_incidents=ids - others)
+                       verdicts=[said.get(f.id) for f in findings], incident_ids=ids, own_incidents=ids - others)
 

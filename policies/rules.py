@@ -96,6 +96,8 @@ class _RuleBase(Strict):
     recommend: list[str] = Field(default_factory=list, description="ids of actions (actions.yaml) proposed "
                                  "for the incident its findings open")
     enabled: bool = True
+    shadow: bool = Field(default=False, description="evaluated and its firings recorded, but it opens no incident "
+                         "(a learned rule in training)")
 
     @field_validator("window", "for_", "keep_firing_for", mode="before")
     @classmethod
@@ -324,19 +326,26 @@ class Noise(Strict):
 class Learning(Strict):
     """Rules learned from history: suggested for the operator to review (``suggest``), or not at all."""
 
-    mode: Literal["off", "suggest"] = Field(default="suggest", description="off, or suggest")
+    mode: Literal["off", "suggest", "training_auto_create"] = Field(default="suggest", description="off, suggest, "
+                                                                    "or training_auto_create")
     history: timedelta = Field(default=timedelta(days=7), description="how far back suggestions learn from, and "
                                "the range their backtests replay")
     noise_budget: float = Field(default=1.0, gt=0, description="episodes a day a suggested rule may fire at most "
                                 "in its backtest")
     interval: timedelta = Field(default=timedelta(days=1), description="how often the worker suggests")
+    min_incidents: int = Field(default=3, ge=1, description="training: incidents a suggestion must rest on to be "
+                               "activated on its own")
+    shadow_for: timedelta = Field(default=timedelta(days=1), description="training: how long an activated rule "
+                                  "runs in shadow before it goes live")
+    noise_margin: float = Field(default=2.0, ge=1, description="training: a rule whose live episodes a day exceed "
+                                "its backtest's times this is rolled back")
 
     @field_validator("mode", mode="before")
     @classmethod
     def _off(cls, value: object) -> object:
         return "off" if value is False else value  # YAML reads a bare off as false
 
-    @field_validator("history", "interval", mode="before")
+    @field_validator("history", "interval", "shadow_for", mode="before")
     @classmethod
     def _duration(cls, value: object) -> timedelta:
         return parse_duration(value)

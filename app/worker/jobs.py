@@ -27,6 +27,7 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import Engine
 
 from app.suggestions import suggest
+from app.training import train
 from app.worker.batching import GroupCommit
 from detectors.cycle import run_rules
 from hypotheses.refine import refine_due
@@ -207,9 +208,12 @@ class Worker:
                           seconds=learning.interval.total_seconds(), next_run_time=utcnow() + learning.interval)
 
     async def _learn(self) -> None:
-        """Learn rule suggestions from history in a thread: backtests never hold up the probes."""
+        """Learn rule suggestions from history in a thread (backtests never hold up the probes); in
+        training mode, then activate, promote or roll back learned rules (app.training)."""
         try:
-            made = await asyncio.to_thread(suggest, self.engine, self.store, self.holder.policy, utcnow())
+            policy = self.holder.policy
+            made = await asyncio.to_thread(suggest, self.engine, self.store, policy, utcnow())
+            await asyncio.to_thread(train, self.engine, policy, self.holder.directory, utcnow())
         except Exception:
             self.learn_errors.inc()
             log.exception("learning rule suggestions failed; it runs again next interval")

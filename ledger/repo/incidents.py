@@ -109,11 +109,16 @@ def _fold(session: Session, finding: Finding, now: datetime, message: str) -> In
     return incident
 
 
+SHADOW = "shadow: a learned rule in training opens no incident"
+
+
 def suppression(session: Session, labels: dict[str, str], parent: str | None,
                 now: datetime) -> tuple[str | None, Incident | None]:
     """Why a finding with ``labels`` should open no incident now, and the parent's incident
     when that is why: the parent target has an open incident, or a silence or maintenance
     window in force covers the labels."""
+    if labels.get("shadow") == "true":
+        return SHADOW, None
     if parent is not None:
         incident = session.exec(
             select(Incident).join(Finding, Finding.incident_id == Incident.id)

@@ -232,12 +232,18 @@ def reject(engine: Engine, suggestion_id: int, actor: str, reason: str, now: dat
 
 def rollback(engine: Engine, policy_dir: Path, name: str, revision: int, actor: str, reason: str,
              now: datetime) -> int:
-    """Put revision ``revision`` of the learned rule ``name`` back in force (as a new revision)."""
+    """Put revision ``revision`` of the learned rule ``name`` back in force (as a new revision);
+    revision 0 is the state before the first: no such rule."""
     with write_session(engine) as session:
-        old = rule_repo.revision(session, name, revision)
-        new = rule_repo.add_revision(session, name, old.rule, old.suggestion_id, actor, now,
-                                     f"rollback to revision {revision}: {reason}", old.backtest)
-        write_learned(policy_dir, name, old.rule)
+        if revision == 0:
+            rule_repo.revision(session, name, 1)  # a learned rule of that name exists
+            rule, suggestion_id, backtest = None, None, {}
+        else:
+            old = rule_repo.revision(session, name, revision)
+            rule, suggestion_id, backtest = old.rule, old.suggestion_id, old.backtest
+        new = rule_repo.add_revision(session, name, rule, suggestion_id, actor, now,
+                                     f"rollback to revision {revision}: {reason}", backtest)
+        write_learned(policy_dir, name, rule)
     return new
 
 

@@ -112,9 +112,9 @@ def register_learning(rules_sub) -> None:
     rv.add_argument("name")
     add_format(rv)
     rv.set_defaults(handler=cmd_revisions)
-    rb = rules_sub.add_parser("rollback", help="put an earlier revision of a learned rule back in force")
+    rb = rules_sub.add_parser("rollback", help="put an earlier revision of a learned rule back in force (0: remove it)")
     rb.add_argument("name")
-    rb.add_argument("revision", type=positive_integer)
+    rb.add_argument("revision", type=revision_number)
     rb.add_argument("--reason", required=True)
     rb.set_defaults(handler=cmd_rollback)
 
@@ -202,6 +202,11 @@ class RevisionItem(BaseModel):
     at: datetime
     reason: str
     backtest: dict
+
+
+def revision_number(text: str) -> int:
+    """A revision of a learned rule: 0 (before the first: no rule), or a positive whole number."""
+    return 0 if text.strip() == "0" else positive_integer(text)
 
 
 def cmd_rollback(args, paths: Paths) -> int:

@@ -113,6 +113,9 @@ def test_a_noisy_rule_gets_a_tuned_successor_and_a_rollback_restores_a_revision(
     status, out, _ = run("rules", "revisions", "shop-jumpy-tuned", "--format", "json")
     assert [(r["revision"], r["reason"]) for r in json.loads(out)] == [
         (1, "less noise"), (2, "rollback to revision 1: same again")]
+    assert run("rules", "rollback", "shop-jumpy-tuned", "0", "--reason", "hand-written one is enough")[0] == 0
+    assert load_policy(policy).learned == frozenset()
+    assert (policy / "rules.yaml").read_text().count("shop-jumpy") == 1
 
 
 def test_a_suggestion_that_does_not_beat_the_rule_is_not_kept(workbench):

@@ -131,7 +131,8 @@ def render_suggestion(suggestion, policy, now) -> None:
             with error_boundary(f"Backtest of suggestion #{suggestion.id}"):
                 backtest_again(suggestion, policy, days)
         with st.form(f"decide-{suggestion.id}"):
-            reason = st.text_input("Reason", key=f"reason-{suggestion.id}", placeholder="why (kept with the decision)")
+            reason = st.text_input(f"Reason for #{suggestion.id}", key=f"reason-{suggestion.id}",
+                                   placeholder="why (kept with the decision)")
             yes, no = st.columns(2)
             verb = ("accept" if yes.form_submit_button("Accept", type="primary")
                     else "reject" if no.form_submit_button("Reject") else None)

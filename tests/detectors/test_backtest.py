@@ -1,4 +1,4 @@
-"""Backtests over samples with exactly known excursions: the episodes of each rule kind (with
+"""Backtests over samples with exactly known excursions: the episodes of every rule kind (with
 ``for``, ``keep_firing_for`` and absence), the incidents they catch and miss, recall, precision
 and lead time; and the replay of a rule matches what the worker's detector cycle did live over
 the same samples."""
@@ -13,7 +13,7 @@ from sqlmodel import select
 from detectors.backtest import Episode, KnownIncident, compare_live, replay, score
 from detectors.cycle import run_rules
 from ledger.db import read_session
-from ledger.samples import SampleStore
+from ledger.samples import Sample, SampleStore
 from ledger.tables import Finding
 from policies.loader import load_policy
 from tests.detectors.history import END, RULES, T0, minutes, write_history
@@ -116,3 +116,62 @@ def test_the_replay_matches_what_the_detector_cycle_did_live(history, engine):
         replayed = replay(rule(policy, name), store, T0, END, policy.rules.noise).episodes
         assert [(e.start, e.end) for e in replayed] == live, name
         assert compare_live(replayed, live, END) == {"both": len(live), "replay_only": 0, "live_only": 0}
+
+
+MORE_RULES = """
+noise: {evaluation_interval: 1m}
+rules:
+  - {name: shop-errors, kind: errors, service: shop, errors: 'errors_per_second{service="shop"}',
+     requests: 'requests_per_second{service="shop"}', above: 0.02, window: 1m}
+  - {name: shop-traffic, kind: traffic, service: shop, series: 'requests_per_second{service="shop"}', below: 50,
+     window: 1m}
+  - {name: shop-cpu, kind: saturation, service: shop, series: 'cpu_ratio{service="shop"}', above: 0.9, window: 1m}
+  - {name: shop-oom, kind: log_signature, service: shop, target: app-log, signature: oom, above: 2, window: 2m}
+"""
+LOGS_TARGET = """
+targets:
+  - name: app-log
+    kind: logs
+    service: shop
+    path: /var/log/shop.log
+    signatures:
+      - {name: oom, pattern: OutOfMemory}
+"""
+
+
+@pytest.fixture
+def more_history(tmp_path, policy_dir):
+    """Every minute: 100 requests/s (10 from 300 to 310 min), errors 5/s from 100 to 120 min,
+    CPU 0.3 (0.95 from 200 to 215 min), and 2 OutOfMemory lines a minute from 150 to 153 min."""
+    store = SampleStore(tmp_path / "more", now=lambda: END)
+    shop = {"service": "shop", "target": "web", "kind": "http"}
+    store.append([Sample(name, shop, value, minutes(m)) for m in range(0, 391) for name, value in (
+        ("requests_per_second", 10.0 if 300 <= m < 310 else 100.0),
+        ("errors_per_second", 5.0 if 100 <= m < 120 else 0.0),
+        ("cpu_ratio", 0.95 if 200 <= m < 215 else 0.3))])
+    logs = {"service": "shop", "target": "app-log", "kind": "logs", "signature": "oom"}
+    store.append([Sample("log_signature_matches", logs, 2.0 if 150 <= m < 153 else 0.0, minutes(m))
+                  for m in range(0, 391)])
+    store.flush()
+    directory = policy_dir(LOGS_TARGET)
+    (directory / "rules.yaml").write_text(MORE_RULES)
+    return load_policy(directory), store
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("shop-errors", [(100, 121)]),   # 2.5 errors/s of 100 requests/s over each window holding one 5
+    ("shop-traffic", [(301, 310)]),  # the mean of a window holding 100 and 10 is 55: not below 50
+    ("shop-cpu", [(201, 215)]),
+    ("shop-oom", [(151, 154)]),      # a 2 min window holds 4 lines from 151 (150, 151) to 153 (151, 152)
+])
+def test_errors_traffic_saturation_and_log_signatures(more_history, engine, name, expected):
+    """Each replayed as it ran live, minute by minute."""
+    policy, store = more_history
+    replayed = replay(rule(policy, name), store, T0, END, policy.rules.noise).episodes
+    assert spans(replayed) == expected
+    for m in range(0, 391):
+        run_rules(engine, store, policy, now=minutes(m))
+    with read_session(engine) as session:
+        live = [(f.first_seen.replace(tzinfo=UTC), f.recovered_at and f.recovered_at.replace(tzinfo=UTC))
+                for f in session.exec(select(Finding).where(Finding.rule == f"rule:{name}"))]
+    assert [(e.start, e.end) for e in replayed] == live

@@ -123,6 +123,9 @@ def _candidates(engine, store, policy, service: str, start, end, backtests: dict
     found = []
     if missed:
         found += _new_latency_rule(engine, store, policy, service, start, end, missed, reports)
+    objective = policy.rules.services.get(service, None) and policy.rules.services[service].objective
+    if objective and not any(r.kind == "burn_rate" for r in rules):
+        found += _burn_rate_rules(policy, service, objective, missed)
     for rule in rules:
         report = reports[rule.name]
         noisy = report.fires_per_day > policy.rules.learning.noise_budget or report.marked["noise"] > 0 or (
@@ -151,6 +154,24 @@ def _new_latency_rule(engine, store, policy, service, start, end, missed, report
     rule = {"name": name, "kind": "latency", "service": service, "series": selector, "percentile": 99,
             "above": threshold, "window": "5m", "for": "2m", "severity": "warning"}
     return [Candidate("new", rule, None, why, missed, [selector])]
+
+
+BURN_RATES = (("page", "1h", "5m", 14.4, "critical"), ("ticket", "6h", "30m", 6.0, "warning"))  # the SRE workbook's
+
+
+def _burn_rate_rules(policy, service: str, objective: float, missed: list[int]) -> list[Candidate]:
+    """The SRE workbook's multi-window burn-rate rules for the service's declared objective: 2 %
+    of a 30-day budget in an hour (1h and 5m at 14.4) pages, 5 % in six hours (6h and 30m at 6)
+    makes a ticket; over its error ratio (errors / traffic, else failed probe runs)."""
+    signals = golden_signals(policy.rules.services, service)
+    ratio = {"errors": signals["errors"], "requests": signals["traffic"]} if signals["errors"] else {}
+    series = [s for s in (signals["errors"], signals["traffic"]) if s] if ratio else [signals["success"]]
+    return [Candidate("new", {"name": _free_name(policy, f"{service}-burn-rate-{what}"), "kind": "burn_rate",
+                              "service": service, "objective": objective, "window": long, "short": short,
+                              "factor": factor, "severity": severity, **ratio}, None,
+                      f"{service} declares an objective of {objective:g}: the error budget burning {factor:g} times "
+                      f"too fast over {long} and {short} ({what})", missed, series)
+            for what, long, short, factor, severity in BURN_RATES]
 
 
 def _tunings(rule, report: BacktestReport, policy) -> list[Candidate]:

@@ -19,6 +19,7 @@ from policies.expressions import evaluate as evaluate_expression
 from policies.expressions import parse_expression
 from policies.rules import (
     AbsenceRule,
+    BurnRateRule,
     ErrorsRule,
     LatencyRule,
     LogSignatureRule,
@@ -136,11 +137,12 @@ def _log_signature(rule: LogSignatureRule, window: SeriesWindow, now: datetime,
     return _compare(rule, window, now, str(rule.selectors()["value"]), "sum", ">", rule.above)
 
 
-def _errors(rule: ErrorsRule, window: SeriesWindow, now: datetime, past: SeriesWindow) -> list[Evaluation]:
-    since = now - rule.window
-    selectors = rule.selectors()
-    per_role = {role: window.groups(selector, rule.by) for role, selector in selectors.items()}
-    out = []
+def _error_ratios(rule: ErrorsRule, window: SeriesWindow, now: datetime, span) -> dict[tuple, tuple]:
+    """Each group's error ratio over ``span`` up to ``now`` (None without enough requests), with
+    its inputs and points: errors / requests, or the share of failed probe runs."""
+    since = now - span
+    per_role = {role: window.groups(selector, rule.by) for role, selector in rule.selectors().items()}
+    ratios = {}
     for key in sorted({key for groups in per_role.values() for key in groups}):
         points = {role: window.values(groups.get(key, []), since, now) for role, groups in per_role.items()}
         if "success" in points:
@@ -151,10 +153,32 @@ def _errors(rule: ErrorsRule, window: SeriesWindow, now: datetime, past: SeriesW
             enough = requests is not None and requests > 0 and requests >= rule.min_requests
             value = errors / requests if enough and errors is not None else None
             inputs = {"errors": errors, "requests": requests}
-        query = {role: str(selector) for role, selector in selectors.items()}
-        evidence = _evidence(query, rule.window, "error ratio", ">", rule.above, value, inputs=inputs)
-        out.append(Evaluation(dict(zip(rule.by, key)), value, holds(value, ">", rule.above), evidence,
-                              merge(list(points.values()))))
+        ratios[key] = (value, inputs, merge(list(points.values())))
+    return ratios
+
+
+def _errors(rule: ErrorsRule, window: SeriesWindow, now: datetime, past: SeriesWindow) -> list[Evaluation]:
+    query = {role: str(selector) for role, selector in rule.selectors().items()}
+    return [Evaluation(dict(zip(rule.by, key)), value, holds(value, ">", rule.above),
+                       _evidence(query, rule.window, "error ratio", ">", rule.above, value, inputs=inputs), points)
+            for key, (value, inputs, points) in _error_ratios(rule, window, now, rule.window).items()]
+
+
+def _burn_rate(rule: BurnRateRule, window: SeriesWindow, now: datetime, past: SeriesWindow) -> list[Evaluation]:
+    """The long window's burn rate (error ratio over the budget); active when both windows burn
+    faster than ``factor``."""
+    budget = 1 - rule.objective
+    query = {role: str(selector) for role, selector in rule.selectors().items()}
+    short = _error_ratios(rule, window, now, rule.short)
+    out = []
+    for key, (ratio, inputs, points) in _error_ratios(rule, window, now, rule.window).items():
+        brief = short.get(key, (None,))[0]
+        burn = None if ratio is None else ratio / budget
+        active = holds(ratio, ">", rule.factor * budget) and holds(brief, ">", rule.factor * budget)
+        evidence = _evidence(query, rule.window, "burn rate", ">", rule.factor, burn, inputs=inputs,
+                             short_window=format_duration(rule.short),
+                             short_burn_rate=None if brief is None else brief / budget, objective=rule.objective)
+        out.append(Evaluation(dict(zip(rule.by, key)), burn, active, evidence, points))
     return out
 
 
@@ -206,6 +230,7 @@ EVALUATORS: dict[str, Callable[..., list[Evaluation]]] = {
     "threshold": _threshold,
     "latency": _latency,
     "errors": _errors,
+    "burn_rate": _burn_rate,
     "traffic": _traffic,
     "saturation": _saturation,
     "absence": _absence,

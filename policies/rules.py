@@ -40,6 +40,8 @@ class ServiceSignals(Strict):
     latency: str | None = Field(default=None, description="series of latencies, in seconds")
     traffic: str | None = Field(default=None, description="series of request rates (per second)")
     errors: str | None = Field(default=None, description="series of error rates; error ratio = errors / traffic")
+    objective: float | None = Field(default=None, gt=0, lt=1, description="the share of good events promised "
+                                    "(0.999): rule suggestions propose burn-rate rules for it")
     saturation: list[str] = Field(default_factory=list, description="series of utilisation (ratio or percent)")
 
     @field_validator("saturation")
@@ -230,6 +232,32 @@ class ErrorsRule(_RuleBase):
         return {"errors": parse_selector(self.errors), "requests": parse_selector(self.requests)}
 
 
+class BurnRateRule(ErrorsRule):
+    """How fast the error budget of an objective burns, over two windows (the SRE workbook's
+    multi-window alert): the error ratio over ``window`` (the long one) and over ``short`` both
+    above ``factor`` x (1 - ``objective``). The value is the long window's burn rate."""
+
+    kind: Literal["burn_rate"]  # type: ignore[assignment]
+    objective: float = Field(gt=0, lt=1, description="the share of good events promised, e.g. 0.999")
+    factor: float = Field(default=14.4, gt=0, description="how many times faster than allowed the budget burns")
+    short: timedelta = Field(default=timedelta(minutes=5), description="the short window, which must agree")
+    above: float | None = Field(default=None, description="not used: the bound is factor x (1 - objective)")
+    window: timedelta = Field(default=timedelta(hours=1), description="the long window")
+
+    @field_validator("short", mode="before")
+    @classmethod
+    def _short(cls, value: object) -> timedelta:
+        return parse_duration(value)
+
+    @model_validator(mode="after")
+    def _no_bound(self) -> "BurnRateRule":
+        if self.above is not None:
+            raise ValueError("a burn_rate rule's bound is factor x (1 - objective): leave above out")
+        if self.short >= self.window:
+            raise ValueError("short must be shorter than window")
+        return self
+
+
 class TrafficRule(_RuleBase):
     """Traffic (mean rate over the window) against a bound, or against the same window
     ``baseline`` ago: a drop below (1 - drop) x baseline, or a spike above spike x baseline."""
@@ -304,7 +332,8 @@ class LogSignatureRule(_RuleBase):
 
 
 Rule = Annotated[
-    Union[ThresholdRule, LatencyRule, ErrorsRule, TrafficRule, SaturationRule, AbsenceRule, LogSignatureRule],
+    Union[ThresholdRule, LatencyRule, ErrorsRule, BurnRateRule, TrafficRule, SaturationRule, AbsenceRule,
+          LogSignatureRule],
     Field(discriminator="kind"),
 ]
 

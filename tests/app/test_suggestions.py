@@ -13,9 +13,11 @@ import pytest
 import ledger.db
 from app.cli import main
 from app.settings import ENV_DATA, ENV_DB, ENV_POLICY
-from ledger.db import open_ledger, sqlite_url, write_session
+from app.suggestions import suggest
+from ledger.db import open_ledger, read_session, sqlite_url, write_session
 from ledger.repo import incidents
-from ledger.samples import SampleStore
+from ledger.repo import rules as rule_repo
+from ledger.samples import Sample, SampleStore
 from policies.loader import load_policy
 from tests.detectors.history import END, minutes, write_history
 from tests.remediation.support import write_policy
@@ -133,3 +135,27 @@ def test_reject_and_the_errors(workbench):
     assert run("rules", "accept", "7", "--reason", "x")[0::2] == (1, "workbench: no rule suggestion with id 7\n")
     assert run("rules", "rollback", "nope", "1", "--reason", "x")[0::2] == (
         1, "workbench: no revision 1 of the learned rule 'nope'\n")
+
+
+def test_a_service_with_an_objective_gets_the_two_burn_rate_rules(tmp_path, monkeypatch):
+    """Probe runs of shop fail from 60 to 90 min, an outage; the objective is 0.99."""
+    monkeypatch.setattr(ledger.db, "utcnow", lambda: END)
+    policy = write_policy(tmp_path / "policy", targets="targets: []\nallow_empty: true\n", rules=(
+        LEARNING + "services: {shop: {objective: 0.99}}\nrules: []\n"))
+    store = SampleStore(tmp_path / "var" / "samples", now=lambda: END)
+    store.append([Sample("probe_success", {"service": "shop", "target": "web", "kind": "http"},
+                         0.0 if 60 <= m < 90 else 1.0, minutes(m)) for m in range(0, 391)])
+    store.flush()
+    engine = open_ledger(sqlite_url(tmp_path / "var"))
+    with write_session(engine) as session:
+        incidents.import_incident(session, incidents.PastIncident("shop", "shop down", "critical", minutes(62),
+                                                                  minutes(95)), "export.csv", "test", END)
+    made = suggest(engine, store, load_policy(policy), END)
+    with read_session(engine) as session:
+        kept = {s.name: s for s in rule_repo.suggestions(session) if s.id in made}
+    assert {"shop-burn-rate-page", "shop-burn-rate-ticket"} <= set(kept)
+    page = kept["shop-burn-rate-page"]
+    assert page.rule == {"name": "shop-burn-rate-page", "kind": "burn_rate", "service": "shop", "objective": 0.99,
+                         "window": "1h", "short": "5m", "factor": 14.4, "severity": "critical"}
+    assert page.backtest["suggested"]["caught"] == [1] and page.provenance["series"] == ['probe_success{service="shop"}']
+    engine.dispose()

@@ -188,3 +188,24 @@ def test_percentile_is_numpys_to_the_last_bit(values, p):
     expected = float(np.quantile(np.array(values), p / 100))
     got = percentile(np.array(values), p / 100)
     assert got == expected or (np.isnan(got) and np.isnan(expected))
+
+
+@pytest.mark.parametrize("errors, expected", [
+    (lambda ago: 2.0, (20.0, True)),                           # 2 % errors for the hour: both windows burn 20x
+    (lambda ago: 2.0 if ago <= 300 else 0.0, (1.967, False)),  # only the last 5 minutes: the hour has not burnt
+    (lambda ago: 0.0 if ago <= 300 else 2.0, (18.033, False)),  # the hour burnt, but it stopped 5 minutes ago
+])
+def test_burn_rate_needs_both_windows(errors, expected):
+    """Objective 0.999: a budget of 0.1 % errors; 14.4 times that is 1.44 %."""
+    minutes = range(0, 3601, 60)
+    w = window(("errors", WEB, [(ago, errors(ago)) for ago in minutes]), ("requests", WEB, [(ago, 100) for ago in minutes]))
+    [e] = evaluate(rule(kind="burn_rate", service="shop", objective=0.999, errors="errors", requests="requests"), w, NOW)
+    assert (round(e.value, 3), e.active) == (pytest.approx(expected[0], abs=0.001), expected[1])
+    assert e.evidence["threshold"] == 14.4 and e.evidence["short_window"] == "5m"
+
+
+def test_a_burn_rate_rule_takes_no_bound_of_its_own():
+    with pytest.raises(ValueError, match="leave above out"):
+        rule(kind="burn_rate", service="shop", objective=0.999, above=0.1)
+    with pytest.raises(ValueError, match="short must be shorter than window"):
+        rule(kind="burn_rate", service="shop", objective=0.999, window="5m", short="1h")

@@ -6,9 +6,10 @@ revision in the ledger; any revision can be restored.
 
 What is suggested, for each service with incidents in ``learning.history``:
 
-- **new**: a latency rule over the service's latency signal when its incidents were missed by
-  every rule it has (or it has none), its threshold learned from the series' own history outside
-  the incidents: a robust baseline, median + 6 x 1.4826 x MAD of the values;
+- **new**: when a service's incidents were missed by every rule it has (or it has none), a rule
+  over each of its golden signals (latency, saturation, the error ratio where declared), its
+  threshold learned from the series' own history outside the incidents: a robust baseline,
+  median + 6 x 1.4826 x MAD of the values; kept when its backtest catches them;
 - **tune**: for each of its rules that is noisy (more episodes a day than the noise budget,
   firings the operator marked noise or expected, or fewer than half of its episodes overlapping
   an incident or a firing marked useful), the same rule with a higher
@@ -48,6 +49,7 @@ BASELINE_WIDTH = 6  # thresholds this many (robust) deviations above the median
 THRESHOLD_STEPS = (1.25, 1.5, 2.0, 3.0)
 FOR_STEPS = (2, 4)  # times the rule's for, or FOR_BASE when shorter
 FOR_BASE = timedelta(minutes=5)
+ERROR_RATIO = 0.05  # a learned error-ratio rule fires above this share of failed requests
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ def _candidates(engine, store, policy, service: str, start, end, backtests: dict
               if as_utc(i.opened_at) >= start and i.id not in caught]
     found = []
     if missed:
-        found += _new_latency_rule(engine, store, policy, service, start, end, missed, reports)
+        found += _new_rules(engine, store, policy, service, start, end, missed, reports)
     objective = policy.rules.services.get(service, None) and policy.rules.services[service].objective
     if objective and not any(r.kind == "burn_rate" for r in rules):
         found += _burn_rate_rules(policy, service, objective, missed)
@@ -135,25 +137,49 @@ def _candidates(engine, store, policy, service: str, start, end, backtests: dict
     return found
 
 
-def _new_latency_rule(engine, store, policy, service, start, end, missed, reports) -> list[Candidate]:
-    selector = golden_signals(policy.rules.services, service)["latency"]
+def _new_rules(engine, store, policy, service, start, end, missed, reports) -> list[Candidate]:
+    """A rule over each of the service's golden signals that has history (latency, saturation,
+    and the error ratio where errors and traffic are declared), its threshold learned from the
+    signal's values outside the incidents; the backtest then tells which moved before them."""
+    signals = golden_signals(policy.rules.services, service)
     quiet = [(as_utc(i.opened_at), as_utc(i.resolved_at) if i.resolved_at else end)
              for i in queries.incidents_in_window(engine, start, end, service=service)]
+    why = f"{len(missed)} incident(s) of {service} " + ("no rule caught" if reports else "and no rule for it")
+    found = []
+    for signal, selector, rule in (
+            ("latency", signals["latency"], {"kind": "latency", "series": signals["latency"], "percentile": 99}),
+            *(("saturation", series, {"kind": "saturation", "series": series, "reduce": "avg"})
+              for series in signals["saturation"][:1])):
+        learned = _baseline(store, selector, start, end, quiet)
+        if learned is None:
+            continue
+        threshold, median, count = learned
+        name = _free_name(policy, f"{service}-{signal}-learned")
+        found.append(Candidate("new", {"name": name, **rule, "service": service, "above": threshold, "window": "5m",
+                                       "for": "2m", "severity": "warning"}, None,
+                               f"{why}; {signal} ({selector}) over 5m above {threshold:g}, the median {median:.3g} + "
+                               f"6 robust deviations of {count:,} values over {format_duration(end - start)} outside "
+                               "incidents (a baseline by hour of the week needs 3 weeks of history and is not "
+                               "learned)", missed, [selector]))
+    if signals["errors"]:
+        found.append(Candidate("new", {"name": _free_name(policy, f"{service}-errors-learned"), "kind": "errors",
+                                       "service": service, "errors": signals["errors"],
+                                       "requests": signals["traffic"], "above": ERROR_RATIO, "window": "5m",
+                                       "for": "2m", "severity": "warning"}, None,
+                               f"{why}; the error ratio {signals['errors']} / {signals['traffic']} over 5m above "
+                               f"{ERROR_RATIO:.0%}", missed, [signals["errors"], signals["traffic"]]))
+    return found
+
+
+def _baseline(store: SampleStore, selector: str, start, end, quiet) -> tuple[float, float, int] | None:
+    """A robust threshold for the series outside the ``quiet`` spans: the median + BASELINE_WIDTH x
+    1.4826 x MAD (at least 5 % of the median as the deviation); None with fewer than 30 values."""
     values = _values(store, selector, start, end, quiet)
     if values.size < 30:
-        return []
+        return None
     median = float(np.median(values))
     mad = float(np.median(np.abs(values - median)))
-    threshold = float(f"{median + BASELINE_WIDTH * MAD_SCALE * max(mad, median * 0.05):.3g}")
-    days = (end - start) / timedelta(days=1)
-    name = _free_name(policy, f"{service}-latency-learned")
-    why = (f"{len(missed)} incident(s) of {service} " + ("no rule caught" if reports else "and no rule for it") +
-           f"; p99 of {selector} over 5m above {threshold:g} s, the median {median:.3g} s + 6 robust deviations "
-           f"of {values.size:,} values over {days:.0f} days outside incidents (a baseline by hour of the week "
-           "needs 3 weeks of history and is not learned)")
-    rule = {"name": name, "kind": "latency", "service": service, "series": selector, "percentile": 99,
-            "above": threshold, "window": "5m", "for": "2m", "severity": "warning"}
-    return [Candidate("new", rule, None, why, missed, [selector])]
+    return float(f"{median + BASELINE_WIDTH * MAD_SCALE * max(mad, abs(median) * 0.05):.3g}"), median, values.size
 
 
 BURN_RATES = (("page", "1h", "5m", 14.4, "critical"), ("ticket", "6h", "30m", 6.0, "warning"))  # the SRE workbook's

@@ -83,7 +83,9 @@ def test_a_service_whose_incidents_no_rule_caught_gets_a_learned_rule(workbench)
     ours = found["backtest"]["suggested"]
     assert (ours["caught"], ours["missed"], ours["recall"], ours["episodes"]) == ([1, 2], [], 1.0, 2)
     assert found["provenance"]["incidents"] == [1, 2] and found["backtest"]["current"] is None
-    assert found["why"].startswith("2 incident(s) of shop and no rule for it; p99 of probe_duration_seconds")
+    assert found["why"].startswith('2 incident(s) of shop and no rule for it; latency (probe_duration_seconds{service='
+                                   '"shop", kind!="host"}) over 5m above 0.144, the median 0.1 + 6 robust deviations '
+                                   'of 338 values over 7h outside incidents')
 
     hand = (policy / "rules.yaml").read_text()
     assert run("rules", "accept", "1", "--reason", "caught both")[0] == 0

@@ -65,7 +65,7 @@ def cmd_list(args, paths: Paths) -> int:
     rows = [RuleItem(name=r.name, kind=r.kind, service=r.service, severity=r.severity, window=format_duration(r.window),
                      for_=format_duration(r.for_), keep_firing_for=format_duration(r.keep_firing_for),
                      origin="learned" if r.name in policy.learned else "policy", revision=latest.get(r.name),
-                     mode="live", enabled=r.enabled) for r in policy.rules.resolved]
+                     mode="shadow" if r.shadow else "live", enabled=r.enabled) for r in policy.rules.resolved]
     print_rows(rows, args.format, rule_table)
     return 0
 

@@ -6,6 +6,9 @@ it opened; nothing is activated from a suggestion that rests on too few incident
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -22,6 +25,7 @@ from ledger.tables import Finding
 from policies.loader import load_policy
 from tests.detectors.history import END, minutes, write_history
 from tests.remediation.support import write_policy
+from tests.support import ROOT
 
 LEARNING = ("noise: {{evaluation_interval: 1m}}\nlearning: {{mode: training_auto_create, noise_budget: 10, "
             "history: 7h, min_incidents: {least}, shadow_for: 1h, noise_margin: 2}}\nrules: []\n")
@@ -55,6 +59,11 @@ def test_activated_in_shadow_then_promoted_then_rolled_back_on_noise(trained):
     assert train(engine, load_policy(policy_dir), policy_dir, END) == ["shop-latency-learned: activated in shadow"]
     rule = learned(policy_dir)["shop-latency-learned"]
     assert rule.shadow is True
+    listed = subprocess.run([sys.executable, "-m", "app.cli", "--policy", str(policy_dir), "--data",
+                             str(policy_dir.parent / "var"), "rules", "list", "--format", "json"],
+                            capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert [(r["name"], r["origin"], r["revision"], r["mode"]) for r in json.loads(listed.stdout)] == [
+        ("shop-latency-learned", "learned", 1, "shadow")]
 
     # in shadow it is evaluated and its firings recorded, but it opens no incident
     before = len(list_incidents(engine))

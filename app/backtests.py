@@ -7,16 +7,20 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from sqlalchemy import Engine
 
 from detectors.backtest import KnownIncident, compare_live, meets, replay, score
 from ledger import queries
-from ledger.db import as_utc
-from ledger.lifecycle import Verdict
+from ledger.db import as_utc, read_session
+from ledger.lifecycle import SuggestionStatus, Verdict
+from ledger.repo import rules as rule_repo
 from ledger.samples import SampleStore
 from policies.errors import WorkbenchError
+from policies.rules import Rule
 from policies.schema import format_duration
+
+RULE = TypeAdapter(Rule)
 
 
 class EpisodeItem(BaseModel):
@@ -61,12 +65,17 @@ class BacktestReport(BaseModel):
 
 
 def backtest(engine: Engine, store: SampleStore, policy, name: str, start: datetime, end: datetime) -> BacktestReport:
-    """The backtest of the policy's rule ``name``."""
+    """The backtest of the policy's rule ``name``, or else of the pending suggestion of that name
+    (beside what the rule it would succeed did live)."""
     rule = next((r for r in policy.rules.resolved if r.name == name), None)
-    if rule is None:
+    if rule is not None:
+        return backtest_rule(engine, store, policy, rule, start, end)
+    with read_session(engine) as session:
+        suggested = next(iter(rule_repo.suggestions(session, [SuggestionStatus.PENDING], name=name)), None)
+    if suggested is None:
         known = ", ".join(sorted(r.name for r in policy.rules.resolved)) or "none"
-        raise WorkbenchError(f"no rule named {name!r} in the policy (its rules: {known})")
-    return backtest_rule(engine, store, policy, rule, start, end)
+        raise WorkbenchError(f"no rule named {name!r} in the policy (its rules: {known}) nor a pending suggestion")
+    return backtest_rule(engine, store, policy, RULE.validate_python(suggested.rule), start, end, suggested.replaces)
 
 
 def backtest_rule(engine: Engine, store: SampleStore, policy, rule, start: datetime, end: datetime,

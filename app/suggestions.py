@@ -26,10 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from pydantic import TypeAdapter
 from sqlalchemy import Engine
 
-from app.backtests import BacktestReport, backtest_rule
+from app.backtests import RULE, BacktestReport, backtest_rule
 from detectors.cycle import load_windows
 from ledger import queries
 from ledger.db import as_utc, read_session, write_session
@@ -39,11 +38,10 @@ from ledger.samples import SampleStore
 from ledger.tables import RuleRevision, RuleSuggestion
 from policies.errors import PolicyError, WorkbenchError
 from policies.loader import LEARNED, load_policy
-from policies.rules import Rule, golden_signals
+from policies.rules import golden_signals
 from policies.schema import format_duration
 from policies.selectors import parse_selector
 
-RULE = TypeAdapter(Rule)
 MAD_SCALE = 1.4826  # MAD to standard deviation, for normally distributed values
 BASELINE_WIDTH = 6  # thresholds this many (robust) deviations above the median
 THRESHOLD_STEPS = (1.25, 1.5, 2.0, 3.0)

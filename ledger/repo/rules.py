@@ -52,10 +52,13 @@ def suggestion(session: Session, suggestion_id: int) -> RuleSuggestion:
     return get(session, RuleSuggestion, suggestion_id)
 
 
-def suggestions(session: Session, statuses: list[str] | None = None) -> list[RuleSuggestion]:
+def suggestions(session: Session, statuses: list[str] | None = None, name: str | None = None) -> list[RuleSuggestion]:
+    """Rule suggestions, newest first: of these statuses, for the rule ``name``."""
     query = select(RuleSuggestion).order_by(col(RuleSuggestion.id).desc())
     if statuses:
         query = query.where(col(RuleSuggestion.status).in_(statuses))
+    if name is not None:
+        query = query.where(RuleSuggestion.name == name)
     return list(session.exec(query))
 
 

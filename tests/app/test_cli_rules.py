@@ -76,7 +76,7 @@ def test_backtest_table(cli):
 
 @pytest.mark.parametrize("args, error", [
     (("rules", "backtest", "nope"), "workbench: no rule named 'nope' in the policy (its rules: shop-latency, "
-                                    "shop-silent, shop-slow-avg)\n"),
+                                    "shop-silent, shop-slow-avg) nor a pending suggestion\n"),
     (("rules", "backtest", "shop-latency", "--from", "2026-11-03T00:00Z", "--to", "2026-11-02T00:00Z"),
      "workbench: the range is empty: from 2026-11-03T00:00:00+00:00 is not before to 2026-11-02T00:00:00+00:00\n"),
     (("rules", "backtest", "shop-latency", "--from", "yesterday"),

@@ -87,6 +87,10 @@ def test_a_service_whose_incidents_no_rule_caught_gets_a_learned_rule(workbench)
                                    '"shop", kind!="host"}) over 5m above 0.144, the median 0.1 + 6 robust deviations '
                                    'of 338 values over 7h outside incidents')
 
+    status, out, _ = run("rules", "backtest", "shop-latency-learned", "--from", minutes(0).isoformat(), "--to",
+                         END.isoformat(), "--format", "json")  # a pending suggestion, over another range
+    assert status == 0 and json.loads(out)["incidents"] == {"caught": [1, 2], "missed": []}
+
     hand = (policy / "rules.yaml").read_text()
     assert run("rules", "accept", "1", "--reason", "caught both")[0] == 0
     assert (policy / "rules.yaml").read_text() == hand

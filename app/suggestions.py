@@ -13,7 +13,8 @@ What is suggested, for each service with incidents in ``learning.history``:
 - **tune**: for each of its rules that is noisy (more episodes a day than the noise budget,
   firings the operator marked noise or expected, or fewer than half of its episodes overlapping
   an incident or a firing marked useful), the same rule with a higher
-  threshold or a longer ``for``, the variant with the fewest episodes that loses no recall.
+  threshold, a longer ``for`` or a longer window, the variant with the fewest episodes that
+  loses no recall.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ BASELINE_WIDTH = 6  # thresholds this many (robust) deviations above the median
 THRESHOLD_STEPS = (1.25, 1.5, 2.0, 3.0)
 FOR_STEPS = (2, 4)  # times the rule's for, or FOR_BASE when shorter
 FOR_BASE = timedelta(minutes=5)
+WINDOW_STEPS = (2, 4)  # times the rule's window
 ERROR_RATIO = 0.05  # a learned error-ratio rule fires above this share of failed requests
 
 
@@ -211,6 +213,10 @@ def _tunings(rule, report: BacktestReport, policy) -> list[Candidate]:
     longer = [max(rule.for_, FOR_BASE) * n for n in FOR_STEPS]
     variants += [({"for": format_duration(held)}, f"for {format_duration(rule.for_)} -> {format_duration(held)}")
                  for held in longer]
+    if rule.kind != "burn_rate":  # its windows are the workbook's
+        variants += [({"window": format_duration(rule.window * n)},
+                      f"window {format_duration(rule.window)} -> {format_duration(rule.window * n)}")
+                     for n in WINDOW_STEPS]
     name = rule.name if rule.name in policy.learned else _free_name(policy, f"{rule.name}-tuned")
     why = (f"{rule.name} fired {report.fires_per_day:g} times a day, {report.precision or 0:.0%} of its "
            f"{len(report.episodes)} episodes overlapping an incident")

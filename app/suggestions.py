@@ -9,7 +9,8 @@ What is suggested, for each service with incidents in ``learning.history``:
 - **new**: when a service's incidents were missed by every rule it has (or it has none), a rule
   over each of its golden signals (latency, saturation, the error ratio where declared), its
   threshold learned from the series' own history outside the incidents: a robust baseline,
-  median + 6 x 1.4826 x MAD of the values; kept when its backtest catches them;
+  median + 6 x 1.4826 x MAD of the values, for each hour of the week with 3 weeks of history;
+  kept when its backtest catches them;
 - **tune**: for each of its rules that is noisy (more episodes a day than the noise budget,
   firings the operator marked noise or expected, or fewer than half of its episodes overlapping
   an incident or a firing marked useful), the same rule with a higher
@@ -39,7 +40,7 @@ from ledger.samples import SampleStore
 from ledger.tables import RuleRevision, RuleSuggestion
 from policies.errors import PolicyError, WorkbenchError
 from policies.loader import LEARNED, load_policy
-from policies.rules import golden_signals
+from policies.rules import HOURS_OF_WEEK, golden_signals
 from policies.schema import format_duration
 from policies.selectors import parse_selector
 
@@ -48,6 +49,7 @@ BASELINE_WIDTH = 6  # thresholds this many (robust) deviations above the median
 THRESHOLD_STEPS = (1.25, 1.5, 2.0, 3.0)
 FOR_STEPS = (2, 4)  # times the rule's for, or FOR_BASE when shorter
 FOR_BASE = timedelta(minutes=5)
+WEEKS_FOR_SEASONS = 3  # of history before a bound is learned for each hour of the week
 WINDOW_STEPS = (2, 4)  # times the rule's window
 ERROR_RATIO = 0.05  # a learned error-ratio rule fires above this share of failed requests
 
@@ -153,14 +155,16 @@ def _new_rules(engine, store, policy, service, start, end, missed, reports) -> l
         learned = _baseline(store, selector, start, end, quiet)
         if learned is None:
             continue
-        threshold, median, count = learned
+        threshold, median, count, weekly = learned
         name = _free_name(policy, f"{service}-{signal}-learned")
-        found.append(Candidate("new", {"name": name, **rule, "service": service, "above": threshold, "window": "5m",
-                                       "for": "2m", "severity": "warning"}, None,
+        seasonal = {"by_hour_of_week": weekly} if weekly else {}
+        found.append(Candidate("new", {"name": name, **rule, "service": service, "above": threshold, **seasonal,
+                                       "window": "5m", "for": "2m", "severity": "warning"}, None,
                                f"{why}; {signal} ({selector}) over 5m above {threshold:g}, the median {median:.3g} + "
                                f"6 robust deviations of {count:,} values over {format_duration(end - start)} outside "
-                               "incidents (a baseline by hour of the week needs 3 weeks of history and is not "
-                               "learned)", missed, [selector]))
+                               "incidents" + ("; a bound for each hour of the week, from its own weeks of history"
+                                              if weekly else " (a baseline by hour of the week needs 3 weeks of "
+                                              "history: one bound for every hour)"), missed, [selector]))
     if signals["errors"]:
         found.append(Candidate("new", {"name": _free_name(policy, f"{service}-errors-learned"), "kind": "errors",
                                        "service": service, "errors": signals["errors"],
@@ -171,15 +175,28 @@ def _new_rules(engine, store, policy, service, start, end, missed, reports) -> l
     return found
 
 
-def _baseline(store: SampleStore, selector: str, start, end, quiet) -> tuple[float, float, int] | None:
-    """A robust threshold for the series outside the ``quiet`` spans: the median + BASELINE_WIDTH x
-    1.4826 x MAD (at least 5 % of the median as the deviation); None with fewer than 30 values."""
-    values = _values(store, selector, start, end, quiet)
+def _baseline(store: SampleStore, selector: str, start, end, quiet) -> tuple | None:
+    """A robust threshold for the series outside the ``quiet`` spans (see ``_robust``), its median
+    and how many values it rests on; and with WEEKS_FOR_SEASONS weeks of history, one threshold
+    for each hour of the week (Monday 00:00 UTC first), else None. None with fewer than 30 values."""
+    ts, values = _values(store, selector, start, end, quiet)
     if values.size < 30:
         return None
+    weekly = None
+    if end - start >= timedelta(weeks=WEEKS_FOR_SEASONS):
+        hours = ((ts // 3_600_000_000) + 72) % HOURS_OF_WEEK  # the epoch began on a Thursday: hour 72 of its week
+        buckets = [values[hours == h] for h in range(HOURS_OF_WEEK)]
+        if all(bucket.size >= 30 for bucket in buckets):
+            weekly = [_robust(bucket) for bucket in buckets]
+    return _robust(values), float(np.median(values)), values.size, weekly
+
+
+def _robust(values: np.ndarray) -> float:
+    """The median + BASELINE_WIDTH x 1.4826 x MAD (at least 5 % of the median as the deviation), to
+    three significant digits."""
     median = float(np.median(values))
     mad = float(np.median(np.abs(values - median)))
-    return float(f"{median + BASELINE_WIDTH * MAD_SCALE * max(mad, abs(median) * 0.05):.3g}"), median, values.size
+    return float(f"{median + BASELINE_WIDTH * MAD_SCALE * max(mad, abs(median) * 0.05):.3g}")
 
 
 BURN_RATES = (("page", "1h", "5m", 14.4, "critical"), ("ticket", "6h", "30m", 6.0, "warning"))  # the SRE workbook's
@@ -208,7 +225,10 @@ def _tunings(rule, report: BacktestReport, policy) -> list[Candidate]:
     key = "above" if "above" in base else "threshold" if "threshold" in base else None
     variants = []
     if key is not None and isinstance(base[key], (int, float)):
-        variants += [({key: float(f"{base[key] * step:.3g}")}, f"{key} {base[key]:g} -> {base[key] * step:.3g}")
+        weekly = base.get("by_hour_of_week")
+        variants += [({key: float(f"{base[key] * step:.3g}"),
+                       **({"by_hour_of_week": [float(f"{b * step:.3g}") for b in weekly]} if weekly else {})},
+                      f"{key} {base[key]:g} -> {base[key] * step:.3g}" + (" (each hour of the week's)" if weekly else ""))
                      for step in THRESHOLD_STEPS]
     longer = [max(rule.for_, FOR_BASE) * n for n in FOR_STEPS]
     variants += [({"for": format_duration(held)}, f"for {format_duration(rule.for_)} -> {format_duration(held)}")
@@ -243,8 +263,10 @@ def _free_name(policy, name: str) -> str:
     return name if name not in hand else f"{name}-2"
 
 
-def _values(store: SampleStore, selector: str, start, end, quiet: list[tuple[datetime, datetime]]) -> np.ndarray:
-    """The values of the series ``selector`` names in [start, end], outside the ``quiet`` spans."""
+def _values(store: SampleStore, selector: str, start, end,
+            quiet: list[tuple[datetime, datetime]]) -> tuple[np.ndarray, np.ndarray]:
+    """The times (microseconds) and values of the series ``selector`` names in [start, end],
+    outside the ``quiet`` spans."""
     reader = RULE.validate_python({"name": "baseline", "kind": "threshold", "series": selector, "above": 0,
                                    "window": "1s"})
     window, _ = load_windows(store, [reader], end, since=start)
@@ -252,7 +274,7 @@ def _values(store: SampleStore, selector: str, start, end, quiet: list[tuple[dat
     keep = np.ones(ts.size, bool)
     for since, until in quiet:
         keep &= (ts < int(since.timestamp() * 1e6)) | (ts > int(until.timestamp() * 1e6))
-    return values[keep]
+    return ts[keep], values[keep]
 
 
 # --- the operator's decisions ---------------------------------------------------------------

@@ -108,7 +108,7 @@ def _compare(rule, window: SeriesWindow, now: datetime, selector_text: str, how:
 
 def _threshold(rule: ThresholdRule, window: SeriesWindow, now: datetime, past: SeriesWindow) -> list[Evaluation]:
     if isinstance(rule.series, str):
-        return _compare(rule, window, now, rule.series, rule.reduce, rule.op, rule.threshold)
+        return _compare(rule, window, now, rule.series, rule.reduce, rule.op, rule.bound(now))
     tree = parse_expression(rule.expr, set(rule.series))
     since = now - rule.window
     per_name = {name: window.groups(selector, rule.by) for name, selector in rule.selectors().items()}
@@ -117,19 +117,19 @@ def _threshold(rule: ThresholdRule, window: SeriesWindow, now: datetime, past: S
         points = {name: window.values(groups.get(key, []), since, now) for name, groups in per_name.items()}
         values = {name: reduce(p[1], rule.reduce) for name, p in points.items()}
         value = evaluate_expression(tree, values)
-        evidence = _evidence({"expr": rule.expr, **rule.series}, rule.window, rule.reduce, rule.op, rule.threshold,
+        evidence = _evidence({"expr": rule.expr, **rule.series}, rule.window, rule.reduce, rule.op, rule.bound(now),
                              value, inputs=values)
-        out.append(Evaluation(dict(zip(rule.by, key)), value, holds(value, rule.op, rule.threshold), evidence,
+        out.append(Evaluation(dict(zip(rule.by, key)), value, holds(value, rule.op, rule.bound(now)), evidence,
                               merge(list(points.values()))))
     return out
 
 
 def _latency(rule: LatencyRule, window: SeriesWindow, now: datetime, past: SeriesWindow) -> list[Evaluation]:
-    return _compare(rule, window, now, rule.series, f"p{rule.percentile}", rule.op, rule.threshold)
+    return _compare(rule, window, now, rule.series, f"p{rule.percentile}", rule.op, rule.bound(now))
 
 
 def _saturation(rule: SaturationRule, window: SeriesWindow, now: datetime, past: SeriesWindow) -> list[Evaluation]:
-    return _compare(rule, window, now, rule.series, rule.reduce, rule.op, rule.threshold)
+    return _compare(rule, window, now, rule.series, rule.reduce, rule.op, rule.bound(now))
 
 
 def _log_signature(rule: LogSignatureRule, window: SeriesWindow, now: datetime,

@@ -137,15 +137,29 @@ class _RuleBase(Strict):
         raise NotImplementedError
 
 
+HOURS_OF_WEEK = 168
+
+
 class _Compare(Strict):
     above: float | None = Field(default=None, description="fires when the value is above this")
     below: float | None = Field(default=None, description="fires when the value is below this")
+    by_hour_of_week: list[float] | None = Field(default=None, description="168 bounds, one for each hour of the "
+                                                "week in UTC from Monday 00:00, in place of above's or below's value")
 
     @model_validator(mode="after")
     def _one_bound(self):
         if (self.above is None) == (self.below is None):
             raise ValueError("give exactly one of above or below")
+        if self.by_hour_of_week is not None and len(self.by_hour_of_week) != HOURS_OF_WEEK:
+            raise ValueError(f"by_hour_of_week holds {HOURS_OF_WEEK} bounds (one an hour from Monday 00:00 UTC), "
+                             f"not {len(self.by_hour_of_week)}")
         return self
+
+    def bound(self, now) -> float:
+        """The bound in force at ``now``: that hour of the week's, or the one bound."""
+        if self.by_hour_of_week is None:
+            return self.threshold
+        return self.by_hour_of_week[now.weekday() * 24 + now.hour]
 
     @property
     def threshold(self) -> float:

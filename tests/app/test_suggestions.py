@@ -7,6 +7,7 @@ nothing kept that does not beat the rule it would replace."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -164,4 +165,40 @@ def test_a_service_with_an_objective_gets_the_two_burn_rate_rules(tmp_path, monk
     assert page.rule == {"name": "shop-burn-rate-page", "kind": "burn_rate", "service": "shop", "objective": 0.99,
                          "window": "1h", "short": "5m", "factor": 14.4, "severity": "critical"}
     assert page.backtest["suggested"]["caught"] == [1] and page.provenance["series"] == ['probe_success{service="shop"}']
+    engine.dispose()
+
+
+def test_three_weeks_of_history_learn_a_bound_for_each_hour_of_the_week(tmp_path, monkeypatch):
+    """Latency is 0.1 s, but 0.5 s every Monday from 09:00 to 10:00 UTC (a weekly batch job, no
+    outage); the outages (2 s) were two Wednesdays at 14:00. A single bound would page every
+    Monday; the bound of Monday 09:00 is learned from Mondays at 09:00."""
+    weeks_end = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # a Monday
+    start = weeks_end - timedelta(weeks=3)
+    monkeypatch.setattr(ledger.db, "utcnow", lambda: weeks_end)
+    policy = write_policy(tmp_path / "policy", targets="targets: []\nallow_empty: true\n", rules=(
+        "noise: {evaluation_interval: 5m}\nlearning: {noise_budget: 1, history: 21d}\nrules: []\n"))
+    store = SampleStore(tmp_path / "var" / "samples", now=lambda: weeks_end)
+    outages = [start + timedelta(days=d, hours=14) for d in (2, 9)]  # Wednesdays
+    samples = []
+    at = start
+    while at < weeks_end:
+        value = 2.0 if any(o <= at < o + timedelta(minutes=30) for o in outages) else \
+            0.5 if at.weekday() == 0 and at.hour == 9 else 0.1
+        samples.append(Sample("probe_duration_seconds", {"service": "shop", "target": "web", "kind": "http"}, value, at))
+        at += timedelta(minutes=1)
+    store.append(samples)
+    store.flush()
+    engine = open_ledger(sqlite_url(tmp_path / "var"))
+    with write_session(engine) as session:
+        for o in outages:
+            incidents.import_incident(session, incidents.PastIncident("shop", "shop slow", "critical",
+                                                                      o + timedelta(minutes=2), o + timedelta(minutes=30)),
+                                      "export.csv", "test", weeks_end)
+    made = suggest(engine, store, load_policy(policy), weeks_end)
+    with read_session(engine) as session:
+        [learned] = [s for s in rule_repo.suggestions(session) if s.id in made]
+    weekly = learned.rule["by_hour_of_week"]
+    assert len(weekly) == 168 and weekly[9] > 0.5 and weekly[2 * 24 + 14] == 0.144  # Monday 09, Wednesday 14
+    assert "a bound for each hour of the week" in learned.why
+    assert learned.backtest["suggested"]["caught"] == [1, 2] and learned.backtest["suggested"]["episodes"] == 2
     engine.dispose()

@@ -209,3 +209,20 @@ def test_a_burn_rate_rule_takes_no_bound_of_its_own():
         rule(kind="burn_rate", service="shop", objective=0.999, above=0.1)
     with pytest.raises(ValueError, match="short must be shorter than window"):
         rule(kind="burn_rate", service="shop", objective=0.999, window="5m", short="1h")
+
+
+def test_a_bound_for_each_hour_of_the_week():
+    """NOW is a Sunday at 12:00 UTC: hour 6 x 24 + 12 = 156 of the week."""
+    w = window(("latency", WEB, [(10, 0.5)]))
+    weekly = [0.0] * 168
+
+    def active(bound_now: float) -> bool:
+        weekly[156] = bound_now
+        r = rule(kind="threshold", series="latency", reduce="max", above=0.1, by_hour_of_week=weekly, window="1m")
+        [e] = evaluate(r, w, NOW)
+        assert e.evidence["threshold"] == bound_now
+        return e.active
+
+    assert active(0.4) and not active(0.6)
+    with pytest.raises(ValueError, match="by_hour_of_week holds 168 bounds"):
+        rule(kind="threshold", series="latency", above=0.1, by_hour_of_week=[0.1] * 167)

@@ -119,3 +119,22 @@ def test_nothing_is_activated_from_too_few_incidents(trained):
     policy_dir, _, engine = trained(3)
     assert train(engine, load_policy(policy_dir), policy_dir, END) == []
     assert load_policy(policy_dir).learned == frozenset() and not (policy_dir / "learned-rules.yaml").exists()
+
+
+def test_nothing_is_activated_when_the_backtest_does_not_beat_the_rule(tmp_path):
+    """A hand-written rule already catches both outages, quietly: the learned candidates do no
+    better, none is kept, and training has nothing to activate."""
+    policy_dir = write_policy(tmp_path / "policy", targets="targets: []\nallow_empty: true\n",
+                              rules=LEARNING.format(least=1).replace("rules: []", """rules:
+  - {name: shop-latency, kind: latency, service: shop, percentile: 50, above: 0.5, window: 1m}"""))
+    store = SampleStore(tmp_path / "samples", now=lambda: END)
+    write_history(store)
+    engine = open_ledger(sqlite_url(tmp_path / "var"))
+    with write_session(engine) as session:
+        for opened, resolved in ((62, 95), (242, 260)):
+            incidents.import_incident(session, incidents.PastIncident(
+                "shop", f"shop slow at {opened}", "critical", minutes(opened), minutes(resolved)), "export.csv",
+                "test", END)
+    assert suggest(engine, store, load_policy(policy_dir), END) == []
+    assert train(engine, load_policy(policy_dir), policy_dir, END) == []
+    assert load_policy(policy_dir).learned == frozenset()

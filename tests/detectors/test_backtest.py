@@ -175,3 +175,25 @@ def test_errors_traffic_saturation_and_log_signatures(more_history, engine, name
         live = [(f.first_seen.replace(tzinfo=UTC), f.recovered_at and f.recovered_at.replace(tzinfo=UTC))
                 for f in session.exec(select(Finding).where(Finding.rule == f"rule:{name}"))]
     assert [(e.start, e.end) for e in replayed] == live
+
+
+def test_a_burn_rate_rule_replays_as_it_ran_live(tmp_path, policy_dir, engine):
+    """Probe runs fail from 60 to 90 min; objective 0.99 (a 1 % budget), factor 14.4: the hour's
+    failed share passes 14.4 % at 68 min (9 of 61 runs) while the last 5 minutes all failed; the
+    5 minutes stop burning at 95."""
+    store = SampleStore(tmp_path / "burn", now=lambda: END)
+    store.append([Sample("probe_success", {"service": "shop", "target": "web", "kind": "http"},
+                         0.0 if 60 <= m < 90 else 1.0, minutes(m)) for m in range(0, 391)])
+    store.flush()
+    directory = policy_dir("targets: []\nallow_empty: true\n")
+    (directory / "rules.yaml").write_text("noise: {evaluation_interval: 1m}\nrules:\n"
+                                          "  - {name: shop-burn, kind: burn_rate, service: shop, objective: 0.99}\n")
+    policy = load_policy(directory)
+    replayed = replay(rule(policy, "shop-burn"), store, T0, END, policy.rules.noise).episodes
+    assert spans(replayed) == [(68, 95)]
+    for m in range(0, 391):
+        run_rules(engine, store, policy, now=minutes(m))
+    with read_session(engine) as session:
+        live = [(f.first_seen.replace(tzinfo=UTC), f.recovered_at and f.recovered_at.replace(tzinfo=UTC))
+                for f in session.exec(select(Finding).where(Finding.rule == "rule:shop-burn"))]
+    assert [(e.start, e.end) for e in replayed] == live

@@ -6,11 +6,11 @@
 Writes ``--series`` series of ``probe_duration_seconds`` at one sample a minute over ``--days``
 days (default 1,000 x 10,080 = 10 million samples) into a fresh samples store, spread over
 ``--services`` services (a few slow hours each day in one of them), then times
-``app.backtests.backtest`` of one latency rule (p99 over 5 minutes, for 2 minutes, grouped by
+``learning.backtests.backtest`` of one latency rule (p99 over 5 minutes, for 2 minutes, grouped by
 service as rules are by default) at the policy's evaluation interval, split into reading the
 samples and the replay itself. The peer, in the same run: DuckDB alone computing the same p99
 over a 5-minute window ending at every sample of each service (a window aggregate, no rule
-logic, no state machine). Then it times one pass of rule suggestions (``app.suggestions.suggest``)
+logic, no state machine). Then it times one pass of rule suggestions (``learning.suggestions.suggest``)
 for the service with the slow hour, given an incident every day at noon that no rule catches (imported
 incidents), which backtests the rule and each candidate over the same week.
 """
@@ -32,9 +32,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from app.backtests import backtest  # noqa: E402
-from app.suggestions import suggest  # noqa: E402
 from detectors.cycle import load_windows  # noqa: E402
+from learning.backtests import backtest  # noqa: E402
+from learning.suggestions import suggest  # noqa: E402
 from ledger.db import open_ledger, sqlite_url, utcnow, write_session  # noqa: E402
 from ledger.repo import incidents  # noqa: E402
 from ledger.samples import SCHEMA, SampleStore  # noqa: E402

@@ -13,11 +13,11 @@ import streamlit as st
 import yaml
 
 from app import settings
-from app.backtests import backtest_rule
 from app.render import moment
-from app.suggestions import RULE, accept, as_written, reject, revisions, summary
 from app.ui import actor, engine, error_boundary
 from detectors.cycle import load_windows
+from learning.backtests import backtest_rule
+from learning.suggestions import RULE, accept, as_written, reject, revisions, summary
 from ledger.db import read_session, utcnow
 from ledger.lifecycle import SuggestionStatus
 from ledger.queries import incidents_in_window

@@ -1,6 +1,6 @@
-"""Dependencies point one way: pages -> app -> (remediation, hypotheses) -> probes -> detectors
--> ledger -> policies. A package imports only itself and the packages below it; siblings on
-one level (remediation and hypotheses) do not import each other."""
+"""Dependencies point one way: pages -> app -> (remediation, hypotheses, learning) -> probes ->
+detectors -> ledger -> policies. A package imports only itself and the packages below it;
+siblings on one level (remediation, hypotheses, learning) do not import each other."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from tests.support import ROOT
 
-LEVELS = {"policies": 0, "ledger": 1, "detectors": 2, "probes": 3, "remediation": 4, "hypotheses": 4,
+LEVELS = {"policies": 0, "ledger": 1, "detectors": 2, "probes": 3, "remediation": 4, "hypotheses": 4, "learning": 4,
           "app": 5, "pages": 6}
 
 

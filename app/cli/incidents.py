@@ -93,7 +93,7 @@ def cmd_hypotheses(args, paths: Paths) -> int:
 
 
 def cmd_import(args, paths: Paths) -> int:
-    from app.imports import import_incidents
+    from learning.imports import import_incidents
 
     path, data = read_import(args.file)
     report = import_incidents(paths.ledger(), data, path.name, operator_name())

@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
-from app.backtests import backtest, backtest_text
 from app.cli.output import add_format, print_rows
 from app.cli.types import parse_since, positive_integer
 from app.operator import operator_name, parse_when
 from app.settings import Paths
+from learning.backtests import backtest, backtest_text
 from ledger import db
 from ledger.lifecycle import SuggestionStatus
 from ledger.repo import rules as rule_repo
@@ -139,7 +139,7 @@ class SuggestionItem(BaseModel):
 
 
 def cmd_suggest(args, paths: Paths) -> int:
-    from app.suggestions import suggest
+    from learning.suggestions import suggest
 
     policy = load_policy(paths.policy_dir)
     if policy.rules.learning.mode == "off":
@@ -170,7 +170,7 @@ def suggestion_table(rows) -> str:
 
 
 def cmd_decide(args, paths: Paths) -> int:
-    from app.suggestions import accept, reject
+    from learning.suggestions import accept, reject
 
     if args.verb == "accept":
         revision = accept(paths.ledger(), paths.policy_dir, args.id, operator_name(), args.reason, db.utcnow())
@@ -182,7 +182,7 @@ def cmd_decide(args, paths: Paths) -> int:
 
 
 def cmd_revisions(args, paths: Paths) -> int:
-    from app.suggestions import revisions
+    from learning.suggestions import revisions
 
     rows = [RevisionItem.model_validate(r, from_attributes=True) for r in revisions(paths.ledger(), args.name)]
     if not rows:
@@ -210,7 +210,7 @@ def revision_number(text: str) -> int:
 
 
 def cmd_rollback(args, paths: Paths) -> int:
-    from app.suggestions import rollback
+    from learning.suggestions import rollback
 
     new = rollback(paths.ledger(), paths.policy_dir, args.name, args.revision, operator_name(), args.reason,
                    db.utcnow())

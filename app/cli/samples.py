@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from app.cli.types import parse_since, read_import
-from app.imports import import_samples, samples_from_file, samples_from_prometheus
 from app.settings import Paths
+from learning.imports import import_samples, samples_from_file, samples_from_prometheus
 from ledger import db
 from ledger.samples import SampleStore
 from policies.errors import WorkbenchError, one_line

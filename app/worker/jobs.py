@@ -26,11 +26,11 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import Engine
 
-from app.suggestions import suggest
-from app.training import train
 from app.worker.batching import GroupCommit
 from detectors.cycle import run_rules
 from hypotheses.refine import refine_due
+from learning.suggestions import suggest
+from learning.training import train
 from ledger.db import utcnow, with_secrets
 from ledger.queries import action_request_counts, open_incident_counts
 from ledger.rollups import Rollups
@@ -209,7 +209,7 @@ class Worker:
 
     async def _learn(self) -> None:
         """Learn rule suggestions from history in a thread (backtests never hold up the probes); in
-        training mode, then activate, promote or roll back learned rules (app.training)."""
+        training mode, then activate, promote or roll back learned rules (learning.training)."""
         try:
             policy = self.holder.policy
             made = await asyncio.to_thread(suggest, self.engine, self.store, policy, utcnow())

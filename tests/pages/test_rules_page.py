@@ -12,14 +12,14 @@ from streamlit.testing.v1 import AppTest
 import ledger.db
 from app.cli.serve import STREAMLIT_APP
 from app.settings import ENV_DATA, ENV_DB, ENV_POLICY
-from app.suggestions import suggest
+from learning.suggestions import suggest
 from ledger.db import open_ledger, sqlite_url, write_session
 from ledger.queries import list_incidents
 from ledger.repo import incidents
 from ledger.samples import SampleStore
 from policies.loader import load_policy
-from tests.app.test_suggestions import LEARNING
 from tests.detectors.history import END, minutes, write_history
+from tests.learning.test_suggestions import LEARNING
 from tests.remediation.support import write_policy
 
 

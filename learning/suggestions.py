@@ -30,8 +30,8 @@ import numpy as np
 import yaml
 from sqlalchemy import Engine
 
-from app.backtests import RULE, BacktestReport, backtest_rule
 from detectors.cycle import load_windows
+from learning.backtests import RULE, BacktestReport, backtest_rule
 from ledger import queries
 from ledger.db import as_utc, read_session, write_session
 from ledger.lifecycle import SuggestionStatus

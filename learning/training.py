@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from app.suggestions import accept, write_learned
+from learning.suggestions import accept, write_learned
 from ledger import queries
 from ledger.db import read_session, write_session
 from ledger.lifecycle import SuggestionStatus

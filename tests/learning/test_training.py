@@ -14,9 +14,9 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from app.suggestions import revisions, suggest
-from app.training import TRAINING, train
 from detectors.cycle import run_rules
+from learning.suggestions import revisions, suggest
+from learning.training import TRAINING, train
 from ledger.db import open_ledger, read_session, sqlite_url, write_session
 from ledger.queries import incident_detail, list_incidents
 from ledger.repo import incidents

@@ -14,7 +14,7 @@ import pytest
 import ledger.db
 from app.cli import main
 from app.settings import ENV_DATA, ENV_DB, ENV_POLICY
-from app.suggestions import suggest
+from learning.suggestions import suggest
 from ledger.db import open_ledger, read_session, sqlite_url, write_session
 from ledger.repo import incidents
 from ledger.repo import rules as rule_repo

@@ -164,8 +164,9 @@ def more_history(tmp_path, policy_dir):
     ("shop-cpu", [(201, 215)]),
     ("shop-oom", [(151, 154)]),      # a 2 min window holds 4 lines from 151 (150, 151) to 153 (151, 152)
 ])
-def test_errors_traffic_saturation_and_log_signatures(more_history, engine, name, expected):
-    """Each replayed as it ran live, minute by minute."""
+def test_errors_traffic_saturation_and_log_signatures(more_history, sqlite_engine, name, expected):
+    """Each replayed as it ran live, minute by minute (on SQLite: the replay is what is tested)."""
+    engine = sqlite_engine
     policy, store = more_history
     replayed = replay(rule(policy, name), store, T0, END, policy.rules.noise).episodes
     assert spans(replayed) == expected
@@ -177,7 +178,7 @@ def test_errors_traffic_saturation_and_log_signatures(more_history, engine, name
     assert [(e.start, e.end) for e in replayed] == live
 
 
-def test_a_burn_rate_rule_replays_as_it_ran_live(tmp_path, policy_dir, engine):
+def test_a_burn_rate_rule_replays_as_it_ran_live(tmp_path, policy_dir, sqlite_engine):
     """Probe runs fail from 60 to 90 min; objective 0.99 (a 1 % budget), factor 14.4: the hour's
     failed share passes 14.4 % at 68 min (9 of 61 runs) while the last 5 minutes all failed; the
     5 minutes stop burning at 95."""
@@ -192,8 +193,8 @@ def test_a_burn_rate_rule_replays_as_it_ran_live(tmp_path, policy_dir, engine):
     replayed = replay(rule(policy, "shop-burn"), store, T0, END, policy.rules.noise).episodes
     assert spans(replayed) == [(68, 95)]
     for m in range(0, 391):
-        run_rules(engine, store, policy, now=minutes(m))
-    with read_session(engine) as session:
+        run_rules(sqlite_engine, store, policy, now=minutes(m))
+    with read_session(sqlite_engine) as session:
         live = [(f.first_seen.replace(tzinfo=UTC), f.recovered_at and f.recovered_at.replace(tzinfo=UTC))
                 for f in session.exec(select(Finding).where(Finding.rule == "rule:shop-burn"))]
     assert [(e.start, e.end) for e in replayed] == live

@@ -133,7 +133,9 @@ class Worker:
         settings = self.holder.policy.settings
         self.ctx = ProbeContext(ProbeClient(settings.max_connections), max_body_bytes=settings.max_body_bytes,
                                 engine=self.engine)
-        self.scheduler = AsyncIOScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
+        # a job woken late (a busy machine) still runs, once; a target's own runs allow at most its interval
+        self.scheduler = AsyncIOScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1,
+                                                                          "misfire_grace_time": None})
         self.scheduler.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED)
         self._schedule_targets()
         self._add_job(self._reload, id=RELOAD_JOB, seconds=settings.policy_reload_interval.total_seconds())

@@ -175,7 +175,10 @@ def test_learned_from_prometheus_history_accepted_in_the_browser_evaluated_and_r
         with read_session(engine) as session:
             return session.exec(select(RuleState).where(RuleState.rule == "cart-latency-learned")).first()
 
-    assert workbench.wait_for("the worker to evaluate the learned rule", evaluated).state in ("pending", "firing")
+    # the next detector cycle: evaluation_interval is 1m
+    state = wait_until(lambda: workbench.alive() and evaluated(), "the worker to evaluate the learned rule",
+                       attempts=1500)
+    assert state.state in ("pending", "firing")
     engine.dispose()
 
     done = workbench_cli(policy, data, "rules", "rollback", "cart-latency-learned", "0", "--reason", "trying it only")

@@ -15,7 +15,7 @@ from ledger.errors import TransitionRefused
 from ledger.lifecycle import OPERATOR_ACTIONS, REASON_REQUIRED, TRANSITIONS, Verdict
 from ledger.repo import incidents, silences
 from ledger.silences import recurrence
-from ledger.tables import ActionRequest, Silence
+from ledger.tables import ActionRequest, Incident, Silence
 from policies.errors import WorkbenchError
 from policies.loader import load_policy
 from policies.schema import parse_duration
@@ -38,6 +38,12 @@ def act(engine: Engine, incident_id: int, action: str, reason: str | None, *, ac
         raise TransitionRefused(f"unknown action {action!r}; actions are {', '.join(OPERATOR_ACTIONS)}")
     with write_session(engine) as session:
         return incidents.transition(session, incident_id, OPERATOR_ACTIONS[action], actor, reason, utcnow()).state
+
+
+def acknowledge(engine: Engine, incident_id: int, *, actor: str, via: str | None = None) -> Incident:
+    """Take the incident: whoever is on call has it, and its escalation stops."""
+    with write_session(engine) as session:
+        return incidents.acknowledge(session, incident_id, actor, utcnow(), via)
 
 
 def needs_reason(action: str) -> bool:

@@ -73,6 +73,16 @@ class Verdict(StrEnum):
     EXPECTED = "expected"
 
 
+class DeliveryStatus(StrEnum):
+    """A notification in the outbox: waiting (or between attempts), delivered, failed for good, or
+    failed for good and taken over by the next channel of its route."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    FALLBACK = "fallback"
+
+
 class RulePhase(StrEnum):
     """Where a detector rule stands for one group of series (Prometheus's alert states)."""
 

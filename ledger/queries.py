@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, computed_field
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
@@ -52,6 +52,20 @@ class IncidentSummary(BaseModel):
     last_seen_at: datetime
     resolved_at: datetime | None
     finding_count: int
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+
+    @computed_field
+    @property
+    def seconds_to_acknowledge(self) -> float | None:
+        """Time from opening to acknowledgement (its mean over incidents: MTTA)."""
+        return None if self.acknowledged_at is None else (self.acknowledged_at - self.opened_at).total_seconds()
+
+    @computed_field
+    @property
+    def seconds_to_resolve(self) -> float | None:
+        """Time from opening to resolution (its mean over incidents: MTTR)."""
+        return None if self.resolved_at is None else (self.resolved_at - self.opened_at).total_seconds()
 
 
 class TimelineItem(BaseModel):

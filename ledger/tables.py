@@ -95,6 +95,8 @@ class Incident(SQLModel, table=True):
     last_seen_at: datetime
     resolved_at: datetime | None = None
     finding_count: int = 0
+    acknowledged_at: datetime | None = None  # someone on call has taken it: escalation stops
+    acknowledged_by: str | None = None
 
 
 class TimelineEntry(SQLModel, table=True):
@@ -345,3 +347,102 @@ class FindingFeedback(SQLModel, table=True):
     actor: str
     at: datetime
     reason: str | None = None
+
+
+class Notification(SQLModel, table=True):
+    """One notification in the outbox, to one channel: about a group of incidents (firing or
+    resolved), an unacknowledged incident (escalation), a pending action request (approval), the
+    workbench's own trouble (meta) or a test. ``key`` names what it is, so planning it twice adds
+    nothing. Delivered at least once: each attempt is a DeliveryAttempt. A notification that fails
+    for good is ``failed``, or ``fallback`` when the next channel of its route took it over (the
+    successor's ``fallback_of``); the in-app inbox shows every one until it is read."""
+
+    __tablename__ = "notification"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)
+    channel: str = Field(index=True)
+    category: str  # firing | resolved | escalation | approval | meta | test
+    incident_id: int | None = Field(default=None, foreign_key="incident.id", index=True)
+    request_id: int | None = Field(default=None, foreign_key="action_request.id")
+    route: str | None = None  # routes[i] or escalations[i].steps[j] of channels.yaml
+    fallbacks: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # channels after this one
+    status: str = Field(default="pending", index=True)  # ledger.lifecycle.DeliveryStatus
+    attempts: int = 0
+    error: str | None = None
+    at: datetime = Field(index=True)  # when it was planned
+    next_attempt_at: datetime
+    sent_at: datetime | None = None
+    digest: str  # sha256 of the payload
+    payload: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    fallback_of: int | None = Field(default=None, foreign_key="notification.id")
+    read_at: datetime | None = None  # seen in the inbox
+
+
+class DeliveryAttempt(SQLModel, table=True):
+    """One try at delivering a notification, recorded before it starts: one left without an end
+    was cut short (the worker stopped), and the notification may have reached its channel twice."""
+
+    __tablename__ = "delivery_attempt"
+    id: int | None = Field(default=None, primary_key=True)
+    notification_id: int = Field(foreign_key="notification.id", index=True)
+    started_at: datetime
+    finished_at: datetime | None = None
+    ok: bool | None = None
+    error: str | None = None
+    latency_ms: float | None = None
+
+
+class NotificationGroup(SQLModel, table=True):
+    """What was last notified of one group of one route (Alertmanager's notification log): a restart
+    neither repeats nor forgets it."""
+
+    __tablename__ = "notification_group"
+    route: str = Field(primary_key=True)
+    group_key: str = Field(primary_key=True)  # canonical JSON of the group's labels
+    first_at: datetime  # a firing incident joined the group
+    notified_at: datetime | None = None
+    firing: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # incident ids notified
+    sequence: int = 0
+
+
+class ChannelPrompt(SQLModel, table=True):
+    """Buttons sent to a channel (Approve / Reject an action request, Acknowledge an incident): the
+    short nonce in each button's answer, good once, until it expires."""
+
+    __tablename__ = "channel_prompt"
+    nonce: str = Field(primary_key=True)
+    channel: str
+    purpose: str  # approval | acknowledge
+    request_id: int | None = Field(default=None, foreign_key="action_request.id")
+    incident_id: int | None = Field(default=None, foreign_key="incident.id")
+    created_at: datetime
+    expires_at: datetime
+    answered_at: datetime | None = None
+    answered_by: str | None = None  # the operator the identity maps to
+    answer: str | None = None
+
+
+class ChannelCursor(SQLModel, table=True):
+    """Where reading a channel's answers stopped (Telegram: the next update id), so a restart
+    neither reads an answer twice nor misses one."""
+
+    __tablename__ = "channel_cursor"
+    channel: str = Field(primary_key=True)
+    offset: int = Field(sa_column=Column(BigInteger, nullable=False))
+    updated_at: datetime
+
+
+class ChannelAnswer(SQLModel, table=True):
+    """Every button answer a channel brought back, taken or refused and why: the audit of decisions
+    made outside the app, forged and replayed ones included."""
+
+    __tablename__ = "channel_answer"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True)
+    channel: str
+    identity: str  # the user id the channel vouches for
+    operator: str | None = None  # whom the approvers list maps it to
+    answer: str  # approve | reject | acknowledge, or what came
+    nonce: str | None = None
+    outcome: str  # taken | refused
+    detail: str

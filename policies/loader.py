@@ -20,6 +20,7 @@ import yaml
 from pydantic import Field, ValidationError
 
 from policies.actions import ActionsFile, Runner
+from policies.channels import ChannelsFile
 from policies.errors import PolicyError, Problem
 from policies.hypotheses import HypothesesFile
 from policies.limits import Unreadable, item_problems, read_policy_file, yaml_problems
@@ -31,7 +32,7 @@ from policies.schema import SettingsFile, Strict, Target, TargetsFile
 LEARNED = "learned-rules.yaml"
 FILES = {"targets.yaml": TargetsFile, "rules.yaml": RulesFile, "settings.yaml": SettingsFile,
          "hypotheses.yaml": HypothesesFile, "routing.yaml": RoutingFile,
-         "actions.yaml": ActionsFile, LEARNED: LearnedRulesFile}
+         "actions.yaml": ActionsFile, "channels.yaml": ChannelsFile, LEARNED: LearnedRulesFile}
 DEFAULT_DIR = Path(__file__).resolve().parent
 UNEXPECTED = "could not be checked"  # the start of the reason given for an exception a check did not expect
 ALLOW_EMPTY = "allow_empty"  # a key at the top of any policy file: it may hold nothing (policies/guard.py)
@@ -47,6 +48,7 @@ class Policy(Strict):
     hypotheses: HypothesesFile = Field(default_factory=HypothesesFile)
     routing: RoutingFile = Field(default_factory=RoutingFile)
     actions: ActionsFile = Field(default_factory=ActionsFile)
+    channels: ChannelsFile = Field(default_factory=ChannelsFile)
     files: frozenset[str] = Field(default=frozenset(), description="the policy files it was loaded from")
     allow_empty: frozenset[str] = Field(default=frozenset(), description="files that say allow_empty: true")
     digest: str = Field(default="", description="sha256 of the files' names and bytes, as files_digest gives it")
@@ -123,7 +125,8 @@ def _policy(loaded: dict[str, _Loaded], rules: RulesFile) -> Policy:
                                   rules=rules.rules),
                   learned=frozenset(r.name for r in section(LEARNED).rules),
                   settings=section("settings.yaml"), hypotheses=section("hypotheses.yaml"),
-                  routing=section("routing.yaml"), actions=section("actions.yaml"), files=frozenset(loaded),
+                  routing=section("routing.yaml"), actions=section("actions.yaml"),
+                  channels=section("channels.yaml"), files=frozenset(loaded),
                   allow_empty=frozenset(name for name, result in loaded.items() if result.allow_empty),
                   digest=_digest({name: b"F" + result.data for name, result in loaded.items()}))
 

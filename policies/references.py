@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from policies.actions import ActionsFile
+from policies.channels import ANSWERING, ChannelsFile
 from policies.routing import RoutingFile
 from policies.rules import LogSignatureRule, RulesFile
 from policies.schema import LogsTarget, TargetsFile
@@ -35,6 +36,8 @@ def dangling(sections: dict[str, object], unusable: set[str]) -> list[Dangling]:
         found += _recommended_actions(actions)
     if routing is not None:
         found += _route_providers(routing)
+    if (channels := sections.get("channels.yaml")) is not None:
+        found += _channel_names(channels)
     return found
 
 
@@ -119,3 +122,33 @@ def _route_providers(routing: RoutingFile) -> Iterator[Dangling]:
         for j, name in enumerate(chain):
             if name not in routing.providers:
                 yield "routing.yaml", ("routes", *where, j), f"names provider {name!r}, which is not under providers"
+
+
+def _channel_names(channels: ChannelsFile) -> Iterator[Dangling]:
+    """Routes, escalation steps, approvals, approvers and meta name channels (and routes escalations) that exist;
+    approvals and approvers name channels that can take an answer."""
+    def unknown(where: tuple, name: str) -> Iterator[Dangling]:
+        if channels.channel(name) is None:
+            yield "channels.yaml", where, f"names channel {name!r}, which is not under channels"
+
+    for i, route in enumerate(channels.routes):
+        for j, name in enumerate(route.channels):
+            yield from unknown(("routes", i, "channels", j), name)
+        if route.escalation is not None and channels.escalation(route.escalation) is None:
+            yield "channels.yaml", ("routes", i, "escalation"), f"names escalation {route.escalation!r}, which is " \
+                                                               "not under escalations"
+    for i, escalation in enumerate(channels.escalations):
+        for j, step in enumerate(escalation.steps):
+            for k, name in enumerate(step.channels):
+                yield from unknown(("escalations", i, "steps", j, "channels", k), name)
+    for j, name in enumerate(channels.meta):
+        yield from unknown(("meta", j), name)
+    answering = [(("approvals", j), name) for j, name in enumerate(channels.approvals)]
+    answering += [(("approvers", j, "channel"), approver.channel) for j, approver in enumerate(channels.approvers)]
+    for where, name in answering:
+        channel = channels.channel(name)
+        if channel is None:
+            yield from unknown(where, name)
+        elif channel.kind not in ANSWERING:
+            yield "channels.yaml", where, f"names channel {name!r}, a {channel.kind} channel, which cannot take an " \
+                                          f"answer (only {' and '.join(ANSWERING)} can)"

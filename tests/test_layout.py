@@ -1,6 +1,6 @@
-"""Dependencies point one way: pages -> app -> (remediation, hypotheses, learning) -> probes ->
+"""Dependencies point one way: pages -> app -> (remediation, hypotheses, learning, notifications) -> probes ->
 detectors -> ledger -> policies. A package imports only itself and the packages below it;
-siblings on one level (remediation, hypotheses, learning) do not import each other."""
+siblings on one level (remediation, hypotheses, learning, notifications) do not import each other."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from tests.support import ROOT
 
 LEVELS = {"policies": 0, "ledger": 1, "detectors": 2, "probes": 3, "remediation": 4, "hypotheses": 4, "learning": 4,
+          "notifications": 4,
           "app": 5, "pages": 6}
 
 

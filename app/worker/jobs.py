@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import platform
 import time
 import zlib
 from datetime import timedelta
 from importlib import metadata
 
+import httpx
 from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import (
@@ -26,15 +28,23 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import Engine
 
+from app.answers import take_answer
 from app.worker.batching import GroupCommit
 from detectors.cycle import run_rules
 from hypotheses.refine import refine_due
 from learning.suggestions import suggest
 from learning.training import train
-from ledger.db import utcnow, with_secrets
+from ledger.db import read_session, utcnow, with_secrets, write_session
+from ledger.notifications import notification_counts
 from ledger.queries import action_request_counts, open_incident_counts
+from ledger.repo import notifications as outbox
 from ledger.rollups import Rollups
 from ledger.samples import SampleStore
+from notifications.answers import Answer, telegram_answer, telegram_reply, telegram_updates
+from notifications.outbox import deliver_due
+from notifications.plan import plan
+from notifications.senders import DeliveryFailed
+from policies.channels import TelegramChannel
 from policies.holder import PolicyHolder
 from probes.context import ProbeClient, ProbeContext
 from probes.cycle import run_target
@@ -44,8 +54,10 @@ from remediation.executor import run_pass
 log = logging.getLogger("workbench.worker")
 RELOAD_JOB, FLUSH_JOB, HOUSEKEEPING_JOB, DETECT_JOB = "policy-reload", "samples-flush", "housekeeping", "detect"
 ROLLUP_JOB, REMEDIATE_JOB = "rollups", "remediation"
-HYPOTHESES_JOB, LEARN_JOB = "hypotheses", "learning"
-HOUSE_JOBS = {HYPOTHESES_JOB, LEARN_JOB, RELOAD_JOB, FLUSH_JOB, HOUSEKEEPING_JOB, DETECT_JOB, ROLLUP_JOB, REMEDIATE_JOB}
+HYPOTHESES_JOB, LEARN_JOB, NOTIFY_JOB = "hypotheses", "learning", "notifications"
+HOUSE_JOBS = {HYPOTHESES_JOB, LEARN_JOB, RELOAD_JOB, FLUSH_JOB, HOUSEKEEPING_JOB, DETECT_JOB, ROLLUP_JOB, REMEDIATE_JOB,
+              NOTIFY_JOB}
+ANSWER_RETRY = 5.0  # seconds before reading a channel's answers again after it failed
 INGEST_BATCH_PAYLOADS, INGEST_BATCH_BYTES = 256, 4 * 1024 * 1024  # the most one group commit takes
 disable_created_metrics()  # no <name>_created series beside each counter and histogram
 
@@ -109,6 +121,17 @@ class Worker:
         self.action_verifications = Counter("workbench_action_verifications_total", "Verifications after an action, "
                                             "by result: passed, failed, skipped.", ["result"], registry=r)
         self.action_seconds = Histogram("workbench_action_run_seconds", "Time of one action's run.", registry=r)
+        self.deliveries = Counter("workbench_notification_attempts_total", "Notification delivery attempts by "
+                                  "channel and result: sent, retry (failed, tried again later), fallback (failed "
+                                  "for good, the next channel takes it) or failed (for good, the inbox holds it).",
+                                  ["channel", "result"], registry=r)
+        self.delivery_delay = Histogram("workbench_notification_delay_seconds", "Time from planning a notification "
+                                        "to its delivery.", buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
+                                        registry=r)
+        self.notify_errors = Counter("workbench_notification_errors_total", "Notification passes that failed.",
+                                     registry=r)
+        self.answers = Counter("workbench_channel_answers_total", "Button answers read from channels.",
+                               ["channel"], registry=r)
         self.remediation_errors = Counter("workbench_remediation_errors_total", "Remediation passes that failed.",
                                           registry=r)
         r.register(ScrapeTimeGauges(self))
@@ -116,6 +139,8 @@ class Worker:
         PlatformCollector(registry=r)
         Info("workbench_build", "The workbench's version and the Python running it.", registry=r).info(
             {"version": _version(), "python": platform.python_version()})
+        self.http: httpx.AsyncClient | None = None
+        self.answer_loops: dict[str, asyncio.Task] = {}
         self.alert_batches = GroupCommit(self._commit_alert_batch, self._failed_alert_batch,
                                          max_count=INGEST_BATCH_PAYLOADS, max_bytes=INGEST_BATCH_BYTES)
 
@@ -147,6 +172,8 @@ class Worker:
         self._schedule_detector()
         self._schedule_refinement()
         self._schedule_learning()
+        self.http = httpx.AsyncClient(trust_env=False, follow_redirects=False)
+        self._schedule_notifications()
         self.scheduler.start()
         log.info("worker started: %d targets", len(self._enabled()))
 
@@ -154,7 +181,10 @@ class Worker:
         """Stop the jobs (runs in flight are cancelled and end quietly), let the last webhook batch
         commit, close the probe client and flush the samples."""
         self.scheduler.shutdown(wait=False)
+        for task in self.answer_loops.values():
+            task.cancel()
         await self.alert_batches.close()
+        await self.http.aclose()
         await self.ctx.aclose()
         await self._flush_samples()
         log.info("worker stopped")
@@ -224,6 +254,79 @@ class Worker:
         if made:
             log.info("%d rule suggestion(s) to review: workbench rules suggestions", len(made))
 
+    def _schedule_notifications(self) -> None:
+        """Plan and deliver notifications every ``interval`` of channels.yaml; read the answers of
+        each Telegram channel that has approvers, in a loop of its own."""
+        config = self.holder.policy.channels
+        job = self.scheduler.get_job(NOTIFY_JOB)
+        if job is None or job.trigger.interval != config.interval:
+            self._add_job(self._notify, id=NOTIFY_JOB, replace_existing=True, next_run_time=utcnow(),
+                          seconds=config.interval.total_seconds())
+        wanted = {a.channel for a in config.approvers if isinstance(config.channel(a.channel), TelegramChannel)}
+        for name in list(self.answer_loops):
+            if name not in wanted or self.answer_loops[name].done():
+                self.answer_loops.pop(name).cancel()
+        for name in wanted - set(self.answer_loops):
+            self.answer_loops[name] = asyncio.get_running_loop().create_task(self._read_answers(name))
+
+    async def _notify(self) -> None:
+        """Plan what is due (routes, escalations, approvals) in a thread, then deliver the outbox."""
+        policy = self.holder.policy
+        try:
+            await asyncio.to_thread(plan, self.engine, policy, utcnow())
+            done = await deliver_due(self.engine, policy.channels, os.environ, self.http)
+        except Exception:
+            self.notify_errors.inc()
+            log.exception("notification pass failed; it runs again next interval")
+            return
+        for (channel, result), count in done.results.items():
+            self.deliveries.labels(channel, result).inc(count)
+        for seconds in done.delays:
+            self.delivery_delay.observe(seconds)
+        for channel, reason in done.failures:
+            log.warning("delivery to %s failed: %s", channel, reason)
+
+    async def _read_answers(self, name: str) -> None:
+        """Long-poll a Telegram channel's button answers and take each one; where reading stopped is
+        kept in the ledger, after each answer, so none is read twice or missed across a restart."""
+        while True:
+            channel = self.holder.policy.channels.channel(name)
+            if not isinstance(channel, TelegramChannel):
+                return
+            try:
+                offset = await asyncio.to_thread(self._cursor, name)
+                for update in await telegram_updates(self.http, channel, os.environ, offset):
+                    answer = telegram_answer(name, update)
+                    if answer is not None:
+                        await self._take(channel, answer)
+                    await asyncio.to_thread(self._move_cursor, name, update["update_id"] + 1)
+            except asyncio.CancelledError:
+                raise
+            except (DeliveryFailed, httpx.HTTPError, ValueError) as exc:
+                log.warning("reading answers from %s failed: %s; again in %.0fs", name, exc, ANSWER_RETRY)
+                await asyncio.sleep(ANSWER_RETRY)
+            except Exception:
+                log.exception("reading answers from %s failed; again in %.0fs", name, ANSWER_RETRY)
+                await asyncio.sleep(ANSWER_RETRY)
+
+    async def _take(self, channel: TelegramChannel, answer: Answer) -> None:
+        self.answers.labels(channel.name).inc()
+        reply = await asyncio.to_thread(take_answer, self.engine, self.holder.policy, self.store.root.parent,
+                                        answer, utcnow())
+        log.info("answer %r from %s user %s: %s", answer.verb, channel.name, answer.identity, reply)
+        try:
+            await telegram_reply(self.http, channel, os.environ, answer.reference, reply)
+        except (DeliveryFailed, httpx.HTTPError) as exc:
+            log.warning("could not show the outcome in %s: %s", channel.name, exc)
+
+    def _cursor(self, name: str) -> int:
+        with read_session(self.engine) as session:
+            return outbox.cursor(session, name)
+
+    def _move_cursor(self, name: str, offset: int) -> None:
+        with write_session(self.engine) as session:
+            outbox.move_cursor(session, name, offset, utcnow())
+
     async def _refine(self) -> None:
         """Refine hypotheses in a thread: a model's answer never holds up the probes."""
         policy = self.holder.policy
@@ -249,6 +352,7 @@ class Worker:
             self._schedule_detector()
             self._schedule_refinement()
             self._schedule_learning()
+            self._schedule_notifications()
         self._schedule_learning()
 
     async def _detect(self) -> None:
@@ -378,6 +482,8 @@ class ScrapeTimeGauges:
              lambda: {(state,): n for state, n in open_incident_counts(w.engine).items()}),
             ("workbench_action_requests", "Action requests by status.", ["status"],
              lambda: {(status,): n for status, n in action_request_counts(w.engine).items()}),
+            ("workbench_notifications", "Notifications in the outbox by status (failed: undelivered, in the inbox).",
+             ["status"], lambda: {(status,): n for status, n in notification_counts(w.engine).items()}),
             ("workbench_policy_valid", "1 when the policy files on disk are in force, 0 when rejected.", [],
              lambda: {(): 0 if w.holder.error else 1}),
             ("workbench_targets", "Targets scheduled.", [], lambda: {(): len(w._enabled())}),

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from ledger import lifecycle, silences
+from ledger.errors import TransitionRefused
 from ledger.repo.rows import SYSTEM, get, mask, masked
 from ledger.tables import (
     Evidence,
@@ -311,6 +312,18 @@ def timeline(session: Session, incident: Incident, now: datetime, actor: str, ki
               from_state: str | None = None, to_state: str | None = None) -> None:
     session.add(TimelineEntry(incident_id=incident.id, at=now, actor=actor, kind=kind, message=masked(session, message),
                               from_state=from_state, to_state=to_state))
+
+
+def acknowledge(session: Session, incident_id: int, actor: str, now: datetime, via: str | None = None) -> Incident:
+    """Someone on call has taken the incident: escalation stops. Acknowledging twice changes nothing;
+    a resolved incident cannot be acknowledged."""
+    incident = get(session, Incident, incident_id)
+    if incident.resolved_at is not None:
+        raise TransitionRefused(f"incident {incident_id} is resolved: there is nothing to acknowledge")
+    if incident.acknowledged_at is None:
+        incident.acknowledged_at, incident.acknowledged_by, incident.updated_at = now, actor, now
+        timeline(session, incident, now, actor, "note", f"acknowledged by {actor}" + (f" ({via})" if via else ""))
+    return incident
 
 
 def add_incident_note(session: Session, incident_id: int, actor: str, message: str, now: datetime) -> None:

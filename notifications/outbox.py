@@ -25,8 +25,8 @@ from notifications import messages
 from notifications.senders import DeliveryFailed, send
 from policies.channels import ChannelsFile
 
-BATCH = 500  # most notifications taken up in one pass
-CONCURRENCY = 32  # deliveries in flight at once
+BATCH = 2000  # most notifications taken up in one pass
+CONCURRENCY = 32  # deliveries in flight at once, recorded together
 META_EVERY = timedelta(hours=1)
 
 
@@ -45,33 +45,38 @@ async def deliver_due(engine: Engine, config: ChannelsFile, env: Mapping[str, st
     done = Delivered()
     now = now or utcnow()
     with read_session(engine) as session:
-        if not outbox.due(session, now, 1):
-            return done
+        due = [n.id for n in outbox.due(session, now, BATCH)]
+    started = time.perf_counter()
+    for at in range(0, len(due), CONCURRENCY):  # a stop loses the outcomes of one chunk at most
+        await _deliver(engine, config, env, client, due[at:at + CONCURRENCY], now, started, done)
+    return done
+
+
+async def _deliver(engine: Engine, config: ChannelsFile, env: Mapping[str, str], client: httpx.AsyncClient,
+                   ids: list[int], now: datetime, started: float, done: Delivered) -> None:
+    """Try the notifications ``ids`` at once: attempts recorded first, outcomes after."""
     with write_session(engine) as session:
-        due = outbox.due(session, now, BATCH)
-        attempts = outbox.start_attempts(session, due, now)
+        due = [n for n in (session.get(Notification, i) for i in ids) if n.status == DeliveryStatus.PENDING]
+        attempts = outbox.start_attempts(session, due, now + timedelta(seconds=time.perf_counter() - started))
         work = [(n.id, n.channel, n.payload, a.id) for n, a in zip(due, attempts)]
-    gate, started_pass = asyncio.Semaphore(CONCURRENCY), time.perf_counter()
 
     async def one(channel_name: str, payload: dict) -> tuple[str | None, float]:
-        async with gate:
-            started = time.perf_counter()
-            channel = config.channel(channel_name)
-            try:
-                if channel is None:
-                    raise DeliveryFailed(f"channel {channel_name!r} is no longer in channels.yaml")
-                await send(channel, payload, env, client)
-            except DeliveryFailed as exc:
-                return str(exc), (time.perf_counter() - started) * 1000
-            return None, (time.perf_counter() - started) * 1000
+        clock = time.perf_counter()
+        channel = config.channel(channel_name)
+        try:
+            if channel is None:
+                raise DeliveryFailed(f"channel {channel_name!r} is no longer in channels.yaml")
+            await send(channel, payload, env, client)
+        except DeliveryFailed as exc:
+            return str(exc), (time.perf_counter() - clock) * 1000
+        return None, (time.perf_counter() - clock) * 1000
 
     outcomes = await asyncio.gather(*(one(channel, payload) for _, channel, payload, _ in work))
-    finished = now + timedelta(seconds=time.perf_counter() - started_pass)
+    finished = now + timedelta(seconds=time.perf_counter() - started)
     with write_session(engine) as session:
         for (notification_id, _, _, attempt_id), (error, latency) in zip(work, outcomes):
             outbox.finish_attempt(session, attempt_id, finished, error, latency)
             _settle(session, config, session.get(Notification, notification_id), error, finished, done)
-    return done
 
 
 def _settle(session, config: ChannelsFile, notification: Notification, error: str | None, now: datetime,

@@ -21,6 +21,7 @@ HOLDS: dict[str, tuple[str, Callable[[Policy], int]]] = {  # file -> (what it ho
     "hypotheses.yaml": ("hypothesis rule", lambda policy: len(policy.hypotheses.rules)),
     "routing.yaml": ("provider", lambda policy: len(policy.routing.providers)),
     "actions.yaml": ("action", lambda policy: len(policy.actions.actions)),
+    "channels.yaml": ("channel", lambda policy: len(policy.channels.channels)),
 }
 
 

@@ -1,5 +1,5 @@
 """The worker's HTTP endpoints (on 127.0.0.1 unless told otherwise), served by aiohttp on the
-scheduler's event loop: /healthz, /metrics and the Alertmanager webhook; ``serve`` runs them
+scheduler's event loop: /healthz, /metrics, the Alertmanager webhook and Slack's button answers; ``serve`` runs them
 beside the scheduler until SIGINT or SIGTERM."""
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 from sqlalchemy import Engine
 
+from app.answers import take_answer
 from app.worker.jobs import Worker
 from ledger.db import utcnow
 from ledger.samples import SampleStore
+from notifications.answers import Refused, slack_answer
 from policies.errors import WorkbenchError
 from policies.holder import PolicyHolder
 from probes.ingest import authorized
@@ -30,6 +32,7 @@ LINGER = 1.0  # seconds a refused body is read and dropped, so that the client g
 STOP_GRACE = 1.0  # seconds requests in flight at a stop get to be answered
 INGEST_SLOTS = 64  # webhook requests reading their body or waiting for their commit; more wait their turn
 BACKLOG = 128
+SLACK_MAX_BYTES = 64 * 1024  # an interaction payload is a few kilobytes
 
 
 def make_app(worker: Worker, host: str = LOOPBACK) -> web.Application:
@@ -58,9 +61,29 @@ def make_app(worker: Worker, host: str = LOOPBACK) -> web.Application:
         status, reason = refusal
         return web.json_response({"error": reason}, status=status)
 
+    async def slack_interactions(request: web.Request) -> web.Response:
+        """A button pressed in Slack, signed with the app's signing secret; the answer is shown to whoever pressed it."""
+        if request.content_length is None or request.content_length > SLACK_MAX_BYTES:
+            return web.json_response({"error": f"a Content-Length of at most {SLACK_MAX_BYTES} bytes is required"},
+                                     status=413 if request.content_length else 411)
+        body, refusal = await _read_body(request)
+        if refusal is not None:
+            return web.json_response({"error": refusal[1]}, status=refusal[0])
+        policy = worker.holder.policy
+        try:
+            answer = slack_answer(policy.channels, request.headers, body, os.environ, utcnow())
+        except Refused as exc:
+            return web.json_response({"error": str(exc)}, status=exc.status)
+        worker.answers.labels(answer.channel).inc()
+        reply = await asyncio.to_thread(take_answer, worker.engine, policy, worker.store.root.parent, answer,
+                                        utcnow())
+        log.info("answer %r from %s user %s: %s", answer.verb, answer.channel, answer.identity, reply)
+        return web.json_response({"response_type": "ephemeral", "replace_original": False, "text": reply})
+
     app = web.Application()
     app.add_routes([web.get("/healthz", healthz), web.get("/metrics", metrics),
-                    web.post("/ingest/alertmanager", ingest)])
+                    web.post("/ingest/alertmanager", ingest),
+                    web.post("/channels/slack/interactions", slack_interactions)])
     return app
 
 
@@ -140,7 +163,8 @@ async def _serve(worker: Worker, host: str, port: int) -> None:
     except OSError:
         await runner.cleanup()
         raise
-    log.info("serving /healthz, /metrics and /ingest/alertmanager on http://%s:%d", host, port)
+    log.info("serving /healthz, /metrics, /ingest/alertmanager and /channels/slack/interactions on http://%s:%d",
+             host, port)
     worker.start()
     try:
         await stop.wait()

@@ -181,6 +181,7 @@ class SmtpServer:
     its certificate is signed by the CA in ``ca_file``."""
 
     def __init__(self, directory: Path, login: tuple[str, str] | None = None):
+        directory.mkdir(parents=True, exist_ok=True)
         certs = make_certs(directory)
         self.ca_file = str(certs.ca)
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -189,7 +190,7 @@ class SmtpServer:
 
         def authenticate(server, session, envelope, mechanism, data):
             ok = login is not None and (data.login.decode(), data.password.decode()) == login
-            return AuthResult(success=ok)
+            return AuthResult(success=ok, handled=False)
 
         self.port = free_port()
         self.controller = Controller(self.recorder, hostname="127.0.0.1", port=self.port, tls_context=context,

@@ -20,6 +20,32 @@ def incident_table(rows) -> str:
     return "\n".join(lines)
 
 
+def channel_table(rows) -> str:
+    lines = [f"{'NAME':<16} {'KIND':<9} {'SENT':>5} {'FAILED':>6}  {'ROUTES':<24} DESTINATION"]
+    for r in rows:
+        lines.append(f"{r.name:<16} {r.kind:<9} {r.sent:>5} {r.failed:>6}  {', '.join(r.routes) or '-':<24} "
+                     f"{r.destination}" + (f"\n{'':<16} last error: {r.last_error}" if r.last_error else ""))
+    if not rows:
+        lines.append("(no channels: notifications reach the in-app inbox only; see docs/notifications.md)")
+    return "\n".join(lines)
+
+
+def notification_table(rows) -> str:
+    lines = [f"{'ID':>5}  {'AT (UTC)':<19}  {'CHANNEL':<14} {'CATEGORY':<10} {'STATUS':<8} {'TRIES':>5} "
+             f"{'INCIDENT':>8}  TITLE / ERROR"]
+    for r in rows:
+        incident = f"#{r.incident_id}" if r.incident_id else "-"
+        lines.append(f"{r.id:>5}  {r.at:%Y-%m-%d %H:%M:%S}  {r.channel:<14} {r.category:<10} {r.status:<8} "
+                     f"{r.attempts:>5} {incident:>8}  {r.title}")
+        if r.error:
+            lines.append(f"{'':>7}error: {r.error}")
+        if r.interrupted:
+            lines.append(f"{'':>7}{r.interrupted} attempt(s) cut short by a stop: it may have been delivered twice")
+    if not rows:
+        lines.append("(no notifications)")
+    return "\n".join(lines)
+
+
 def silence_table(rows: list[SilenceItem], now: datetime) -> str:
     lines = [f"{'ID':>5}  {'KIND':<11} {'STATUS':<8}  MATCHERS  WHEN  AUTHOR: COMMENT"]
     for r in rows:

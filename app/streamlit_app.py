@@ -11,10 +11,11 @@ if str(ROOT) not in sys.path:  # pages import app, ledger and policies from the 
     sys.path.insert(0, str(ROOT))
 
 from app import logs  # once sys.path has the tree
+from app.ui import TITLE, render_inbox
 
 logs.configure(os.environ.get(logs.ENV_LOG_FORMAT, "text"))
 
-st.set_page_config(page_title="SRE Workbench", page_icon=":material/monitor_heart:", layout="wide")
+st.set_page_config(page_title=TITLE, page_icon=":material/monitor_heart:", layout="wide")
 navigation = st.navigation([
     st.Page(ROOT / "pages" / "incidents.py", title="Incidents", icon=":material/emergency:", default=True),
     st.Page(ROOT / "pages" / "trends.py", title="Trends", icon=":material/show_chart:"),
@@ -22,5 +23,8 @@ navigation = st.navigation([
     st.Page(ROOT / "pages" / "routing.py", title="Routing", icon=":material/alt_route:"),
     st.Page(ROOT / "pages" / "approvals.py", title="Approvals", icon=":material/approval:"),
     st.Page(ROOT / "pages" / "rules.py", title="Rule suggestions", icon=":material/rule:"),
+    st.Page(ROOT / "pages" / "notifications.py", title="Notifications", icon=":material/notifications:"),
 ])
+with st.sidebar:
+    render_inbox()
 navigation.run()

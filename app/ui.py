@@ -1,4 +1,4 @@
-"""Pieces every page shares: the cached ledger engine, who acts, and the error boundary."""
+"""Pieces every page shares: the cached ledger engine, who acts, the error boundary and the inbox badge."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from sqlalchemy import Engine
 
 from app import settings
 from app.operator import operator_name
+from ledger.notifications import inbox
 from policies.errors import WorkbenchError
 
 log = logging.getLogger("workbench.ui")
+TITLE = "SRE Workbench"
 
 STATE_COLOURS = {
     "observed": "red", "triaged": "orange", "escalated": "violet", "contained": "blue",
@@ -49,3 +51,23 @@ def error_boundary(what: str) -> Iterator[None]:
 
 def state_badge(state: str) -> str:
     return f":{STATE_COLOURS.get(state, 'gray')}-badge[{state}]"
+
+
+@st.fragment(run_every="5s")
+def render_inbox() -> None:
+    """The inbox badge in the sidebar, and its count in the browser tab's title: open incidents
+    (how many nobody acknowledged), pending approvals, notifications that reached no channel."""
+    try:
+        box = inbox(engine())
+    except Exception as exc:  # the sidebar stays up; the reason goes to the log
+        log.warning("inbox counts unavailable: %s: %s", type(exc).__name__, exc)
+        return
+    st.set_page_config(page_title=f"({box.total}) {TITLE}" if box.total else TITLE)
+    parts = [f":red-badge[{box.open_incidents} open]" if box.open_incidents else ":green-badge[no open incidents]"]
+    if box.unacknowledged:
+        parts.append(f":orange-badge[{box.unacknowledged} not acknowledged]")
+    if box.pending_approvals:
+        parts.append(f":violet-badge[{box.pending_approvals} to approve]")
+    if box.undelivered:
+        parts.append(f":red-badge[:material/notifications_off: {box.undelivered} undelivered]")
+    st.markdown(" ".join(parts))

@@ -5,9 +5,9 @@ were useful, noise or expected. Refreshes itself."""
 import streamlit as st
 
 from app.hypotheses_ui import render_hypotheses
-from app.operator import act, available_actions, feedback, needs_reason
+from app.operator import acknowledge, act, available_actions, feedback, needs_reason
 from app.ui import SEVERITY_ICONS, actor, engine, error_boundary, state_badge
-from ledger import queries
+from ledger import notifications, queries
 from ledger.lifecycle import OPEN_STATES, OPERATOR_ACTIONS, STATES, Verdict
 
 REFRESH = "5s"
@@ -40,6 +40,17 @@ def render_action(incident_id: int, action: str, allowed: bool) -> None:
                     state = act(engine(), incident_id, action, reason, actor=actor())
                     st.toast(f"Incident {incident_id} is now {state}")
                     st.rerun()
+
+
+def render_acknowledge(detail: queries.IncidentDetail) -> None:
+    """Take the incident: its escalation stops. Done once; a resolved incident needs none."""
+    taken = detail.acknowledged_at is not None or detail.resolved_at is not None
+    if st.button("Acknowledged" if detail.acknowledged_at else "Acknowledge", key=f"ack-{detail.id}",
+                 disabled=taken, type="secondary" if taken else "primary", icon=":material/front_hand:"):
+        with error_boundary(f"Acknowledge incident {detail.id}"):
+            acknowledge(engine(), detail.id, actor=actor(), via="web app")
+            st.toast(f"Incident {detail.id} acknowledged: its escalation stops")
+            st.rerun()
 
 
 def render_findings(incident_id: int, findings: list[queries.FindingItem]) -> None:
@@ -77,13 +88,16 @@ def render_detail(incident_id: int) -> None:
         f"service **{detail.service}** · key `{detail.correlation_key}` · {detail.finding_count} finding(s) · "
         f"opened {detail.opened_at:%Y-%m-%d %H:%M:%S} UTC · last seen {detail.last_seen_at:%H:%M:%S} UTC"
         + (f" · resolved {detail.resolved_at:%Y-%m-%d %H:%M:%S} UTC" if detail.resolved_at else "")
+        + (f" · acknowledged by **{detail.acknowledged_by}** {detail.acknowledged_at:%Y-%m-%d %H:%M:%S} UTC"
+           if detail.acknowledged_at else "")
     )
     allowed = available_actions(detail.state)
     with st.container(horizontal=True):
+        render_acknowledge(detail)
         for action in OPERATOR_ACTIONS:
             render_action(detail.id, action, action in allowed)
-    timeline, evidence, findings, observations, hypotheses = st.tabs(["Timeline", "Evidence", "Findings",
-                                                                      "Recent probes", "Hypotheses"])
+    timeline, evidence, findings, observations, hypotheses, sent = st.tabs(
+        ["Timeline", "Evidence", "Findings", "Recent probes", "Hypotheses", "Notifications"])
     with timeline:
         st.dataframe(
             [{"at (UTC)": t.at, "actor": t.actor, "kind": t.kind,
@@ -110,6 +124,13 @@ def render_detail(incident_id: int) -> None:
                      width="stretch")
     with hypotheses, error_boundary("Drafting hypotheses"):
         render_hypotheses(detail.id)
+    with sent, error_boundary("Loading notifications"):
+        rows = notifications.list_notifications(engine(), incident_id=detail.id)
+        st.dataframe([{"at (UTC)": n.at, "channel": n.channel, "category": n.category, "status": n.status,
+                       "attempts": n.attempts, "error": n.error or ""} for n in rows],
+                     hide_index=True, width="stretch", column_config={"at (UTC)": WHEN})
+        if not rows:
+            st.caption("No notification about this incident (channels and routes: channels.yaml).")
 
 
 @st.fragment(run_every=REFRESH)

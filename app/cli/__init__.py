@@ -9,10 +9,10 @@ import sys
 from importlib.metadata import version
 
 from app import logs, settings
-from app.cli import approvals, incidents, policy, probe, routing, rules, samples, serve, silences
+from app.cli import approvals, channels, incidents, policy, probe, routing, rules, samples, serve, silences
 from policies.errors import PolicyError, WorkbenchError, one_line
 
-COMMAND_GROUPS = (serve, probe, incidents, rules, samples, routing, silences, approvals, policy)
+COMMAND_GROUPS = (serve, probe, incidents, rules, samples, routing, silences, approvals, channels, policy)
 
 
 def main(argv: list[str] | None = None) -> int:

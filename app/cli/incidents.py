@@ -9,7 +9,7 @@ import sys
 from app.cli.output import add_format, print_rows
 from app.cli.types import positive_integer, read_import
 from app.hypotheses_text import hypotheses_text
-from app.operator import act, feedback, needs_reason, operator_name
+from app.operator import acknowledge, act, feedback, needs_reason, operator_name
 from app.render import incident_table
 from app.settings import Paths
 from ledger import db, queries
@@ -37,6 +37,9 @@ def register(sub) -> None:
         a.add_argument("id", type=positive_integer)
         a.add_argument("--reason", required=needs_reason(action), help="why (recorded in the timeline)")
         a.set_defaults(handler=cmd_act, action=action)
+    ack = inc_sub.add_parser("ack", help="acknowledge an incident: you have it, its escalation stops")
+    ack.add_argument("id", type=positive_integer)
+    ack.set_defaults(handler=cmd_ack)
     hyp = inc_sub.add_parser("hypotheses", help="the drafted root-cause hypotheses and the model's refinement")
     hyp.add_argument("id", type=positive_integer)
     add_format(hyp)
@@ -80,6 +83,13 @@ def cmd_show(args, paths: Paths) -> int:
 def cmd_act(args, paths: Paths) -> int:
     state = act(paths.ledger(), args.id, args.action, args.reason, actor=operator_name())
     print(f"incident {args.id} is now {state}")
+    return 0
+
+
+def cmd_ack(args, paths: Paths) -> int:
+    incident = acknowledge(paths.ledger(), args.id, actor=operator_name(), via="CLI")
+    print(f"incident {args.id} acknowledged by {incident.acknowledged_by} at "
+          f"{incident.acknowledged_at:%Y-%m-%d %H:%M:%S} UTC")
     return 0
 
 

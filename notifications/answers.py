@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qs
 
-import httpx
+import aiohttp
 
 from notifications.senders import DeliveryFailed, Secrets, telegram_call
 from policies.channels import ChannelsFile, SlackChannel, TelegramChannel
@@ -40,7 +40,7 @@ class Refused(Exception):
         self.status = status
 
 
-async def telegram_updates(client: httpx.AsyncClient, channel: TelegramChannel, env: Mapping[str, str],
+async def telegram_updates(client: aiohttp.ClientSession, channel: TelegramChannel, env: Mapping[str, str],
                            offset: int) -> list[dict]:
     """The callback queries after ``offset`` (waiting up to the channel's poll_timeout for one)."""
     wait = int(channel.poll_timeout.total_seconds())
@@ -62,7 +62,7 @@ def telegram_answer(channel: str, update: dict) -> Answer | None:
     return Answer(channel, str(query["from"].get("id")), verb[:32], nonce[:64] or None, str(query.get("id")))
 
 
-async def telegram_reply(client: httpx.AsyncClient, channel: TelegramChannel, env: Mapping[str, str],
+async def telegram_reply(client: aiohttp.ClientSession, channel: TelegramChannel, env: Mapping[str, str],
                          query_id: str, text: str) -> None:
     """Show the outcome to whoever pressed the button (answerCallbackQuery)."""
     await telegram_call(client, channel, Secrets(env), "answerCallbackQuery",

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import httpx
+import aiohttp
 from sqlalchemy import Engine
 
 from ledger.db import read_session, utcnow, write_session
@@ -40,7 +40,7 @@ class Delivered:
     failures: list[tuple[str, str]] = field(default_factory=list)
 
 
-async def deliver_due(engine: Engine, config: ChannelsFile, env: Mapping[str, str], client: httpx.AsyncClient,
+async def deliver_due(engine: Engine, config: ChannelsFile, env: Mapping[str, str], client: aiohttp.ClientSession,
                       now: datetime | None = None) -> Delivered:
     done = Delivered()
     now = now or utcnow()
@@ -52,11 +52,11 @@ async def deliver_due(engine: Engine, config: ChannelsFile, env: Mapping[str, st
     return done
 
 
-async def _deliver(engine: Engine, config: ChannelsFile, env: Mapping[str, str], client: httpx.AsyncClient,
+async def _deliver(engine: Engine, config: ChannelsFile, env: Mapping[str, str], client: aiohttp.ClientSession,
                    ids: list[int], now: datetime, started: float, done: Delivered) -> None:
     """Try the notifications ``ids`` at once: attempts recorded first, outcomes after."""
     with write_session(engine) as session:
-        due = [n for n in (session.get(Notification, i) for i in ids) if n.status == DeliveryStatus.PENDING]
+        due = outbox.by_id(session, ids, pending=True)
         attempts = outbox.start_attempts(session, due, now + timedelta(seconds=time.perf_counter() - started))
         work = [(n.id, n.channel, n.payload, a.id) for n, a in zip(due, attempts)]
 
@@ -74,9 +74,11 @@ async def _deliver(engine: Engine, config: ChannelsFile, env: Mapping[str, str],
     outcomes = await asyncio.gather(*(one(channel, payload) for _, channel, payload, _ in work))
     finished = now + timedelta(seconds=time.perf_counter() - started)
     with write_session(engine) as session:
+        notifications = {n.id: n for n in outbox.by_id(session, [w[0] for w in work])}
+        attempts = outbox.attempts_by_id(session, [w[3] for w in work])
         for (notification_id, _, _, attempt_id), (error, latency) in zip(work, outcomes):
-            outbox.finish_attempt(session, attempt_id, finished, error, latency)
-            _settle(session, config, session.get(Notification, notification_id), error, finished, done)
+            outbox.finish_attempt(session, attempts[attempt_id], finished, error, latency)
+            _settle(session, config, notifications[notification_id], error, finished, done)
 
 
 def _settle(session, config: ChannelsFile, notification: Notification, error: str | None, now: datetime,
@@ -121,7 +123,7 @@ def _meta(session, config: ChannelsFile, failed: Notification, now: datetime) ->
 
 
 async def send_test(engine: Engine, config: ChannelsFile, name: str, env: Mapping[str, str],
-                    client: httpx.AsyncClient) -> str | None:
+                    client: aiohttp.ClientSession) -> str | None:
     """Send a test notification to channel ``name`` now, outside the outbox's turns, and record it
     there with its one attempt; return why it failed, or None."""
     channel = config.channel(name)
@@ -139,9 +141,9 @@ async def send_test(engine: Engine, config: ChannelsFile, name: str, env: Mappin
     with write_session(engine) as session:
         notification = outbox.enqueue(session, key=f"test:{name}:{started.isoformat()}", channels=[name],
                                       category="test", payload=payload, digest=messages.digest(payload), now=started)
-        notification.next_attempt_at = started
+        session.flush()
         (attempt,) = outbox.start_attempts(session, [notification], started)
-        outbox.finish_attempt(session, attempt.id, finished, error, latency)
+        outbox.finish_attempt(session, attempt, finished, error, latency)
         notification.status = DeliveryStatus.SENT if error is None else DeliveryStatus.FAILED
         notification.sent_at, notification.error = (finished, None) if error is None else (None, error)
     return error

@@ -91,6 +91,7 @@ def _groups(session: Session, config: ChannelsFile, notifiable: list[tuple[Incid
             group = {label: labels.get(label, "") for label in route.group_by}
             members[(i, json.dumps(group, sort_keys=True))].append(incident)
     logs = {(row.route, row.group_key): row for row in session.exec(select(NotificationGroup))}
+    recent = _recently_notified(session, config, now)
     planned = 0
     for i, route in enumerate(config.routes):
         name = f"routes[{i}]"
@@ -100,12 +101,12 @@ def _groups(session: Session, config: ChannelsFile, notifiable: list[tuple[Incid
             firing = members.get((i, key), [])
             row = logs.get((name, key)) or NotificationGroup(
                 route=name, group_key=key, first_at=min((incident.opened_at for incident in firing), default=now))
-            planned += _group(session, config, route, name, row, firing, now)
+            planned += _group(session, config, route, name, row, firing, recent, now)
     return planned
 
 
 def _group(session: Session, config: ChannelsFile, route: Route, name: str, row: NotificationGroup,
-           firing: list[Incident], now: datetime) -> int:
+           firing: list[Incident], recent: dict[tuple[str, str], set[int]], now: datetime) -> int:
     ids = sorted(incident.id for incident in firing)
     if not row.firing and ids and row.notified_at is not None:  # a group that had ended starts afresh
         row.first_at, row.notified_at = min(incident.opened_at for incident in firing), None
@@ -131,7 +132,7 @@ def _group(session: Session, config: ChannelsFile, route: Route, name: str, row:
             row.firing, row.notified_at = [], now  # the group ended, nothing to say
             session.add(row)
             return 0
-    if ids and _debounced(session, config, firing, category, now):
+    if ids and _debounced(recent, firing, category):
         return 0
     group = json.loads(row.group_key)
     payload = messages.group_payload(category, sorted(firing, key=lambda i: i.id),
@@ -146,15 +147,21 @@ def _group(session: Session, config: ChannelsFile, route: Route, name: str, row:
     return 1
 
 
-def _debounced(session: Session, config: ChannelsFile, firing: list[Incident], category: str, now: datetime) -> bool:
-    """Every incident of the group has a correlation key notified of ``category`` within ``debounce``."""
-    keys = {incident.correlation_key for incident in firing}
-    recent = set(session.exec(
-        select(Incident.correlation_key).join(Notification, Notification.incident_id == Incident.id)
-        .where(Notification.category == category, col(Notification.at) > now - config.debounce,
-               col(Incident.correlation_key).in_(keys), col(Notification.fallback_of).is_(None),
-               col(Incident.id).not_in([incident.id for incident in firing]))))
-    return keys <= recent
+def _recently_notified(session: Session, config: ChannelsFile, now: datetime) -> dict[tuple[str, str], set[int]]:
+    """(correlation key, category) -> ids of the incidents of that key notified of it within ``debounce``."""
+    recent: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for key, category, incident_id in session.exec(
+            select(Incident.correlation_key, Notification.category, Incident.id)
+            .join(Notification, Notification.incident_id == Incident.id)
+            .where(col(Notification.at) > now - config.debounce, col(Notification.fallback_of).is_(None))):
+        recent[key, category].add(incident_id)
+    return recent
+
+
+def _debounced(recent: dict[tuple[str, str], set[int]], firing: list[Incident], category: str) -> bool:
+    """Every incident of the group has a correlation key another incident of which was notified of
+    ``category`` within ``debounce``."""
+    return all(recent.get((incident.correlation_key, category), set()) - {incident.id} for incident in firing)
 
 
 def _escalations(session: Session, config: ChannelsFile, notifiable: list[tuple[Incident, dict]],

@@ -1,20 +1,23 @@
 """One sender per channel kind, each ``send(channel, payload, env, client)``: delivered when it
 returns, DeliveryFailed with the reason (secrets masked) when not. Webhook, Slack and Telegram
-speak HTTP through the worker's client (their API base URLs are configurable); e-mail speaks SMTP
-with the standard library; the ``apprise`` kind hands the text to Apprise, one Apprise object per
-delivery, so each is judged on its own."""
+speak HTTP through one aiohttp session of the worker (as the probes do: httpx's client made a
+twentieth of the deliveries per second, bench/notifications.py), their API base URLs
+configurable, answers read up to ``ANSWER_BYTES``; e-mail speaks SMTP with the standard library;
+the ``apprise`` kind hands the text to Apprise, one Apprise object per delivery, so each is judged
+on its own."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import smtplib
 import ssl
 from collections.abc import Mapping
 from email.message import EmailMessage
 
+import aiohttp
 import apprise
-import httpx
 
 from notifications import messages
 from policies.channels import AppriseChannel, EmailChannel, SlackChannel, TelegramChannel, WebhookChannel
@@ -22,6 +25,7 @@ from policies.secrets import MissingSecret, expand, redact
 
 USER_AGENT = "sre-workbench-notifications"
 _SHOWN = 300  # characters of a refusing server's answer kept in the reason
+ANSWER_BYTES = 1_048_576  # most of an answer read: a channel cannot bloat the worker
 
 
 class DeliveryFailed(Exception):
@@ -46,25 +50,34 @@ class Secrets:
         return redact(reason, self.used)
 
 
-async def send(channel, payload: dict, env: Mapping[str, str], client: httpx.AsyncClient) -> None:
+async def send(channel, payload: dict, env: Mapping[str, str], client: aiohttp.ClientSession) -> None:
     secrets = Secrets(env)
     try:
         await SENDERS[channel.kind](channel, payload, secrets, client)
     except DeliveryFailed as exc:
         raise DeliveryFailed(secrets.masked(str(exc))) from None
-    except (httpx.HTTPError, OSError, smtplib.SMTPException, ssl.SSLError) as exc:
+    except TimeoutError:
+        raise DeliveryFailed(f"no answer within {channel.timeout.total_seconds():g} s") from None
+    except (aiohttp.ClientError, OSError, smtplib.SMTPException, ssl.SSLError, ValueError) as exc:
         raise DeliveryFailed(secrets.masked(f"{type(exc).__name__}: {exc}".rstrip(": "))) from None
 
 
-async def _webhook(channel: WebhookChannel, payload: dict, secrets: Secrets, client: httpx.AsyncClient) -> None:
-    headers = {"User-Agent": USER_AGENT, **{name: secrets(value) for name, value in channel.headers.items()}}
-    response = await client.post(secrets(channel.url), json=payload, headers=headers,
-                                 timeout=channel.timeout.total_seconds())
-    if not response.is_success:
-        raise DeliveryFailed(f"HTTP {response.status_code}: {response.text[:_SHOWN]}")
+async def post(client: aiohttp.ClientSession, url: str, body: dict, timeout: float,
+               headers: dict | None = None) -> tuple[int, bytes]:
+    """POST ``body`` as JSON, redirects not followed; the status and at most ANSWER_BYTES of the answer."""
+    async with client.post(url, json=body, headers={"User-Agent": USER_AGENT, **(headers or {})},
+                           timeout=aiohttp.ClientTimeout(total=timeout), allow_redirects=False) as response:
+        return response.status, await response.content.read(ANSWER_BYTES)
 
 
-async def _slack(channel: SlackChannel, payload: dict, secrets: Secrets, client: httpx.AsyncClient) -> None:
+async def _webhook(channel: WebhookChannel, payload: dict, secrets: Secrets, client: aiohttp.ClientSession) -> None:
+    headers = {name: secrets(value) for name, value in channel.headers.items()}
+    status, answer = await post(client, secrets(channel.url), payload, channel.timeout.total_seconds(), headers)
+    if not 200 <= status < 300:
+        raise DeliveryFailed(f"HTTP {status}: {answer[:_SHOWN].decode(errors='replace')}")
+
+
+async def _slack(channel: SlackChannel, payload: dict, secrets: Secrets, client: aiohttp.ClientSession) -> None:
     """chat.postMessage, with the buttons as a Block Kit actions block."""
     body = {"channel": channel.channel, "text": messages.text(payload)}
     if buttons := messages.buttons(payload):
@@ -80,7 +93,7 @@ async def _slack(channel: SlackChannel, payload: dict, secrets: Secrets, client:
         raise DeliveryFailed(f"Slack refused it: {answer.get('error', 'no reason given')}")
 
 
-async def _telegram(channel: TelegramChannel, payload: dict, secrets: Secrets, client: httpx.AsyncClient) -> None:
+async def _telegram(channel: TelegramChannel, payload: dict, secrets: Secrets, client: aiohttp.ClientSession) -> None:
     """sendMessage, with the buttons as an inline keyboard whose callback data is ``verb:nonce``."""
     body: dict = {"chat_id": channel.chat_id, "text": messages.text(payload), "disable_web_page_preview": True}
     if buttons := messages.buttons(payload):
@@ -91,26 +104,26 @@ async def _telegram(channel: TelegramChannel, payload: dict, secrets: Secrets, c
         raise DeliveryFailed(f"Telegram refused it: {answer.get('description', 'no reason given')}")
 
 
-async def telegram_call(client: httpx.AsyncClient, channel: TelegramChannel, secrets, method: str, body: dict,
+async def telegram_call(client: aiohttp.ClientSession, channel: TelegramChannel, secrets, method: str, body: dict,
                         timeout: float | None = None) -> dict:
     """One Bot API method; its JSON answer (``ok`` false with a ``description`` when refused)."""
     return await _api(client, f"{channel.api_url}/bot{secrets(channel.token)}/{method}", body,
                       timeout or channel.timeout.total_seconds())
 
 
-async def _api(client: httpx.AsyncClient, url: str, body: dict, timeout: float, headers: dict | None = None) -> dict:
-    response = await client.post(url, json=body, timeout=timeout, headers={"User-Agent": USER_AGENT,
-                                                                           **(headers or {})})
+async def _api(client: aiohttp.ClientSession, url: str, body: dict, timeout: float,
+               headers: dict | None = None) -> dict:
+    status, raw = await post(client, url, body, timeout, headers)
     try:
-        answer = response.json()
+        answer = json.loads(raw)
     except ValueError:
-        raise DeliveryFailed(f"HTTP {response.status_code}, not JSON: {response.text[:_SHOWN]}") from None
+        raise DeliveryFailed(f"HTTP {status}, not JSON: {raw[:_SHOWN].decode(errors='replace')}") from None
     if not isinstance(answer, dict):
-        raise DeliveryFailed(f"HTTP {response.status_code}, unexpected answer: {response.text[:_SHOWN]}")
+        raise DeliveryFailed(f"HTTP {status}, unexpected answer: {raw[:_SHOWN].decode(errors='replace')}")
     return answer
 
 
-async def _email(channel: EmailChannel, payload: dict, secrets: Secrets, client: httpx.AsyncClient) -> None:
+async def _email(channel: EmailChannel, payload: dict, secrets: Secrets, client: aiohttp.ClientSession) -> None:
     message = EmailMessage()
     message["Subject"], message["From"], message["To"] = payload["title"], channel.sender, ", ".join(channel.to)
     message.set_content(messages.text(payload))
@@ -135,7 +148,7 @@ def _smtp(channel: EmailChannel, message: EmailMessage, login: tuple[str, str] |
         raise DeliveryFailed(f"the server refused {', '.join(sorted(refused))}")
 
 
-async def _apprise(channel: AppriseChannel, payload: dict, secrets: Secrets, client: httpx.AsyncClient) -> None:
+async def _apprise(channel: AppriseChannel, payload: dict, secrets: Secrets, client: aiohttp.ClientSession) -> None:
     url = secrets(channel.url)
     await asyncio.to_thread(_notify_apprise, url, payload, channel.timeout.total_seconds())
 

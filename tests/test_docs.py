@@ -23,6 +23,8 @@ from app.cli import build_parser
 from app.worker.jobs import Worker
 from detectors.evaluators import EVALUATORS
 from policies.actions import Action, ActionsFile, Parameter, Recommendation, Runner
+from policies.channels import Approver, Channel, ChannelsFile, Escalation, EscalationStep
+from policies.channels import Route as ChannelRoute
 from policies.conditions import PLACEHOLDERS
 from policies.hypotheses import CheckSpec, Clause, Gathering, HypothesesFile, HypothesisRule
 from policies.loader import FILES
@@ -139,6 +141,7 @@ UNIONS = {
     "targets": (Target, "policy.md", "Keys of every target"),
     "rules": (Rule, "rules.md", "Keys of every rule"),
     "runners": (Runner, "remediation.md", "Runners"),
+    "channels": (Channel, "notifications.md", "Keys of every channel"),
 }
 # Every other model of the policy, and the heading of the section that documents its keys.
 SECTIONS = {
@@ -164,6 +167,11 @@ SECTIONS = {
     Action: ("remediation.md", "Actions"),
     Parameter: ("remediation.md", "Parameters"),
     Recommendation: ("remediation.md", "Recommendations (`recommend`)"),
+    ChannelsFile: ("notifications.md", "`channels.yaml`"),
+    ChannelRoute: ("notifications.md", "Routes (`routes`)"),
+    Escalation: ("notifications.md", "Escalations (`escalations`)"),
+    EscalationStep: ("notifications.md", "Steps"),
+    Approver: ("notifications.md", "Approvers (`approvers`)"),
 }
 
 

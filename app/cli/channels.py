@@ -7,7 +7,7 @@ import asyncio
 import os
 from datetime import timedelta
 
-import httpx
+import aiohttp
 from pydantic import BaseModel
 
 from app.cli.output import add_format, print_rows
@@ -102,7 +102,7 @@ def cmd_test(args, paths: Paths) -> int:
         raise WorkbenchError(f"no channel {args.name!r} (channels: {known})")
 
     async def run():
-        async with httpx.AsyncClient(trust_env=False, follow_redirects=False) as client:
+        async with aiohttp.ClientSession(trust_env=False) as client:
             return await send_test(paths.ledger(), config, args.name, os.environ, client)
 
     error = asyncio.run(run())

@@ -13,7 +13,7 @@ import zlib
 from datetime import timedelta
 from importlib import metadata
 
-import httpx
+import aiohttp
 from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import (
@@ -139,7 +139,7 @@ class Worker:
         PlatformCollector(registry=r)
         Info("workbench_build", "The workbench's version and the Python running it.", registry=r).info(
             {"version": _version(), "python": platform.python_version()})
-        self.http: httpx.AsyncClient | None = None
+        self.http: aiohttp.ClientSession | None = None
         self.answer_loops: dict[str, asyncio.Task] = {}
         self.alert_batches = GroupCommit(self._commit_alert_batch, self._failed_alert_batch,
                                          max_count=INGEST_BATCH_PAYLOADS, max_bytes=INGEST_BATCH_BYTES)
@@ -172,7 +172,7 @@ class Worker:
         self._schedule_detector()
         self._schedule_refinement()
         self._schedule_learning()
-        self.http = httpx.AsyncClient(trust_env=False, follow_redirects=False)
+        self.http = aiohttp.ClientSession(trust_env=False)
         self._schedule_notifications()
         self.scheduler.start()
         log.info("worker started: %d targets", len(self._enabled()))
@@ -184,7 +184,7 @@ class Worker:
         for task in self.answer_loops.values():
             task.cancel()
         await self.alert_batches.close()
-        await self.http.aclose()
+        await self.http.close()
         await self.ctx.aclose()
         await self._flush_samples()
         log.info("worker stopped")
@@ -302,7 +302,7 @@ class Worker:
                     await asyncio.to_thread(self._move_cursor, name, update["update_id"] + 1)
             except asyncio.CancelledError:
                 raise
-            except (DeliveryFailed, httpx.HTTPError, ValueError) as exc:
+            except (DeliveryFailed, aiohttp.ClientError, TimeoutError, ValueError) as exc:
                 log.warning("reading answers from %s failed: %s; again in %.0fs", name, exc, ANSWER_RETRY)
                 await asyncio.sleep(ANSWER_RETRY)
             except Exception:
@@ -316,7 +316,7 @@ class Worker:
         log.info("answer %r from %s user %s: %s", answer.verb, channel.name, answer.identity, reply)
         try:
             await telegram_reply(self.http, channel, os.environ, answer.reference, reply)
-        except (DeliveryFailed, httpx.HTTPError) as exc:
+        except (DeliveryFailed, aiohttp.ClientError, TimeoutError) as exc:
             log.warning("could not show the outcome in %s: %s", channel.name, exc)
 
     def _cursor(self, name: str) -> int:

@@ -30,7 +30,6 @@ def enqueue(session: Session, *, key: str, channels: list[str], category: str, p
                                 next_attempt_at=now, digest=digest, payload=masked(session, payload),
                                 fallback_of=fallback_of)
     session.add(notification)
-    session.flush()
     return notification
 
 
@@ -53,8 +52,19 @@ def start_attempts(session: Session, notifications: list[Notification], now: dat
     return attempts
 
 
-def finish_attempt(session: Session, attempt_id: int, now: datetime, error: str | None, latency_ms: float) -> None:
-    attempt = session.get(DeliveryAttempt, attempt_id)
+def by_id(session: Session, ids: list[int], pending: bool = False) -> list[Notification]:
+    query = select(Notification).where(col(Notification.id).in_(ids))
+    if pending:
+        query = query.where(Notification.status == DeliveryStatus.PENDING)
+    return list(session.exec(query.order_by(col(Notification.id))))
+
+
+def attempts_by_id(session: Session, ids: list[int]) -> dict[int, DeliveryAttempt]:
+    return {a.id: a for a in session.exec(select(DeliveryAttempt).where(col(DeliveryAttempt.id).in_(ids)))}
+
+
+def finish_attempt(session: Session, attempt: DeliveryAttempt, now: datetime, error: str | None,
+                   latency_ms: float) -> None:
     attempt.finished_at, attempt.ok, attempt.latency_ms = now, error is None, latency_ms
     attempt.error = None if error is None else masked(session, error)
 

@@ -63,16 +63,16 @@ routes:
     (path, headers, body), = receiver.received
     assert headers["Authorization"] == "Bearer hook-token-abcdef123456" and body["category"] == "test"
     code, out, err = cli(None, "channels", "test", "down")
-    assert (code, out) == (1, "") and err.startswith("workbench: test notification to down failed: ConnectError")
+    assert (code, out) == (1, "") and err.startswith("workbench: test notification to down failed: ClientConnectorError: Cannot connect to host")
     code, _, err = cli(None, "channels", "test", "nope")
     assert (code, err) == (1, "workbench: no channel 'nope' (channels: hook, down, tg)\n")
     code, out, _ = cli(None, "channels", "list")
-    assert "hook             webhook       1      0  routes[0]" in out and "last error: ConnectError" in out
+    assert "hook             webhook       1      0  routes[0]" in out and "last error: ClientConnectorError" in out
     code, out, _ = cli(None, "notifications", "list", "--format", "json", "--status", "failed")
     (failed,) = json.loads(out)
     assert {k: failed[k] for k in ("channel", "incident_id", "status", "attempts")} == {
         "channel": "down", "incident_id": None, "status": "failed", "attempts": 1}
-    assert failed["error"].startswith("ConnectError") and failed["at"]
+    assert failed["error"].startswith("ClientConnectorError: Cannot connect to host 127.0.0.1") and failed["at"]
     code, out, _ = cli(None, "notifications", "list")
     assert "hook           test       sent         1        -  [TEST] SRE Workbench" in out
     assert "hook-token-abcdef123456" not in out

@@ -7,7 +7,7 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
+import aiohttp
 from sqlmodel import col, select
 
 from ledger.db import read_session, write_session
@@ -55,7 +55,7 @@ def run_pass(engine, policy: Policy, at: datetime, env: dict | None = None) -> D
     plan(engine, policy, at)
 
     async def deliver():
-        async with httpx.AsyncClient(trust_env=False) as client:
+        async with aiohttp.ClientSession(trust_env=False) as client:
             return await deliver_due(engine, policy.channels, env or {}, client, at)
 
     return asyncio.run(deliver())

@@ -78,7 +78,7 @@ def test_the_inbox_badge_and_the_page_show_what_went_where_and_what_failed(setup
     metrics = {m.label: m.value for m in at.metric}
     assert (metrics["Open incidents"], metrics["Not acknowledged"], metrics["Undelivered"]) == ("2", "2", "1")
     shown = texts(at.markdown)
-    assert f"to **down** · [incident #{lost}](./?incident={lost})" in shown and ":red[ConnectError" in shown
+    assert f"to **down** · [incident #{lost}](./?incident={lost})" in shown and ":red[ClientConnectorError" in shown
     health = at.dataframe[0].value
     assert dict(zip(health["channel"], health["sent"])) == {"down": 0, "hook": 1}
     outbox = at.dataframe[1].value

@@ -59,8 +59,11 @@ def render_health(now) -> None:
         st.caption("Nothing sent in the last day. Channels and routes are declared in channels.yaml "
                    "(docs/notifications.md); `workbench channels test NAME` sends a test.")
         return
-    st.dataframe([h.model_dump() for h in health], hide_index=True, width="stretch",
-                 column_config={"last_sent_at": WHEN, "last_error_at": WHEN})
+    st.dataframe([{"channel": h.channel, "sent": h.sent, "failed": h.failed, "pending": h.pending,
+                   "last sent (UTC)": h.last_sent_at, "last error": h.last_error or "",
+                   "last error at (UTC)": h.last_error_at} for h in health],
+                 hide_index=True, width="stretch",
+                 column_config={"last sent (UTC)": WHEN, "last error at (UTC)": WHEN})
 
 
 def render_outbox() -> None:

@@ -33,6 +33,8 @@ MAX_ITEMS = {  # file -> top-level key -> most items (list entries or mapping ke
     "actions.yaml": {"actions": 1_000, "recommend": 1_000},
     "hypotheses.yaml": {"rules": 1_000},
     "routing.yaml": {"providers": 100, "routes": 100},
+    "channels.yaml": {"channels": 1_000, "routes": 1_000, "escalations": 100, "approvals": 100, "approvers": 1_000,
+                      "meta": 100},
 }
 _EVENT_PARSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built in: the limits are checked fast
 

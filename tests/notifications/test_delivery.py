@@ -7,6 +7,7 @@ never reach the ledger."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 
 import pytest
@@ -17,7 +18,7 @@ from ledger.notifications import delivery_attempts, inbox, list_notifications
 from ledger.tables import DeliveryAttempt, Notification
 from tests.notifications.standins import Receiver, SlackStandIn, SmtpServer
 from tests.notifications.support import NOW, channels_policy, open_incident, outbox, run_pass
-from tests.support import free_port
+from tests.support import LocalServer, QuietHandler, free_port
 
 S = timedelta(seconds=1)
 TOKEN = "hook-token-5f1e2d3c4b5a"
@@ -193,3 +194,48 @@ attempts: 1
     (body,) = receiver.bodies()  # three failures, one meta notification, never to the failing channel
     assert body["category"] == "meta" and body["title"] == "[WORKBENCH] channel broken is failing"
     assert [n.category for n in outbox(engine)].count("meta") == 1
+
+
+def test_a_hostile_channel_is_a_failed_attempt_never_a_stuck_or_bloated_worker(engine, tmp_path):
+    """One endpoint answers 500 with 50 MB, one never answers, one answers 200 with garbage where
+    Slack's JSON belongs."""
+    class Hostile(QuietHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if self.path == "/huge":
+                self.send_response(500)
+                self.send_header("Content-Length", str(50 * 2**20))
+                self.end_headers()
+                chunk = b"x" * 2**20
+                try:
+                    for _ in range(50):
+                        self.wfile.write(chunk)
+                except OSError:
+                    pass
+            elif self.path == "/hang":
+                time.sleep(3)
+            else:
+                self.reply(200, b"\xff\xfe not json at all", "text/html")
+
+    server = LocalServer(Hostile)
+    try:
+        policy = channels_policy(tmp_path / "p", f"""
+channels:
+  - {{name: huge, kind: webhook, url: "{server.url}/huge"}}
+  - {{name: hang, kind: webhook, url: "{server.url}/hang", timeout: 500ms}}
+  - {{name: garbage, kind: slack, token: "${{T}}", channel: C1, api_url: "{server.url}/api"}}
+routes:
+  - {{channels: [huge], group_wait: 1s, continue: true}}
+  - {{channels: [hang], group_wait: 1s, continue: true}}
+  - {{channels: [garbage], group_wait: 1s}}
+attempts: 1
+""")
+        open_incident(engine)
+        run_pass(engine, policy, NOW + 2 * S, {"T": "xoxb-1"})
+        errors = {n.channel: n.error for n in list_notifications(engine)}
+        assert errors["huge"].startswith("HTTP 500: xxxx") and len(errors["huge"]) < 400
+        assert errors["hang"] == "no answer within 0.5 s"
+        assert errors["garbage"].startswith("HTTP 200, not JSON: ")
+        assert {n.status for n in list_notifications(engine)} == {"failed"}
+    finally:
+        server.close()

@@ -3,7 +3,8 @@ before it starts and after it ends. A failed attempt is retried after ``backoff`
 time, up to ``attempts`` tries; then the notification has failed for good and the next channel of
 its route takes it over (status ``fallback``), or, with none left, it stays ``failed`` in the
 inbox, and the channels named under ``meta`` hear that the channel is failing (once an hour per
-channel, and never about a meta notification, so the workbench's trouble cannot feed itself)."""
+channel, and never about a meta notification, so the workbench's trouble cannot feed itself), as
+they hear of the worker's own trouble (``report_trouble``)."""
 
 from __future__ import annotations
 
@@ -109,17 +110,32 @@ def _settle(session, config: ChannelsFile, notification: Notification, error: st
 
 
 def _meta(session, config: ChannelsFile, failed: Notification, now: datetime) -> None:
-    """Tell the meta channels (but the failing one) that a channel is failing, once per META_EVERY."""
-    channels = [name for name in config.meta if name != failed.channel]
+    meta_alert(session, config, f"channel-failing:{failed.channel}", f"channel {failed.channel} is failing",
+               f"Notification #{failed.id} could not be delivered to {failed.channel} after {failed.attempts} "
+               f"attempt(s): {failed.error}", now, besides=failed.channel)
+
+
+def meta_alert(session, config: ChannelsFile, what: str, title: str, summary: str, now: datetime,
+               besides: str | None = None) -> bool:
+    """Tell the meta channels (but ``besides``) about the workbench's own trouble ``what``, once per
+    META_EVERY; return whether it was planned."""
+    channels = [name for name in config.meta if name != besides]
     window = int(now.timestamp() // META_EVERY.total_seconds())
-    key = f"meta:channel-failing:{failed.channel}:{window}"
+    key = f"meta:{what}:{window}"
     if not channels or outbox.planned(session, [key]):
-        return
-    payload = messages.meta_payload(f"channel {failed.channel} is failing",
-                                    f"Notification #{failed.id} could not be delivered to {failed.channel} after "
-                                    f"{failed.attempts} attempt(s): {failed.error}", config.app_url)
+        return False
+    payload = messages.meta_payload(title, summary, config.app_url)
     outbox.enqueue(session, key=key, channels=channels, category="meta", payload=payload,
                    digest=messages.digest(payload), now=now)
+    return True
+
+
+def report_trouble(engine: Engine, config: ChannelsFile, what: str, reason: str, now: datetime) -> bool:
+    """The worker's own trouble (a job failing, the policy on disk refused) to the meta channels."""
+    if not config.meta:
+        return False
+    with write_session(engine) as session:
+        return meta_alert(session, config, what.replace(" ", "-"), f"{what} is failing", reason, now)
 
 
 async def send_test(engine: Engine, config: ChannelsFile, name: str, env: Mapping[str, str],

@@ -190,8 +190,8 @@ class ChannelsFile(Strict):
     approvals: list[str] = Field(default_factory=list, description="channels (slack, telegram) that get pending "
                                  "action requests with Approve and Reject")
     approvers: list[Approver] = Field(default_factory=list, description="who may decide from a channel")
-    meta: list[str] = Field(default_factory=list, description="channels for the workbench's own trouble (a channel "
-                            "failing); it always reaches the inbox")
+    meta: list[str] = Field(default_factory=list, description="channels for the workbench's own trouble: a channel "
+                            "failing, a worker job failing, the policy refused")
     app_url: HttpUrl = Field(default="http://127.0.0.1:8501", description="the web app's address, for links")
     interval: Duration = Field(default=timedelta(seconds=5), description="how often the worker plans and "
                                 "delivers notifications")

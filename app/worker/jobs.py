@@ -41,7 +41,7 @@ from ledger.repo import notifications as outbox
 from ledger.rollups import Rollups
 from ledger.samples import SampleStore
 from notifications.answers import Answer, telegram_answer, telegram_reply, telegram_updates
-from notifications.outbox import deliver_due
+from notifications.outbox import deliver_due, report_trouble
 from notifications.plan import plan
 from notifications.senders import DeliveryFailed
 from policies.channels import TelegramChannel
@@ -246,13 +246,23 @@ class Worker:
             policy = self.holder.policy
             made = await asyncio.to_thread(suggest, self.engine, self.store, policy, utcnow())
             await asyncio.to_thread(train, self.engine, policy, self.holder.directory, utcnow())
-        except Exception:
+        except Exception as exc:
             self.learn_errors.inc()
             log.exception("learning rule suggestions failed; it runs again next interval")
+            await self._trouble("learning", exc)
             return
         self.suggestions.inc(len(made))
         if made:
             log.info("%d rule suggestion(s) to review: workbench rules suggestions", len(made))
+
+    async def _trouble(self, what: str, reason: Exception | str) -> None:
+        """Tell the meta channels of channels.yaml (once an hour per kind of trouble)."""
+        text = reason if isinstance(reason, str) else f"{type(reason).__name__}: {reason}"
+        try:
+            await asyncio.to_thread(report_trouble, self.engine, self.holder.policy.channels, what, text[:1000],
+                                    utcnow())
+        except Exception as exc:  # noqa: BLE001 - the ledger may be the trouble: the log has it
+            log.warning("could not report %s trouble to the meta channels: %s: %s", what, type(exc).__name__, exc)
 
     def _schedule_notifications(self) -> None:
         """Plan and deliver notifications every ``interval`` of channels.yaml; read the answers of
@@ -275,9 +285,10 @@ class Worker:
         try:
             await asyncio.to_thread(plan, self.engine, policy, utcnow())
             done = await deliver_due(self.engine, policy.channels, os.environ, self.http)
-        except Exception:
+        except Exception as exc:
             self.notify_errors.inc()
             log.exception("notification pass failed; it runs again next interval")
+            await self._trouble("notification pass", exc)
             return
         for (channel, result), count in done.results.items():
             self.deliveries.labels(channel, result).inc(count)
@@ -333,9 +344,10 @@ class Worker:
         started = time.perf_counter()
         try:
             runs = await asyncio.to_thread(refine_due, self.engine, self.store, policy, self.holder.secrets)
-        except Exception:
+        except Exception as exc:
             self.hypothesis_runs.labels("error").inc()
             log.exception("hypothesis refinement failed; it runs again next interval")
+            await self._trouble("hypothesis refinement", exc)
             return
         self.refine_seconds.observe(time.perf_counter() - started)
         for run in runs:
@@ -346,7 +358,11 @@ class Worker:
     async def _reload(self) -> None:
         """Reload the policy files in a thread, so a slow load never holds up the probes (the holder runs
         one reload at a time); reschedule on the loop."""
-        if await asyncio.to_thread(self.holder.reload_if_changed):
+        changed = await asyncio.to_thread(self.holder.reload_if_changed)
+        if self.holder.error is not None:
+            await self._trouble("policy", f"the policy files on disk were refused, the last good policy stays in force: "
+                                          f"{self.holder.error.problems[0]}")
+        if changed:
             self.ctx.max_body_bytes = self.holder.policy.settings.max_body_bytes
             self._schedule_targets()
             self._schedule_detector()
@@ -360,9 +376,10 @@ class Worker:
         await self._flush_samples()
         try:
             outcome = await asyncio.to_thread(run_rules, self.engine, self.store, self.holder.policy)
-        except Exception:
+        except Exception as exc:
             self.detect_errors.inc()
             log.exception("detector cycle failed; it runs again next interval")
+            await self._trouble("detector cycle", exc)
             return
         self.detect_seconds.observe(outcome.evaluate_seconds + outcome.write_seconds)
         for name, count in outcome.signals.items():
@@ -403,9 +420,10 @@ class Worker:
         the signing key of approvals lives in the data directory, the parent of the samples store."""
         try:
             outcome = await run_pass(self.engine, self.holder.policy, self.store.root.parent, self.ctx)
-        except Exception:
+        except Exception as exc:
             self.remediation_errors.inc()
             log.exception("remediation pass failed; it runs again next interval")
+            await self._trouble("remediation pass", exc)
             return
         for result, count in outcome.results.items():
             self.action_runs.labels(result).inc(count)

@@ -16,6 +16,7 @@ from sqlmodel import select
 from ledger.db import read_session
 from ledger.notifications import delivery_attempts, inbox, list_notifications
 from ledger.tables import DeliveryAttempt, Notification
+from notifications.outbox import report_trouble
 from tests.notifications.standins import Receiver, SlackStandIn, SmtpServer
 from tests.notifications.support import NOW, channels_policy, open_incident, outbox, run_pass
 from tests.support import LocalServer, QuietHandler, free_port
@@ -239,3 +240,17 @@ attempts: 1
         assert {n.status for n in list_notifications(engine)} == {"failed"}
     finally:
         server.close()
+
+
+def test_worker_trouble_reaches_the_meta_channels_once_an_hour(engine, tmp_path, receiver):
+    policy = channels_policy(tmp_path / "p", f"""
+channels:
+  - {{name: ops, kind: webhook, url: "{receiver.url}/ops"}}
+meta: [ops]
+""")
+    assert report_trouble(engine, policy.channels, "detector cycle", "OperationalError: disk I/O error", NOW)
+    assert not report_trouble(engine, policy.channels, "detector cycle", "OperationalError: again", NOW + 60 * S)
+    run_pass(engine, policy, NOW + 61 * S)
+    (body,) = receiver.bodies()
+    assert body["title"] == "[WORKBENCH] detector cycle is failing" and "disk I/O error" in body["summary"]
+    assert report_trouble(engine, policy.channels, "detector cycle", "still", NOW + timedelta(hours=1, minutes=1))

@@ -1,6 +1,6 @@
 """Shared fixtures: ledgers on SQLite and on the machine's PostgreSQL, policy directories,
 free ports, a real local HTTP target whose answers a test switches, and a real local HTTP
-server with canned answers (captured from the real peers, in tests/samples/)."""
+server with canned answers (captured from the real peers, in tests/samples/), a webhook receiver."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import sqlalchemy
 
 from ledger.db import open_ledger, sqlite_url
 from tests.hostile import RawServer
+from tests.notifications.standins import Receiver
 from tests.support import SAMPLES, LocalServer, QuietHandler, free_port
 
 # The PostgreSQL server on this machine (trust auth on loopback); override for another.
@@ -168,4 +169,12 @@ def raw_server():
     yield start
     for server in servers:
         server.close()
+
+
+@pytest.fixture
+def receiver():
+    """A real webhook receiver on 127.0.0.1 that records what it is sent (tests/notifications/standins.py)."""
+    server = Receiver()
+    yield server
+    server.close()
 

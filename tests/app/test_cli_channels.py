@@ -11,16 +11,9 @@ import pytest
 from app.cli import main
 from app.settings import ENV_DATA, ENV_DB, ENV_POLICY
 from ledger.db import open_ledger
-from tests.notifications.standins import Receiver, SmtpServer
+from tests.notifications.standins import SmtpServer
 from tests.notifications.support import open_incident
 from tests.support import free_port
-
-
-@pytest.fixture
-def receiver():
-    server = Receiver()
-    yield server
-    server.close()
 
 
 @pytest.fixture

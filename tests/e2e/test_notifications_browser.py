@@ -14,18 +14,10 @@ from app.demo import set_fault
 from app.operator import operator_name
 from ledger import queries
 from ledger.db import open_ledger, sqlite_url
-from tests.notifications.standins import Receiver
 from tests.support import free_port
 
 pytestmark = pytest.mark.e2e
 UI_TIMEOUT_MS = 30_000
-
-
-@pytest.fixture
-def receiver():
-    server = Receiver()
-    yield server
-    server.close()
 
 
 def test_the_operator_sees_what_was_sent_what_failed_and_acknowledges(workbench, page, tmp_path, receiver):

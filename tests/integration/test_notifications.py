@@ -18,7 +18,7 @@ import pytest
 from ledger.db import open_ledger, sqlite_url
 from ledger.notifications import channel_answers, list_notifications
 from ledger.queries import action_request, incident_detail, list_action_requests, list_incidents
-from tests.notifications.standins import Receiver, TelegramStandIn, slack_interaction
+from tests.notifications.standins import TelegramStandIn, slack_interaction
 from tests.notifications.support import open_incident
 from tests.support import LocalServer, QuietHandler, wait_until
 
@@ -40,13 +40,6 @@ actions:
 recommend:
   - {{category: availability, service: shop, actions: [fault-off]}}
 """
-
-
-@pytest.fixture
-def receiver():
-    server = Receiver()
-    yield server
-    server.close()
 
 
 @pytest.fixture

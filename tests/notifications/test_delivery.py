@@ -10,26 +10,18 @@ import json
 import time
 from datetime import timedelta
 
-import pytest
 from sqlmodel import select
 
 from ledger.db import read_session
 from ledger.notifications import delivery_attempts, inbox, list_notifications
 from ledger.tables import DeliveryAttempt, Notification
 from notifications.outbox import report_trouble
-from tests.notifications.standins import Receiver, SlackStandIn, SmtpServer
+from tests.notifications.standins import SlackStandIn, SmtpServer
 from tests.notifications.support import NOW, channels_policy, open_incident, outbox, run_pass
 from tests.support import LocalServer, QuietHandler, free_port
 
 S = timedelta(seconds=1)
 TOKEN = "hook-token-5f1e2d3c4b5a"
-
-
-@pytest.fixture
-def receiver():
-    server = Receiver()
-    yield server
-    server.close()
 
 
 def test_a_channel_that_is_down_fails_with_reasons_then_falls_back_and_stays_in_the_inbox(engine, tmp_path, receiver):

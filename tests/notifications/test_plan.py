@@ -6,21 +6,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from app.operator import acknowledge, create_silence
 from ledger.db import open_ledger
-from tests.notifications.standins import Receiver
 from tests.notifications.support import NOW, channels_policy, open_incident, outbox, resolve, run_pass
 
 S = timedelta(seconds=1)
-
-
-@pytest.fixture
-def receiver():
-    server = Receiver()
-    yield server
-    server.close()
 
 
 def routes(url: str, extra: str = "", route: str = "") -> str:

@@ -16,16 +16,8 @@ from app.operator import operator_name
 from app.settings import ENV_DATA, ENV_DB, ENV_POLICY
 from ledger import queries
 from ledger.db import open_ledger, sqlite_url
-from tests.notifications.standins import Receiver
 from tests.notifications.support import NOW, channels_policy, open_incident, run_pass
 from tests.support import free_port
-
-
-@pytest.fixture
-def receiver():
-    server = Receiver()
-    yield server
-    server.close()
 
 
 @pytest.fixture

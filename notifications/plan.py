@@ -111,8 +111,8 @@ def _group(session: Session, config: ChannelsFile, route: Route, name: str, row:
     if not row.firing and ids and row.notified_at is not None:  # a group that had ended starts afresh
         row.first_at, row.notified_at = min(incident.opened_at for incident in firing), None
     if row.notified_at is None:
-        if not ids:  # its incidents ended before it was notified
-            if row in session:
+        if not ids:  # its incidents ended before it was notified; a row that ever notified keeps its sequence
+            if row in session and row.sequence == 0:
                 session.delete(row)
             return 0
         session.add(row)
@@ -139,6 +139,9 @@ def _group(session: Session, config: ChannelsFile, route: Route, name: str, row:
                                      resolved, group, name, config.app_url)
     row.sequence += 1
     key = f"{name}:{row.group_key}:{row.sequence}"
+    while outbox.planned(session, [key]):  # a group log lost with its row: never reuse a key
+        row.sequence += 1
+        key = f"{name}:{row.group_key}:{row.sequence}"
     first = (firing or resolved)[0]
     _enqueue(session, config, key=key, channels=route.channels, category=payload["category"], payload=payload,
              now=now, incident_id=first.id, route=name, acknowledge=[i for i in firing if i.acknowledged_at is None])

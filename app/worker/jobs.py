@@ -46,6 +46,7 @@ from notifications.plan import plan
 from notifications.senders import DeliveryFailed
 from policies.channels import TelegramChannel
 from policies.holder import PolicyHolder
+from policies.secrets import redact
 from probes.context import ProbeClient, ProbeContext
 from probes.cycle import run_target
 from probes.ingest import IngestResult, ingest_batch
@@ -284,6 +285,11 @@ class Worker:
         policy = self.holder.policy
         try:
             await asyncio.to_thread(plan, self.engine, policy, utcnow())
+        except Exception as exc:  # what is already in the outbox is still delivered
+            self.notify_errors.inc()
+            log.exception("planning notifications failed; it runs again next interval")
+            await self._trouble("notification planning", exc)
+        try:
             done = await deliver_due(self.engine, policy.channels, os.environ, self.http)
         except Exception as exc:
             self.notify_errors.inc()
@@ -314,10 +320,12 @@ class Worker:
             except asyncio.CancelledError:
                 raise
             except (DeliveryFailed, aiohttp.ClientError, TimeoutError, ValueError) as exc:
-                log.warning("reading answers from %s failed: %s; again in %.0fs", name, exc, ANSWER_RETRY)
+                log.warning("reading answers from %s failed: %s; again in %.0fs", name,
+                            redact(f"{type(exc).__name__}: {exc}", self.holder.secrets), ANSWER_RETRY)
                 await asyncio.sleep(ANSWER_RETRY)
-            except Exception:
-                log.exception("reading answers from %s failed; again in %.0fs", name, ANSWER_RETRY)
+            except Exception as exc:  # noqa: BLE001 - the loop goes on; the bot token is masked in the reason
+                log.error("reading answers from %s failed: %s; again in %.0fs", name,
+                          redact(f"{type(exc).__name__}: {exc}", self.holder.secrets), ANSWER_RETRY)
                 await asyncio.sleep(ANSWER_RETRY)
 
     async def _take(self, channel: TelegramChannel, answer: Answer) -> None:
@@ -328,7 +336,8 @@ class Worker:
         try:
             await telegram_reply(self.http, channel, os.environ, answer.reference, reply)
         except (DeliveryFailed, aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("could not show the outcome in %s: %s", channel.name, exc)
+            log.warning("could not show the outcome in %s: %s", channel.name,
+                        redact(f"{type(exc).__name__}: {exc}", self.holder.secrets))
 
     def _cursor(self, name: str) -> int:
         with read_session(self.engine) as session:

@@ -156,3 +156,22 @@ def test_an_unacknowledged_critical_incident_escalates_and_an_acknowledged_one_d
     run_pass(engine, policy, NOW + timedelta(minutes=40, seconds=2))  # the last step again after `repeat`
     paged = [b["incident"]["id"] for p, _, b in receiver.received if p == "/pager"]
     assert paged == [ignored, ignored] and taken not in paged and warning not in paged
+
+
+def test_a_group_that_ends_within_group_wait_after_it_notified_never_reuses_a_key(engine, tmp_path, receiver):
+    route = """  - channels: [hook]
+    group_by: [service]
+    group_wait: 30s
+    group_interval: 1s"""
+    policy = channels_policy(tmp_path / "p", routes(receiver.url, route=route, extra="debounce: 1ms"))
+    first = open_incident(engine, target="shop-web")
+    run_pass(engine, policy, NOW + 31 * S)
+    resolve(engine, first, NOW + 40 * S)
+    run_pass(engine, policy, NOW + 45 * S)  # resolved: the group ends
+    brief = open_incident(engine, target="shop-db", at=NOW + 50 * S)
+    run_pass(engine, policy, NOW + 55 * S)
+    resolve(engine, brief, NOW + 60 * S)  # within group_wait: never notified
+    run_pass(engine, policy, NOW + 65 * S)
+    open_incident(engine, target="shop-cache", at=NOW + 70 * S)
+    run_pass(engine, policy, NOW + 101 * S)
+    assert [b["category"] for b in receiver.bodies()] == ["firing", "resolved", "firing"]

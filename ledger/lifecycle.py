@@ -24,12 +24,13 @@ class IncidentState(StrEnum):
 
 class RequestStatus(StrEnum):
     """An action request: proposed (pending, or refused by the gate, or approved at once), decided,
-    run, finished."""
+    run, finished; withdrawn when its incident resolved before it ran."""
 
     PENDING = "pending"
     APPROVED = "approved"
     REJECTED = "rejected"
     EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"
     REFUSED = "refused"
     RUNNING = "running"
     SUCCEEDED = "succeeded"

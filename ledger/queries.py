@@ -407,12 +407,14 @@ class ActionRequestItem(BaseModel):
     verification: str | None
 
 
-def list_action_requests(engine: Engine, *, statuses: list[str] | None = None,
+def list_action_requests(engine: Engine, *, statuses: list[str] | None = None, incident_id: int | None = None,
                          limit: int = 200) -> list[ActionRequestItem]:
-    """Action requests with their incident's title and state, newest first."""
+    """Action requests (of one incident, if given) with their incident's title and state, newest first."""
     query = select(ActionRequest, Incident).join(Incident, Incident.id == ActionRequest.incident_id)
     if statuses:
         query = query.where(col(ActionRequest.status).in_(statuses))
+    if incident_id is not None:
+        query = query.where(ActionRequest.incident_id == incident_id)
     query = query.order_by(col(ActionRequest.id).desc()).limit(limit)
     with read_session(engine) as session:
         return [_action_request_item(session, request, incident) for request, incident in session.exec(query)]

@@ -16,6 +16,7 @@ from ledger import lifecycle, silences
 from ledger.errors import TransitionRefused
 from ledger.repo.rows import SYSTEM, get, mask, masked
 from ledger.tables import (
+    ActionRequest,
     Evidence,
     Finding,
     FindingFeedback,
@@ -26,6 +27,7 @@ from ledger.tables import (
     TargetState,
     TimelineEntry,
 )
+from policies.schema import SEVERITY_RANK
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,30 @@ def _fold(session: Session, finding: Finding, now: datetime, message: str) -> In
     incident.last_seen_at = now
     incident.updated_at = now
     timeline(session, incident, now, SYSTEM, "finding", message)
+    session.flush()
+    rate_severity(session, incident, now)
     return incident
+
+
+def rate_severity(session: Session, incident: Incident, now: datetime) -> None:
+    """An open incident is as severe as the worst of its firing findings: a rise or a fall is put on
+    the timeline with the finding that caused it. A resolved incident keeps the severity it had."""
+    firing = session.exec(
+        select(Finding).where(Finding.incident_id == incident.id, col(Finding.recovered_at).is_(None),
+                              col(Finding.suppressed_by).is_(None))
+    ).all()
+    if not firing or incident.resolved_at is not None:
+        return
+    worst = max(firing, key=lambda f: (SEVERITY_RANK.get(f.severity, 0), -f.id))
+    if worst.severity == incident.severity:
+        return
+    rose = SEVERITY_RANK.get(worst.severity, 0) > SEVERITY_RANK.get(incident.severity, 0)
+    why = (f"finding #{worst.id} is {worst.severity}: {worst.summary}" if rose
+           else f"the worst finding still firing, #{worst.id}, is {worst.severity}")
+    timeline(session, incident, now, SYSTEM, "severity",
+             f"severity {'rose' if rose else 'fell'} from {incident.severity} to {worst.severity}: {why}")
+    incident.severity = worst.severity
+    incident.updated_at = now
 
 
 SHADOW = "shadow: a learned rule in training opens no incident"
@@ -145,10 +170,27 @@ def release_suppressed(session: Session, now: datetime) -> int:
         if reason is None:
             was = finding.suppressed_by
             finding.suppressed_by = None
-            _fold(session, finding, now, f"finding #{finding.id} folded in: {finding.summary} "
-                                         f"(still firing after {was} ended)")
+            incident = _fold(session, finding, now, f"finding #{finding.id} folded in: {finding.summary} "
+                                                    f"(still firing after {was} ended)")
+            _carry_evidence(session, incident, finding, now)
             released += 1
     return released
+
+
+RELEASED_EVIDENCE = 5  # the latest failures a released finding brings to its incident
+
+
+def _carry_evidence(session: Session, incident: Incident, finding: Finding, now: datetime) -> None:
+    """A finding kept silent has no evidence on any incident: the latest failed probes of its target
+    since it fired come with it. A rule's finding gets its evidence at the rule's next evaluation
+    (finding_failed_again)."""
+    failures = session.exec(
+        select(Observation).where(Observation.target == finding.target, col(Observation.ok).is_(False),
+                                  Observation.started_at >= finding.first_seen, Observation.started_at <= now)
+        .order_by(col(Observation.started_at).desc(), col(Observation.id).desc()).limit(RELEASED_EVIDENCE)
+    ).all()
+    for observation in reversed(failures):
+        add_evidence(session, incident, finding, observation, now)
 
 
 def finding_failed_again(session: Session, finding_id: int, evidence: EvidenceItem, now: datetime) -> None:
@@ -163,6 +205,14 @@ def finding_failed_again(session: Session, finding_id: int, evidence: EvidenceIt
     if incident.state == lifecycle.RECOVERING:
         relapse(session, incident, now)
         add_evidence(session, incident, finding, evidence, now)
+    elif finding.rule.startswith("rule:") and not _has_evidence(session, incident, finding):
+        # released from a silence, a rule's finding has none of its own yet
+        add_evidence(session, incident, finding, evidence, now)
+
+
+def _has_evidence(session: Session, incident: Incident, finding: Finding) -> bool:
+    return session.exec(select(Evidence.id).where(Evidence.incident_id == incident.id,
+                                                  Evidence.finding_id == finding.id).limit(1)).first() is not None
 
 
 def finding_recovering(session: Session, finding_id: int, evidence: EvidenceItem, now: datetime, why: str) -> None:
@@ -200,6 +250,8 @@ def close_finding(session: Session, finding: Finding, now: datetime, why: str, r
     timeline(session, incident, now, SYSTEM, "recovery", f"finding #{finding.id} recovered: {why}")
     if finding.suppressed_by is not None:  # a child of this incident: it does not resolve it
         return
+    session.flush()
+    rate_severity(session, incident, now)
     if _other_firing(session, incident, finding) is None and incident.state != lifecycle.RESOLVED:
         if incident.state != lifecycle.RECOVERING and lifecycle.RECOVERING in lifecycle.TRANSITIONS[incident.state]:
             set_state(session, incident, lifecycle.RECOVERING, SYSTEM, now, "signal recovered")
@@ -268,6 +320,23 @@ def set_state(session: Session, incident: Incident, to_state: str, actor: str, n
         incident.resolved_at = now
         _close_findings(session, incident, now)
     timeline(session, incident, now, actor, "transition", reason, from_state=previous, to_state=to_state)
+    if to_state == lifecycle.RESOLVED:
+        _withdraw_requests(session, incident, now)
+
+
+def _withdraw_requests(session: Session, incident: Incident, now: datetime) -> None:
+    """Actions waiting for a decision or for their run are of no use once the incident resolved:
+    withdrawn, each with its reason on the timeline, and gone from the approvals inbox."""
+    waiting = (lifecycle.RequestStatus.PENDING, lifecycle.RequestStatus.APPROVED)
+    for request in session.exec(select(ActionRequest).where(ActionRequest.incident_id == incident.id,
+                                                            col(ActionRequest.status).in_(waiting),
+                                                            col(ActionRequest.started_at).is_(None))):
+        was = request.status
+        request.status = lifecycle.RequestStatus.WITHDRAWN
+        request.decided_at = request.decided_at or now
+        request.decision_reason = request.decision_reason or "withdrawn: the incident resolved"
+        timeline(session, incident, now, SYSTEM, "action",
+                  f"action request #{request.id} {request.action}: withdrawn ({was} when the incident resolved)")
 
 
 def relapse(session: Session, incident: Incident, now: datetime) -> None:

@@ -13,8 +13,8 @@ from ledger import queries
 from ledger.db import open_ledger, read_session, write_session
 from ledger.errors import NotFound, TransitionRefused
 from ledger.lifecycle import OPEN_STATES
-from ledger.repo import incidents
-from ledger.tables import Incident, TargetState
+from ledger.repo import incidents, silences
+from ledger.tables import Finding, Incident, TargetState
 from policies.schema import HttpTarget
 from probes.context import failed, observe
 from probes.cycle import record
@@ -159,6 +159,71 @@ def test_a_second_finding_with_the_same_key_folds_into_the_open_incident(engine,
         f"finding #{first.id} folded in: payments-api is down",
         f"finding #{second.id} folded in: payments-host is down",
     ]
+
+
+def test_severity_is_the_worst_firing_finding_and_each_change_is_on_the_timeline(engine, clock):
+    def spec(target: str, severity: str) -> incidents.FindingSpec:
+        return incidents.FindingSpec(rule="probe:http", target=target, service="shop", severity=severity,
+                                     summary=f"{target} is down", correlation_key="shop/payments")
+
+    with write_session(engine) as session:
+        incidents.open_finding(session, spec("payments-api", "warning"), [], clock.tick())
+    assert only_incident(engine).severity == "warning"
+    with write_session(engine) as session:
+        critical = incidents.open_finding(session, spec("payments-db", "critical"), [], clock.tick())
+    incident = only_incident(engine)
+    assert incident.severity == "critical"
+    with write_session(engine) as session:  # an info finding changes nothing
+        incidents.open_finding(session, spec("payments-cache", "info"), [], clock.tick())
+    assert only_incident(engine).severity == "critical"
+    with write_session(engine) as session:
+        incidents.close_finding(session, session.get(Finding, critical.id), clock.tick(), "recovered", "recovered")
+
+    assert only_incident(engine).severity == "warning"
+    changes = [t.message for t in queries.incident_detail(engine, incident.id).timeline if t.kind == "severity"]
+    assert changes == [
+        f"severity rose from warning to critical: finding #{critical.id} is critical: payments-db is down",
+        f"severity fell from critical to warning: the worst finding still firing, #{critical.id - 1}, is warning",
+    ]
+
+
+def test_a_finding_released_when_its_silence_ends_brings_its_latest_failures_as_evidence(engine, clock):
+    with write_session(engine) as session:
+        silence = silences.add_silence(session, matchers=[{"label": "service", "op": "=", "value": "shop"}],
+                                       starts_at=T0, ends_at=None, author="alice", comment="deploy", now=T0)
+    probe = Probe(engine, clock)
+    probe.fail(3)  # fires while silenced
+    probe.refused()
+    assert queries.list_incidents(engine) == []
+    with write_session(engine) as session:
+        silences.expire_silence(session, silence.id, "alice", clock.tick())
+    with write_session(engine) as session:
+        assert incidents.release_suppressed(session, clock.tick()) == 1
+
+    detail = queries.incident_detail(engine, only_incident(engine).id)
+    assert [e.summary for e in detail.evidence] == [
+        "http probe of checkout-api failed: [STATUS] == 200 -> got 503",
+        "http probe of checkout-api failed: cannot connect: connection refused",
+    ]
+    assert {e.finding_id for e in detail.evidence} == {detail.findings[0].id}
+
+
+def test_a_rule_finding_released_from_a_silence_gets_its_evidence_at_the_next_evaluation(engine, clock):
+    spec = incidents.FindingSpec(rule="rule:shop-errors", target="shop-errors", service="shop",
+                                 severity="warning", summary="error ratio 0.2 > 0.05", correlation_key="shop/errors")
+    seen = incidents.RuleEvidence(summary="error ratio over 1m was 0.2 (> 0.05)", data={"value": 0.2}, at=T0)
+    with write_session(engine) as session:
+        silence = silences.add_silence(session, matchers=[{"label": "service", "op": "=", "value": "shop"}],
+                                       starts_at=T0, ends_at=None, author="alice", comment="deploy", now=T0)
+        finding = incidents.open_finding(session, spec, [seen], clock.tick())
+        silences.expire_silence(session, silence.id, "alice", clock.tick())
+        incidents.release_suppressed(session, clock.tick())
+    assert queries.incident_detail(engine, only_incident(engine).id).evidence == []
+    for _ in range(2):  # the next evaluations: one piece of evidence, not one per evaluation
+        with write_session(engine) as session:
+            incidents.finding_failed_again(session, finding.id, seen, clock.tick())
+    [evidence] = queries.incident_detail(engine, only_incident(engine).id).evidence
+    assert (evidence.kind, evidence.summary, evidence.finding_id) == ("rule", seen.summary, finding.id)
 
 
 def test_a_finding_after_the_incident_resolved_opens_a_new_incident(engine, clock):

@@ -381,14 +381,30 @@ actions:
     assert "s3cr3t-value-42" not in everything and "hunter2hunter2" not in everything
 
 
-def test_the_worker_leaves_approvals_to_the_operator_when_an_incident_resolves(engine, tmp_path, canned):
+def test_requests_waiting_when_an_incident_resolves_are_withdrawn_with_the_reason_on_the_timeline(
+        engine, tmp_path, canned):
+    pol = policy(tmp_path / "policy", actions=canned_action(canned.url, approval=True))
+    incident = open_incident(engine)
+    waiting = flow.propose(engine, pol, incident, "page-shop", {}, proposer="bob", reason="r", now=NOW)
+    act(engine, incident, "resolve", "fixed by hand", actor="alice")
+
+    assert request(engine, waiting.id).status == "withdrawn"
+    assert f"workbench|action||action request #{waiting.id} page-shop: withdrawn (pending when the incident " \
+           "resolved)" in timeline(engine, incident)
+    assert queries.list_action_requests(engine, statuses=["pending", "approved"]) == []
+    with pytest.raises(RemediationError, match=f"action request #{waiting.id} is withdrawn, not pending"):
+        approve(engine, pol, waiting.id)
+    assert run_pass(engine, pol, tmp_path, NOW, env=ENV).results == {} and canned.posted == []
+
+
+def test_an_approved_request_not_yet_run_is_withdrawn_when_its_incident_resolves(engine, tmp_path, canned):
     pol = policy(tmp_path / "policy", actions=canned_action(canned.url))
     incident = open_incident(engine)
     proposed = flow.propose(engine, pol, incident, "page-shop", {}, proposer="bob", reason="r", now=NOW)
+    approve(engine, pol, proposed.id)
     act(engine, incident, "resolve", "fixed by hand", actor="alice")
-    with pytest.raises(RemediationError, match=r"refused by the gate: incident: resolved: nothing left to act on"):
-        approve(engine, pol, proposed.id)
-    assert request(engine, proposed.id).status == "refused" and canned.posted == []
+    assert request(engine, proposed.id).status == "withdrawn"
+    assert run_pass(engine, pol, tmp_path, NOW, env=ENV).results == {} and canned.posted == []
 
 
 def test_an_alert_alone_never_runs_an_action_without_approval(engine, tmp_path, canned):

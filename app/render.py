@@ -47,13 +47,27 @@ def notification_table(rows) -> str:
 
 
 def silence_table(rows: list[SilenceItem], now: datetime) -> str:
-    lines = [f"{'ID':>5}  {'KIND':<11} {'STATUS':<8}  MATCHERS  WHEN  AUTHOR: COMMENT"]
-    for r in rows:
-        lines.append(f"{r.id:>5}  {r.kind:<11} {r.status:<8}  {{{matchers_text(r.matchers)}}}  "
-                     f"{describe_when(r, now)}  {r.author}: {r.comment}")
-    if not rows:
-        lines.append("(no silences)")
-    return "\n".join(lines)
+    return aligned(["ID", "KIND", "STATUS", "MATCHERS", "WHEN", "AUTHOR: COMMENT"],
+                   [[r.id, r.kind, r.status, f"{{{matchers_text(r.matchers)}}}", describe_when(r, now),
+                     f"{r.author}: {r.comment}"] for r in rows], empty="(no silences)")
+
+
+def finding_table(rows) -> str:
+    """An incident's findings: what fired, how often, whether it still fires (and why it is kept silent)."""
+    return aligned(["ID", "SEV", "RULE", "TARGET", "FIRST SEEN (UTC)", "SEEN", "NOW", "SUMMARY"],
+                   [[r.id, r.severity, r.rule, r.target, f"{r.first_seen:%Y-%m-%d %H:%M:%S}", r.occurrences,
+                     ("recovered" if r.recovered_at else "firing") + (f" ({r.suppressed_by})" if r.suppressed_by else ""),
+                     r.summary] for r in rows], empty="(no findings)")
+
+
+def aligned(header: list[str], rows: list[list], empty: str) -> str:
+    """Columns as wide as their widest cell (numbers to the right), two spaces apart; the last one free."""
+    cells = [header, *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header) - 1)]
+    numeric = [all(isinstance(row[i], int) for row in rows) and bool(rows) for i in range(len(header))]
+    lines = ["  ".join([c.rjust(w) if numeric[i] else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
+                       + [row[-1]]) for row in cells]
+    return "\n".join(lines + ([] if rows else [empty]))
 
 
 def matchers_text(matchers: list[dict]) -> str:

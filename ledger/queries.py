@@ -91,6 +91,7 @@ class FindingItem(BaseModel):
     id: int
     rule: str
     target: str
+    severity: str
     summary: str
     first_seen: datetime
     last_seen: datetime

@@ -29,7 +29,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{logs.ENV_LOG_FORMAT}={args.log_format!r}: use one of {', '.join(logs.FORMATS)}")
     logs.configure(args.log_format)
     try:
-        return args.handler(args, settings.resolve(args.policy, args.data)) or 0
+        status = args.handler(args, settings.resolve(args.policy, args.data)) or 0
+        sys.stdout.flush()  # a closed pipe shows here, not after main has returned
+        return status
     except PolicyError as exc:
         print(f"workbench: policy invalid ({len(exc.problems)} problem(s)): {one_line(str(exc))}", file=sys.stderr)
         return 2
@@ -38,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `workbench ... | head`: the reader has had enough; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def _as_typed(arg: str) -> str:

@@ -10,7 +10,7 @@ from app.cli.output import add_format, print_rows
 from app.cli.types import positive_integer, read_import
 from app.hypotheses_text import hypotheses_text
 from app.operator import acknowledge, act, feedback, needs_reason, operator_name
-from app.render import incident_table
+from app.render import finding_table, incident_table
 from app.settings import Paths
 from ledger import db, queries
 from ledger.lifecycle import OPERATOR_ACTIONS, STATES, Verdict
@@ -68,6 +68,8 @@ def cmd_show(args, paths: Paths) -> int:
         print(detail.model_dump_json(indent=2))
         return 0
     print(incident_table([detail]))
+    print("\nFindings:")
+    print(finding_table(detail.findings))
     print("\nTimeline:")
     for item in detail.timeline:
         change = f" [{item.from_state or '-'} -> {item.to_state}]" if item.to_state else ""

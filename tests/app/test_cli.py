@@ -1,10 +1,16 @@
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from app import settings
 from app.cli import build_parser, main
 from ledger.db import known_secrets, read_session
+
+ROOT = Path(__file__).resolve().parents[2]
 
 TARGET = """
 targets:
@@ -68,6 +74,10 @@ def test_work_an_incident_from_the_command_line(cli, shop_policy, demo_target):
     assert detail["timeline"][-1]["message"] == "fixed the upstream"
     code, out, _ = cli("incidents", "show", "1")
     assert "[STATUS] == 200 -> got 503" in out and "fixed the upstream" in out
+    findings = out[out.index("Findings:"):out.index("Timeline:")].splitlines()
+    assert findings[1].split() == ["ID", "SEV", "RULE", "TARGET", "FIRST", "SEEN", "(UTC)", "SEEN", "NOW", "SUMMARY"]
+    assert findings[2].split()[:4] == ["1", "warning", "probe:http", "shop-web"]
+    assert "recovered" in findings[2] and findings[2].endswith("shop-web failing: [STATUS] == 200 -> got 503")
     assert cli("incidents", "show", "42") == (1, "", "workbench: no incident with id 42\n")
 
 
@@ -172,3 +182,14 @@ def test_the_cli_and_the_pages_open_the_ledger_knowing_the_policys_secrets(tmp_p
     with read_session(engine) as session:
         assert known_secrets(session) == frozenset(), "a policy that does not load: secret shapes only"
     engine.dispose()
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path):
+    """`workbench incidents list | head -1`: the pipe is closed before the command writes."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    env = {**os.environ, "WORKBENCH_DATA_DIR": str(tmp_path / "var")}
+    done = subprocess.run([sys.executable, "-m", "app.cli", "incidents", "list"], stdout=write_end,
+                          stderr=subprocess.PIPE, env=env, cwd=ROOT, text=True, check=False)
+    os.close(write_end)
+    assert (done.returncode, done.stderr) == (141, "")

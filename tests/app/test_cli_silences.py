@@ -76,6 +76,16 @@ def test_add_list_and_expire_a_silence(cli, clock):
     assert cli("silences", "expire", "1") == (0, "silence #1 had already ended at 2026-03-01 13:50:00 UTC\n", "")
 
 
+def test_the_silences_table_lines_up_whatever_the_matchers(cli, clock):
+    cli("silences", "add", "--match", "service=shop", "--duration", "2h", "--comment", "deploy")
+    cli("silences", "add", "--match", "service=checkout-api", "--match", "severity=~warn.*", "--duration", "1h",
+        "--comment", "noisy during the migration")
+    header, *rows = cli("silences", "list")[1].splitlines()
+    for column in ("STATUS", "MATCHERS", "WHEN", "AUTHOR: COMMENT"):
+        at = header.index(column)
+        assert all(row[at - 2:at] == "  " and row[at] != " " for row in rows), (column, rows)
+
+
 def test_maintenance_windows_one_off_and_recurring(cli, clock):
     code, out, _ = cli("silences", "add", "--maintenance", "--match", "service=db", "--starts",
                        "2026-03-01T16:00+01:00", "--duration", "90m", "--comment", "db upgrade")

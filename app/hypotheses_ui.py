@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import settings
-from app.ui import actor, engine, error_boundary
+from app.ui import actor, engine, error_boundary, policy
 from hypotheses import refine
 from hypotheses.checks import run_check
 from hypotheses.models import Draft, Hypothesis, Refinement
@@ -15,16 +15,11 @@ from ledger import queries
 from ledger.db import utcnow
 from ledger.lifecycle import RunStatus
 from ledger.samples import SampleStore
-from policies.loader import Policy, load_policy
 
 TTL = 15  # seconds a draft is reused: evidence gathering reads the samples store
 STATUS = {RunStatus.PENDING: "Waiting for the worker to take the request up…",
           RunStatus.RUNNING: "The model is working on it…"}
 
-
-@st.cache_resource(ttl=TTL)
-def policy() -> Policy:
-    return load_policy(settings.resolve().policy_dir)
 
 
 def store() -> SampleStore:

@@ -15,9 +15,11 @@ from app.ui import TITLE, render_inbox
 
 logs.configure(os.environ.get(logs.ENV_LOG_FORMAT, "text"))
 
-st.set_page_config(page_title=TITLE, page_icon=":material/monitor_heart:", layout="wide")
+# A local file: a material or emoji icon would have every page fetch its favicon from the internet.
+st.set_page_config(page_title=TITLE, page_icon=ROOT / "app" / "static" / "favicon.png", layout="wide")
 navigation = st.navigation([
     st.Page(ROOT / "pages" / "incidents.py", title="Incidents", icon=":material/emergency:", default=True),
+    st.Page(ROOT / "pages" / "overview.py", title="Overview", icon=":material/monitor_heart:"),
     st.Page(ROOT / "pages" / "trends.py", title="Trends", icon=":material/show_chart:"),
     st.Page(ROOT / "pages" / "silences.py", title="Silences", icon=":material/notifications_off:"),
     st.Page(ROOT / "pages" / "routing.py", title="Routing", icon=":material/alt_route:"),

@@ -13,9 +13,12 @@ from app import settings
 from app.operator import operator_name
 from ledger.notifications import inbox
 from policies.errors import WorkbenchError
+from policies.loader import Policy, load_policy
 
 log = logging.getLogger("workbench.ui")
 TITLE = "SRE Workbench"
+POLICY_TTL = 15  # seconds
+CONFIRMATION = "confirmation"  # session state: what the operator's last action did
 
 STATE_COLOURS = {
     "observed": "red", "triaged": "orange", "escalated": "violet", "contained": "blue",
@@ -27,6 +30,12 @@ SEVERITY_ICONS = {"critical": ":red[:material/error:]", "warning": ":orange[:mat
 @st.cache_resource
 def engine() -> Engine:
     return settings.resolve().ledger()
+
+
+@st.cache_resource(ttl=POLICY_TTL)
+def policy() -> Policy:
+    """The policy on disk, read again at most every POLICY_TTL seconds."""
+    return load_policy(settings.resolve().policy_dir)
 
 
 def actor() -> str:
@@ -47,6 +56,22 @@ def error_boundary(what: str) -> Iterator[None]:
     except Exception as exc:  # the page stays up; the traceback goes to the log
         log.exception("%s failed", what)
         st.error(f"{what} failed: {type(exc).__name__}: {exc}")
+
+
+def confirm(message: str) -> None:
+    """Say what an action did, on the page the operator lands on after it (see render_confirmation)."""
+    st.session_state[CONFIRMATION] = message
+
+
+def render_confirmation() -> None:
+    """The last action's confirmation, until the operator closes it or acts again."""
+    message = st.session_state.get(CONFIRMATION)
+    if message:
+        with st.container(horizontal=True, vertical_alignment="center"):
+            st.success(message, icon=":material/check_circle:")
+            if st.button("", icon=":material/close:", key="confirmation-close", help="Dismiss"):
+                del st.session_state[CONFIRMATION]
+                st.rerun()
 
 
 def state_badge(state: str) -> str:

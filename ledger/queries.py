@@ -29,6 +29,7 @@ from ledger.tables import (
     TimelineEntry,
 )
 from policies.secrets import redact_data
+from policies.selectors import matcher_from_dict
 
 Shown = TypeVar("Shown", bound=BaseModel)
 
@@ -215,7 +216,6 @@ def list_silences(engine: Engine, now: datetime, *, include_expired: bool = Fals
 
 class SuppressedFinding(FindingItem):
     service: str
-    severity: str
     incident_id: int | None  # the parent incident that suppresses it, if that is the reason
 
 
@@ -228,6 +228,27 @@ def suppressed_findings(engine: Engine, limit: int = 100) -> list[SuppressedFind
     with read_session(engine) as session:
         return [_shown(session, SuppressedFinding.model_validate(row, from_attributes=True))
                 for row in session.exec(query)]
+
+
+class SilencePreview(BaseModel):
+    """What a silence with these matchers would cover now: the findings still firing (with the
+    incident each is on, if any) and the targets of the policy whose findings it would keep silent."""
+
+    findings: list[SuppressedFinding]
+    targets: list[str]
+
+
+def preview_silence(engine: Engine, matchers: list[dict], targets: list[dict[str, str]],
+                    limit: int = 500) -> SilencePreview:
+    """``targets``: the labels every target's findings carry (rule, target, service, severity, kind)."""
+    parsed = [matcher_from_dict(m) for m in matchers]
+    with read_session(engine) as session:
+        firing = session.exec(select(Finding).where(col(Finding.recovered_at).is_(None))
+                              .order_by(col(Finding.first_seen).desc(), col(Finding.id).desc())).all()
+        covered = [_shown(session, SuppressedFinding.model_validate(f, from_attributes=True))
+                   for f in firing if all(m.matches(f.labels) for m in parsed)][:limit]
+    return SilencePreview(findings=covered,
+                          targets=[t["target"] for t in targets if all(m.matches(t) for m in parsed)][:limit])
 
 
 # --- hypotheses and LLM routing -------------------------------------------------------------

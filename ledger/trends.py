@@ -124,8 +124,17 @@ def read_trends(rollups: Rollups, engine: Engine, services: dict[str, ServiceSig
     the rollups of ``resolution`` (default: those that suit the range)."""
     span = RANGES[range_key]
     resolution = resolution or resolution_for(span)
+    return read_window(rollups, engine, services, service, floor_time(now - span, STEPS[resolution]), now,
+                       range_key, resolution)
+
+
+def read_window(rollups: Rollups, engine: Engine, services: dict[str, ServiceSignals], service: str,
+                since: datetime, now: datetime, label: str, resolution: str | None = None) -> Trends:
+    """The golden signals of ``service`` from ``since`` to ``now`` and over the span as long before
+    it, named ``label`` (1h, or 09:12-10:40), as :func:`read_trends` reads them."""
+    span = now - since
+    resolution = resolution or resolution_for(span)
     step = STEPS[resolution]
-    since = floor_time(now - span, step)
     signals = golden_signals(services, service)
     store = rollups.stores[resolution]
     roles = _roles(signals)
@@ -150,7 +159,7 @@ def read_trends(rollups: Rollups, engine: Engine, services: dict[str, ServiceSig
     label_sets = [{"service": service}, *({**json.loads(labels), "service": service}
                                           for labels in members["labels"].unique())]
     return Trends(
-        service=service, range=range_key, resolution=resolution, since=since, until=now,
+        service=service, range=label, resolution=resolution, since=since, until=now,
         signals={
             "latency": Signal("Latency", "ms", by_signal["latency"], notes["latency"]),
             "traffic": Signal("Traffic", "runs/min" if probe_runs else "req/s", by_signal["traffic"],

@@ -6,23 +6,17 @@ system logged (JSON Lines) are imported here and compared with the same policy."
 import plotly.express as px
 import streamlit as st
 
-from app import settings
-from app.ui import engine, error_boundary
+from app.ui import engine, error_boundary, policy
 from hypotheses import divergence
 from hypotheses.imports import import_decisions
 from ledger import queries
 from ledger.db import utcnow
-from policies.loader import Policy, load_policy
 from policies.schema import parse_duration
 
 TTL = 10
 RANGES = {"1h": "5m", "24h": "1h", "7d": "1d", "30d": "1d"}  # range -> bucket of the time chart
 WHEN = st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")
 
-
-@st.cache_resource(ttl=TTL)
-def policy() -> Policy:
-    return load_policy(settings.resolve().policy_dir)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

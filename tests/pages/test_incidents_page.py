@@ -11,8 +11,8 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from app.cli.serve import STREAMLIT_APP
-from app.operator import operator_name
-from app.settings import ENV_DATA, ENV_DB
+from app.operator import act, operator_name
+from app.settings import ENV_DATA, ENV_DB, ENV_POLICY
 from ledger import queries
 from ledger.db import open_ledger, sqlite_url, utcnow
 from policies.loader import load_policy
@@ -45,8 +45,10 @@ def data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv(ENV_DATA, str(directory))
     monkeypatch.delenv(ENV_DB, raising=False)
     st.cache_resource.clear()
+    st.cache_data.clear()
     yield directory
     st.cache_resource.clear()
+    st.cache_data.clear()
 
 
 @pytest.fixture
@@ -57,11 +59,13 @@ def ledger(data_dir):
 
 
 @pytest.fixture
-def incidents(ledger, policy_dir, demo_target) -> dict[str, int]:
+def incidents(ledger, policy_dir, demo_target, monkeypatch) -> dict[str, int]:
     """Two open incidents: shop (critical, a real 503 from the demo service) and db (warning,
-    connection refused). Returns the incident id by service."""
+    connection refused), the page reading the same policy. Returns the incident id by service."""
     demo_target.fault("errors")
-    policy = load_policy(policy_dir(TARGETS.format(url=demo_target.url)))
+    directory = policy_dir(TARGETS.format(url=demo_target.url))
+    monkeypatch.setenv(ENV_POLICY, str(directory))
+    policy = load_policy(directory)
 
     async def probe_shop():
         ctx = ProbeContext(ProbeClient(policy.settings.max_connections))
@@ -98,10 +102,16 @@ def texts(elements) -> str:
     return "\n".join(e.value for e in elements)
 
 
-def test_lists_incidents_and_filters_narrow_the_list(incidents):
+def shown_incident(at: AppTest) -> str | None:
+    return next((s.value for s in at.subheader if s.value.startswith("Incident #")), None)
+
+
+def test_lists_incidents_and_filters_narrow_the_list_but_never_the_incident_shown(incidents):
     at = page()
     assert listed_services(at) == ["db", "shop"]
     assert "shop-web failing: [STATUS] == 200 -> got 503" in list(at.dataframe[0].value["title"])
+    pinned = at.query_params["incident"]
+    assert shown_incident(at) == f"Incident #{pinned}"  # the newest open one, kept in the address
 
     run(at.multiselect(key="filter_severity").select("critical"))
     assert listed_services(at) == ["shop"]
@@ -112,26 +122,46 @@ def test_lists_incidents_and_filters_narrow_the_list(incidents):
 
     run(at.multiselect(key="filter_service").unselect("db"))
     run(at.multiselect(key="filter_state").set_value(["triaged"]))
-    assert not at.dataframe
-    assert "No incidents" in at.info[0].value
+    assert "No incidents match" in at.info[0].value
+    assert (at.query_params["incident"], shown_incident(at)) == (pinned, f"Incident #{pinned}")
 
 
-def test_detail_shows_timeline_and_evidence(incidents):
+def test_detail_shows_since_when_how_bad_timeline_and_evidence(incidents):
     at = page(incident=incidents["shop"])
-    assert at.selectbox(key="incident_select").value == incidents["shop"]
+    assert shown_incident(at) == f"Incident #{incidents['shop']}"
+    header = texts(at.markdown)
+    assert "**critical**" in header and "open **" in header and "last failure **now**" in header
+    assert ":orange[not acknowledged]" in header
     timeline = at.tabs[0].dataframe[0].value
     assert list(timeline["change"])[0] == "- → observed"
     assert "opened: shop-web failing" in list(timeline["message"])[0]
     evidence = texts(at.tabs[1].markdown)
     assert "`[STATUS] == 200 -> got 503`" in evidence
     assert "http probe of shop-web failed" in evidence
+    assert "./trends?service=shop&from=" in header
 
-    run(at.selectbox(key="incident_select").select(incidents["db"]))
+    at = page(incident=incidents["db"])
     assert at.query_params["incident"] == str(incidents["db"])
     assert "cannot connect: connection refused" in texts(at.tabs[1].markdown)
 
 
-def test_triage_moves_the_incident_to_triaged(incidents, ledger):
+def test_a_deep_link_opens_exactly_that_incident_or_says_it_does_not_exist(incidents, ledger):
+    act(ledger, incidents["shop"], "resolve", "fixed", actor="alice")
+    at = page(incident=incidents["shop"])  # resolved: not in the default list, shown all the same
+    assert shown_incident(at) == f"Incident #{incidents['shop']}" and at.query_params["incident"] == str(incidents["shop"])
+    assert ":gray-badge[resolved]" in texts(at.markdown)
+    assert listed_services(at) == ["db"]
+
+    at = page(incident=999)
+    assert shown_incident(at) is None and at.query_params["incident"] == "999"
+    assert texts(at.error) == "Incident #999 does not exist. Pick one from the list above."
+    at = page()
+    at.query_params["incident"] = "abc"
+    at = run(at)
+    assert "does not name an incident" in texts(at.error) and shown_incident(at) is None
+
+
+def test_triage_moves_the_incident_to_triaged_and_says_so(incidents, ledger):
     incident = incidents["shop"]
     at = page(incident=incident)
     run(at.button(key=f"triage-{incident}").click())
@@ -140,30 +170,64 @@ def test_triage_moves_the_incident_to_triaged(incidents, ledger):
     assert detail.state == "triaged"
     assert (detail.timeline[-1].actor, detail.timeline[-1].to_state) == (operator_name(), "triaged")
     assert ":orange-badge[triaged]" in texts(at.markdown)
+    assert texts(at.success) == f"Incident #{incident} is now triaged"
 
 
-def test_resolve_needs_a_note(incidents, ledger):
+@pytest.mark.parametrize("action", ["resolve", "suppress"])
+def test_an_action_with_a_reason_asks_in_a_dialog_and_ends_on_the_same_incident(incidents, ledger, action):
     incident = incidents["shop"]
     at = page(incident=incident)
-    resolve = f"FormSubmitter:resolve-form-{incident}-Resolve"
+    run(at.button(key=f"{action}-{incident}").click())
+    submit = f"FormSubmitter:{action}-form-{incident}-{action.title()}"
 
-    run(at.button(key=resolve).click())
+    run(at.button(key=submit).click())  # no reason: refused, and the dialog stays open with the error
     assert "needs a reason" in texts(at.error)
     assert queries.incident_detail(ledger, incident).state == "observed"
+    assert at.button(key=submit)
 
-    at.text_area(key=f"resolve-reason-{incident}").input("demo service fixed")
-    run(at.button(key=resolve).click())
+    at.text_area(key=f"{action}-reason-{incident}").input("demo service fixed")
+    run(at.button(key=submit).click())
     detail = queries.incident_detail(ledger, incident)
-    assert detail.state == "resolved"
+    assert detail.state == {"resolve": "resolved", "suppress": "suppressed"}[action]
     assert detail.timeline[-1].message == "demo service fixed"
-    assert not at.error
-    assert listed_services(at) == ["db"]  # resolved incidents leave the default (open states) list
+    assert not at.error and not at.text_area  # the dialog closed
+    assert texts(at.success) == f"Incident #{incident} is now {detail.state}: demo service fixed"
+    assert shown_incident(at) == f"Incident #{incident}" and at.query_params["incident"] == str(incident)
 
 
-def test_no_incidents_shows_an_info(data_dir):
+def test_silence_this_is_prefilled_and_previews_what_it_would_cover(incidents, ledger):
+    incident = incidents["shop"]
+    at = page(incident=incident)
+    run(at.button(key=f"silence-{incident}").click())
+    matchers = at.text_area(key=f"silence-this-{incident}")
+    assert matchers.value == 'service="shop"\ntarget="shop-web"'
+    preview = texts(at.markdown)
+    assert "1 firing finding(s), 1 target(s) of the policy" in preview
+    [covered] = [frame.value for frame in at.dataframe if "finding" in frame.value.columns]
+    assert list(covered["target"]) == ["shop-web"]
+
+    run(matchers.input('service=~"shop|db"'))
+    assert "2 firing finding(s), 2 target(s) of the policy" in texts(at.markdown)
+    run(at.text_area(key=f"silence-this-{incident}").input("service=~("))
+    assert "not a valid regex" in texts(at.error)
+
+    run(at.text_area(key=f"silence-this-{incident}").input('service="shop"'))
+    at.text_input(key=f"silence-this-comment-{incident}").input("deploy of shop")
+    run(at.button(key=f"FormSubmitter:silence-this-form-{incident}-Create silence").click())
+    assert not at.error, texts(at.error)
+    [silence] = queries.list_silences(ledger, utcnow())
+    assert (silence.matchers, silence.comment) == ([{"label": "service", "op": "=", "value": "shop"}], "deploy of shop")
+    assert texts(at.success) == f'Silence #{silence.id} created for 2h: {{service="shop"}}'
+    assert shown_incident(at) == f"Incident #{incident}"
+
+
+def test_nothing_open_shows_the_overview_of_what_is_watched(data_dir, policy_dir, monkeypatch):
+    monkeypatch.setenv(ENV_POLICY, str(policy_dir(TARGETS.format(url="http://127.0.0.1:9/"))))
     at = page()
-    assert not at.dataframe
     assert "No incidents" in at.info[0].value
+    overview = texts(at.markdown)
+    assert ":gray-badge[:material/help: no data]" in overview and "**shop**" in overview and "**db**" in overview
+    assert sorted(v for frame in at.dataframe for v in frame.value["name"]) == ["db-ping", "shop-web"]
 
 
 def test_alert_evidence_shows_labels_and_annotations(ledger):

@@ -88,6 +88,6 @@ def test_acknowledge_on_the_incident_records_who_and_is_done_once(setup):
     at = run(at.button(key=f"ack-{incident}").click())
     detail = queries.incident_detail(engine, incident)
     assert detail.acknowledged_by == operator_name()
-    assert f"acknowledged by **{operator_name()}** {detail.acknowledged_at:%Y-%m-%d %H:%M:%S} UTC" in texts(at.markdown)
+    assert f"acknowledged by **{operator_name()}**" in texts(at.markdown)
     assert at.button(key=f"ack-{incident}").disabled and at.button(key=f"ack-{incident}").label == "Acknowledged"
     assert ":orange-badge" not in texts(at.sidebar.markdown)

@@ -137,7 +137,8 @@ def test_charts_show_the_golden_signals_with_the_previous_period_and_bands(shop)
 def test_a_day_has_no_previous_samples_and_a_service_without_samples_says_so(shop):
     at = page("shop")
     assert at.selectbox(key="trends_service").options == ["billing", "shop"]
-    assert at.radio(key="trends_range").value == "24h"
+    assert at.radio(key="trends_range").value == "1h"  # the default: what is happening now
+    at = run(at.radio(key="trends_range").set_value("24h"))
     assert sorted(traces(charts(at)["Latency"])) == ["p50", "p95", "p99"]  # nothing was probed the day before
 
     run(at.selectbox(key="trends_service").select("billing"))
@@ -150,3 +151,23 @@ def test_no_services_says_how_to_add_one(data_dir, policy_dir):
     policy_dir("targets: []\n")
     at = page()
     assert "No services yet" in at.info[0].value
+
+
+def test_the_address_names_the_service_and_a_range_as_the_incident_page_links_it(shop):
+    start = shop["start"]
+    at = AppTest.from_file(str(STREAMLIT_APP), default_timeout=30)
+    run(at)
+    at.switch_page("../pages/trends.py")
+    at.query_params.update({"service": "shop", "from": f"{start + 60 * MINUTE:%Y-%m-%dT%H:%MZ}",
+                            "to": f"{start + 80 * MINUTE:%Y-%m-%dT%H:%MZ}"})
+    at = run(at)
+    assert at.selectbox(key="trends_service").value == "shop"
+    assert at.radio(key="trends_range").value == "linked"
+    latency = charts(at)["Latency"]
+    assert [when(x) for x in latency["layout"]["xaxis"]["range"]] == [start + 60 * MINUTE, start + 80 * MINUTE]
+    assert sorted(traces(latency)) == ["p50", "p50, previous 20m", "p95", "p95, previous 20m", "p99",
+                                       "p99, previous 20m"]
+
+    at.query_params.update({"from": "yesterday", "to": "today"})
+    at = run(at)
+    assert "use ISO 8601 times" in at.error[0].value and at.radio(key="trends_range").value == "1h"

@@ -155,7 +155,7 @@ def _apply(session, rule, row: RuleState | None, key: str, evaluation: Evaluatio
     spec = _finding_spec(rule, evaluation, summary) if signal is Signal.FIRING else None
     if row is None:
         row = rule_states.add_rule_state(session, rule.name, key, evaluation.group)
-    evidence = incidents.RuleEvidence(summary, evaluation.full_evidence(), now)
+    evidence = incidents.RuleEvidence(summary + _standing(rule, signal, after), evaluation.full_evidence(), now)
     if spec is not None:
         row.finding_id = incidents.open_finding(session, spec, [evidence], now).id
     elif row.finding_id is not None and signal is Signal.STILL_FIRING:
@@ -212,8 +212,24 @@ def _summary(rule, evaluation: Evaluation) -> str:
     if "absent" in e:
         return f"{rule.name}: {e['absent']}"
     where = ", ".join(f"{k}={v}" for k, v in evaluation.group.items() if v) or fields["service"]
-    return (f"{rule.name} ({where}): {e['reduce']} over {e['window']} is {_number(evaluation.value)} "
-            f"({e['op']} {_number(e['threshold'])})")
+    unit = UNITS.get(rule.kind, "")
+    return (f"{rule.name} ({where}): {e['reduce']} over the last {e['window']} was {_number(evaluation.value)}{unit} "
+            f"({e['op']} {_number(e['threshold'])}{unit})")
+
+
+UNITS = {"latency": " s"}  # the unit of a rule kind's value, where the kind fixes it
+
+
+def _standing(rule, signal: Signal, after: RuleStatus) -> str:
+    """What the value means for the rule's finding, as its evidence says it: once the condition
+    stops holding, the finding is held by keep_firing_for until a stated time, then recovers."""
+    if signal is Signal.RECOVERING and after.last_active_at is not None:
+        until = after.last_active_at + rule.keep_firing_for
+        return (f": no longer holds; held by keep_firing_for ({format_duration(rule.keep_firing_for)}) "
+                f"until {until:%H:%M:%S} UTC")
+    if signal is Signal.RECOVERED:
+        return ": no longer holds; recovered"
+    return ""
 
 
 def _number(value) -> str:

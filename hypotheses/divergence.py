@@ -12,6 +12,10 @@ from ledger.queries import DecisionItem
 from policies.routing import RoutingFile
 
 NONE = "(none)"
+# A decision diverged when the provider used is not the route's first for a reason of routing
+# (failover, a gate, the budget, an undeclared task, a provider off the policy). ``error`` is not
+# one: the route was followed and no provider answered (a local model that is down), counted apart.
+FOLLOWED = ("none", "error")
 SCHEMA = {"id": pl.Int64, "at": pl.Datetime("us", "UTC"), "source": pl.String, "task": pl.String,
           "incident_id": pl.Int64, "expected": pl.String, "actual": pl.String, "reason": pl.String,
           "divergent": pl.Boolean, "privacy_refusals": pl.Int64, "latency_ms": pl.Float64, "tokens": pl.Int64,
@@ -31,11 +35,16 @@ class Divergence:
     def divergent_share(self) -> float:
         return self.decisions["divergent"].mean() if self.decisions.height else 0.0
 
+    @property
+    def unserved(self) -> int:
+        """Decisions no provider served: the route was followed, every provider failed."""
+        return int((self.decisions["actual"] == NONE).sum())
+
 
 def frame(decisions: list[DecisionItem]) -> pl.DataFrame:
     return pl.DataFrame([{"id": d.id, "at": d.at, "source": d.source, "task": d.task, "incident_id": d.incident_id,
                           "expected": d.expected or NONE, "actual": d.actual or NONE, "reason": d.reason,
-                          "divergent": d.reason != "none", "privacy_refusals": d.privacy_refusals,
+                          "divergent": diverged(d.reason), "privacy_refusals": d.privacy_refusals,
                           "latency_ms": d.latency_ms, "tokens": d.tokens, "cost": d.cost} for d in decisions],
                         schema=SCHEMA)
 
@@ -45,7 +54,11 @@ def select(decisions: list[DecisionItem], *, tasks: list[str], providers: list[s
     """The decisions the Routing page's filters keep (an empty filter keeps all)."""
     return [d for d in decisions if (not tasks or d.task in tasks)
             and (not providers or (d.actual or NONE) in providers)
-            and (not sources or d.source in sources) and (not divergent_only or d.reason != "none")]
+            and (not sources or d.source in sources) and (not divergent_only or diverged(d.reason))]
+
+
+def diverged(reason: str) -> bool:
+    return reason not in FOLLOWED
 
 
 def summarize(decisions: list[DecisionItem], routing: RoutingFile, bucket: str) -> Divergence:

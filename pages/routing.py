@@ -4,6 +4,7 @@ budget use; privacy-gate refusals; a decision in detail with its incident. Decis
 system logged (JSON Lines) are imported here and compared with the same policy."""
 
 import plotly.express as px
+import polars as pl
 import streamlit as st
 
 from app.ui import engine, error_boundary, policy
@@ -14,6 +15,7 @@ from ledger.db import utcnow
 from policies.schema import parse_duration
 
 TTL = 10
+REFRESH = "30s"
 RANGES = {"1h": "5m", "24h": "1h", "7d": "1d", "30d": "1d"}  # range -> bucket of the time chart
 WHEN = st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")
 
@@ -27,23 +29,32 @@ def load(range_key: str) -> list[queries.DecisionItem]:
 def render_charts(found: divergence.Divergence) -> None:
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(px.bar(found.over_time.to_pandas(), x="bucket", y="decisions", color="actual",
-                               title="Decisions over time, by provider used", height=300),
+        st.plotly_chart(titled(px.bar(found.over_time.to_pandas(), x="bucket", y="decisions", color="actual",
+                                      labels={"bucket": "", "actual": "provider used"}),
+                               "Decisions over time, by provider used"),
                         key="routing-over-time", width="stretch")
-        st.plotly_chart(px.bar(found.reasons.to_pandas(), x="reason", y="decisions",
-                               title="Why the provider used differed from the route", height=300),
+        st.plotly_chart(titled(px.bar(found.reasons.to_pandas(), x="reason", y="decisions"),
+                               "Why the provider used differed from the route"),
                         key="routing-reasons", width="stretch")
     with right:
-        st.plotly_chart(px.density_heatmap(found.route_vs_actual.to_pandas(), x="actual", y="expected",
-                                           z="decisions", text_auto=True, height=300,
-                                           title="Policy route (first provider) vs provider used"),
+        st.plotly_chart(titled(px.density_heatmap(found.route_vs_actual.to_pandas(), x="actual", y="expected",
+                                                  z="decisions", text_auto=True),
+                               "Route's first provider vs provider used"),
                         key="routing-route-vs-actual", width="stretch")
-        budget = px.bar(found.budget.to_pandas(), x="day", y="tokens", color="task", height=300,
-                        title="Tokens per UTC day (the workbench's calls) and each task's budget")
+        days = found.budget.with_columns(pl.col("day").cast(pl.String)).to_pandas()  # whole days, not hours
+        budget = titled(px.bar(days, x="day", y="tokens", color="task", labels={"day": "UTC day"}),
+                        "Tokens per UTC day, and each task's budget")
+        budget.update_xaxes(type="category")
         for task, limit in {row["task"]: row["budget"] for row in found.budget.iter_rows(named=True)
                             if row["budget"]}.items():
             budget.add_hline(y=limit, line_dash="dash", annotation_text=f"{task} budget")
         st.plotly_chart(budget, key="routing-budget", width="stretch")
+
+
+def titled(figure, title: str):
+    """A chart's title with room for it: Streamlit's theme leaves a long one clipped otherwise."""
+    return figure.update_layout(title={"text": title, "x": 0, "xanchor": "left"}, height=320,
+                                margin={"l": 10, "r": 10, "t": 50, "b": 10})
 
 
 def render_table(found: divergence.Divergence) -> None:
@@ -86,26 +97,35 @@ st.title("Routing")
 st.caption("Every LLM call follows the routing policy (routing.yaml): its route, its gates, and the provider "
            "that actually served it.")
 render_import()
-controls = st.columns([3, 2, 2, 2, 2])
-range_key = controls[0].radio("Range", list(RANGES), index=1, horizontal=True, key="routing_range")
-with error_boundary("Loading routing decisions"):
-    decisions = load(range_key)
-    tasks = controls[1].multiselect("Task", sorted({d.task for d in decisions}), key="routing_task")
-    providers = controls[2].multiselect("Provider used", sorted({d.actual or divergence.NONE for d in decisions}),
-                                        key="routing_provider")
-    sources = controls[3].multiselect("Source", ["workbench", "import"], key="routing_source")
-    divergent_only = controls[4].toggle("Divergent only", key="routing_divergent")
-    chosen = divergence.select(decisions, tasks=tasks, providers=providers, sources=sources,
-                               divergent_only=divergent_only)
-    if not chosen:
-        st.info(f"No routing decisions in the last {range_key} match these filters.")
-    else:
+
+
+@st.fragment(run_every=REFRESH)
+def render_decisions() -> None:
+    controls = st.columns([3, 2, 2, 2, 2])
+    range_key = controls[0].radio("Range", list(RANGES), index=1, horizontal=True, key="routing_range")
+    with error_boundary("Loading routing decisions"):
+        decisions = load(range_key)
+        tasks = controls[1].multiselect("Task", sorted({d.task for d in decisions}), key="routing_task")
+        providers = controls[2].multiselect("Provider used", sorted({d.actual or divergence.NONE for d in decisions}),
+                                            key="routing_provider")
+        sources = controls[3].multiselect("Source", ["workbench", "import"], key="routing_source")
+        divergent_only = controls[4].toggle("Divergent only", key="routing_divergent")
+        chosen = divergence.select(decisions, tasks=tasks, providers=providers, sources=sources,
+                                   divergent_only=divergent_only)
+        if not chosen:
+            st.info(f"No routing decisions in the last {range_key} match these filters.")
+            return
         found = divergence.summarize(chosen, policy().routing, RANGES[range_key])
-        numbers = st.columns(4)
+        numbers = st.columns(5)
         numbers[0].metric("Decisions", len(chosen))
-        numbers[1].metric("Diverged from the route", f"{found.divergent_share:.0%}")
-        numbers[2].metric("Tokens", f"{int(found.decisions['tokens'].sum()):,}")
-        numbers[3].metric("Privacy-gate refusals", found.privacy_refusals)
+        numbers[1].metric("Diverged from the route", f"{found.divergent_share:.0%}",
+                          help="served by another provider than the route's first, for a reason of routing "
+                               "(failover, a gate, the budget, a task or provider outside the policy)")
+        numbers[2].metric("Unserved", found.unserved,
+                          help="the route was followed and no provider answered (a model that is down): a failure, "
+                               "not a divergence")
+        numbers[3].metric("Tokens", f"{int(found.decisions['tokens'].sum()):,}")
+        numbers[4].metric("Privacy-gate refusals", found.privacy_refusals)
         render_charts(found)
         render_table(found)
         ids = [d.id for d in chosen]
@@ -115,3 +135,6 @@ with error_boundary("Loading routing decisions"):
         picked = st.selectbox("Decision", ids, index=index, format_func=labels.get, key="routing_decision")
         st.query_params["decision"] = str(picked)
         render_detail(picked)
+
+
+render_decisions()

@@ -53,6 +53,7 @@ class ProbeContext:
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
     now: Callable[[], datetime] = utcnow
     engine: Engine | None = None  # the ledger, for probes that keep a position (logs)
+    readings: dict = field(default_factory=dict)  # what a probe keeps from one run to the next (host counters)
     _unverified: ProbeClient | None = field(default=None, init=False, repr=False)
     _verifying: ssl.SSLContext | None = field(default=None, init=False, repr=False)
 

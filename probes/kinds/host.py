@@ -1,15 +1,18 @@
 """Host probe: CPU, memory, disk, load and network saturation of the machine the worker runs on,
 read through psutil (Linux, macOS, Windows, the BSDs).
 
-CPU and network are deltas over one short sampling window: CPU times and network counters are
-read at its start and at its end, and the loop sleeps in between (a run blocks nothing). Each
-run measures its own window, so a first run, a one-off ``probe run --once`` and several host
-targets all get a full figure. The window's length comes from the injected clock (ctx.now)."""
+CPU and network are deltas since the target's previous run (its readings are kept in the probe
+context), so a figure is the average over the whole interval, not one instant: a single busy
+moment does not fail a run. A first run, a one-off ``probe run --once``, or a run more than
+MAX_SPAN after the previous one reads its own short window instead: the counters at its start
+and its end, the loop sleeping in between (a run blocks nothing). Lengths come from the injected
+clock (ctx.now)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 
 import psutil
 
@@ -17,16 +20,23 @@ from policies.schema import HostTarget
 from probes.context import ProbeContext, failed, observe
 
 CPU_WINDOW_S = 0.25
+MAX_SPAN = timedelta(minutes=10)  # older readings are not this interval's
 
 
 async def run(target: HostTarget, ctx: ProbeContext):
     started_at = ctx.now()
     t0 = time.perf_counter()
     try:
-        first, net_first = psutil.cpu_times(), _net_counters(target.interface)
-        await asyncio.sleep(CPU_WINDOW_S)
-        second, net_second = psutil.cpu_times(), _net_counters(target.interface)
-        window = (ctx.now() - started_at).total_seconds()
+        key = ("host", target.name, target.interface)
+        kept = ctx.readings.get(key)
+        if kept is not None and timedelta(0) < started_at - kept[2] <= MAX_SPAN:
+            first, net_first, since = kept
+        else:
+            first, net_first, since = psutil.cpu_times(), _net_counters(target.interface), started_at
+            await asyncio.sleep(CPU_WINDOW_S)
+        second, net_second, until = psutil.cpu_times(), _net_counters(target.interface), ctx.now()
+        ctx.readings[key] = (second, net_second, until)
+        window = (until - since).total_seconds()
         memory, disk = psutil.virtual_memory(), psutil.disk_usage(target.path)
         values = {
             "CPU": _busy_percent(first, second),

@@ -64,7 +64,7 @@ def test_a_latency_rule_opens_an_incident_with_its_evidence_and_resolves_it(setu
     outcome = run_rules(engine, store, policy, T0)
     assert outcome.signals == {"firing": 1}
     [incident] = queries.list_incidents(engine)
-    assert incident.title == "shop-latency (service=shop): p50 over 1m is 0.9 (> 0.5)"
+    assert incident.title == "shop-latency (service=shop): p50 over the last 1m was 0.9 s (> 0.5 s)"
     assert incident.correlation_key == "shop/shop-latency" and incident.service == "shop"
     [evidence] = queries.incident_detail(engine, incident.id).evidence
     assert evidence.kind == "rule"
@@ -76,6 +76,24 @@ def test_a_latency_rule_opens_an_incident_with_its_evidence_and_resolves_it(setu
     latency(store, 0.1, later)
     assert run_rules(engine, store, policy, later).signals == {"recovered": 1}
     assert queries.list_incidents(engine)[0].state == "resolved"
+
+
+def test_the_evidence_says_when_the_condition_stops_holding_and_until_when_it_keeps_firing(setup, engine):
+    policy, store = setup(extra="keep_firing_for: 1m")
+    latency(store, 0.9, T0)
+    run_rules(engine, store, policy, T0)
+    later = T0 + timedelta(seconds=30)  # three fast runs and three slow ones in the window: p50 0.5
+    latency(store, 0.1, later)
+    assert run_rules(engine, store, policy, later).signals == {"recovering": 1}
+    [incident] = queries.list_incidents(engine)
+    held = queries.incident_detail(engine, incident.id).evidence[-1].summary
+    assert held == ("shop-latency (service=shop): p50 over the last 1m was 0.5 s (> 0.5 s): no longer holds; "
+                    "held by keep_firing_for (1m) until 12:01:00 UTC")
+    end = T0 + timedelta(minutes=2)
+    latency(store, 0.1, end)
+    assert run_rules(engine, store, policy, end).signals == {"recovered": 1}
+    assert queries.incident_detail(engine, incident.id).evidence[-1].summary.endswith(
+        "was 0.1 s (> 0.5 s): no longer holds; recovered")
 
 
 def test_pending_for_survives_a_restart(setup, engine):
@@ -151,7 +169,7 @@ def test_a_parent_outage_suppresses_its_children_until_it_resolves(setup, engine
     # the parent recovers; the children still fire: each opens its own incident
     later = T0 + timedelta(minutes=1)
     record(engine, db, observe(db, later, 1.0, {"CONNECTED": True}), now=lambda: later)
-    assert sorted(open_titles(engine)) == ["shop-latency (service=shop): p50 over 1m is 0.9 (> 0.5)",
+    assert sorted(open_titles(engine)) == ["shop-latency (service=shop): p50 over the last 1m was 0.9 s (> 0.5 s)",
                                            "web failing: cannot connect"]
 
 
@@ -202,7 +220,7 @@ def test_one_failing_rule_is_logged_and_counted_and_the_others_are_evaluated(set
     latency(store, 0.9, T0)
     outcome = run_rules(engine, store, policy, T0)
     assert outcome.signals == {"error": 1, "firing": 1}
-    assert [i.title for i in queries.list_incidents(engine)] == ["shop-slow (service=shop): p50 over 1m is 0.9 (> 0.5)"]
+    assert [i.title for i in queries.list_incidents(engine)] == ["shop-slow (service=shop): p50 over the last 1m was 0.9 s (> 0.5 s)"]
     assert "rule shop-latency failed and is left out of this cycle: ValueError: Unknown format code 'f' for object " \
            "of type 'str'" in caplog.text
     with read_session(engine) as session:
@@ -216,3 +234,4 @@ rules:
 """)
     assert run_rules(engine, store, policy, T0).signals == {"firing": 1}
     assert [i.title for i in queries.list_incidents(engine)] == ["none stopped"]
+

@@ -107,6 +107,16 @@ def workbench(tmp_path, policy_dir, history):
                 process.wait()
 
 
+SCREENSHOTS = ROOT / "var" / "e2e-screenshots"  # kept after the run, for a reviewer to look at
+
+
+@pytest.fixture
+def screenshots() -> Path:
+    """Where the browser tests write their screenshots: var/e2e-screenshots/ in the checkout."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
+
+
 @pytest.fixture
 def page() -> Iterator[Page]:
     with sync_playwright() as playwright:

@@ -140,7 +140,7 @@ def history(prometheus, policy_dir, tmp_path):
     return seed
 
 
-def test_learned_from_prometheus_history_accepted_in_the_browser_evaluated_and_rolled_back(workbench, page, tmp_path):
+def test_learned_from_prometheus_history_accepted_in_the_browser_evaluated_and_rolled_back(workbench, page, tmp_path, screenshots):
     policy, data = tmp_path / "policy", workbench.data_dir
     done = workbench_cli(policy, data, "rules", "suggest")
     assert done.returncode == 0, done.stderr
@@ -160,7 +160,7 @@ def test_learned_from_prometheus_history_accepted_in_the_browser_evaluated_and_r
     form.get_by_role("button", name="Accept").click()
     workbench.wait_for("the rule in learned-rules.yaml", lambda: (policy / "learned-rules.yaml").exists())
     assert load_policy(policy).learned == {"cart-latency-learned"}
-    page.screenshot(path=str(tmp_path / "accepted.png"), full_page=True)
+    page.screenshot(path=screenshots / "accepted.png", full_page=True)
 
     # live: cart is slow now; the worker, having reloaded the policy, evaluates the learned rule
     now = utcnow()

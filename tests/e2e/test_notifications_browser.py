@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 UI_TIMEOUT_MS = 30_000
 
 
-def test_the_operator_sees_what_was_sent_what_failed_and_acknowledges(workbench, page, tmp_path, receiver):
+def test_the_operator_sees_what_was_sent_what_failed_and_acknowledges(workbench, page, tmp_path, receiver, screenshots):
     (tmp_path / "policy" / "channels.yaml").write_text(f"""
 channels:
   - {{name: oncall-hook, kind: webhook, url: "{receiver.url}/hook"}}
@@ -44,7 +44,7 @@ interval: 1s
         expect(page.get_by_text("reached no channel")).to_be_visible()
         expect(page.get_by_text(re.compile("Cannot connect to host 127.0.0.1")).first).to_be_visible()
         expect(page).to_have_title(re.compile(r"^\(\d+\) SRE Workbench$"), timeout=UI_TIMEOUT_MS)
-        page.screenshot(path=tmp_path / "notifications.png", full_page=True)
+        page.screenshot(path=screenshots / "notifications.png", full_page=True)
 
         page.goto(f"{workbench.ui_url}?incident={incident.id}")
         page.get_by_role("button", name="Acknowledge").click()
@@ -53,6 +53,6 @@ interval: 1s
         expect(page.get_by_text("1 not acknowledged")).to_be_hidden(timeout=UI_TIMEOUT_MS)
         page.get_by_role("tab", name="Notifications").click()
         expect(page.get_by_role("tab", name="Notifications")).to_have_attribute("aria-selected", "true")
-        page.screenshot(path=tmp_path / "incident-acknowledged.png", full_page=True)
+        page.screenshot(path=screenshots / "incident-acknowledged.png", full_page=True)
     finally:
         ledger.dispose()

@@ -30,7 +30,7 @@ recommend:
 """
 
 
-def test_the_operator_approves_a_proposed_action_that_contains_the_incident(workbench, page, tmp_path):
+def test_the_operator_approves_a_proposed_action_that_contains_the_incident(workbench, page, tmp_path, screenshots):
     (tmp_path / "policy" / "actions.yaml").write_text(ACTIONS.format(port=workbench.demo_port))
     ledger = open_ledger(sqlite_url(workbench.data_dir))
     try:
@@ -48,7 +48,7 @@ def test_the_operator_approves_a_proposed_action_that_contains_the_incident(work
         expect(page.get_by_text(plan)).to_be_visible()
         expect(page.get_by_text("posture demo; the action is allowed in demo")).to_be_visible()
         expect(page.get_by_text("[STATUS] == 200 -> got 503", exact=True).first).to_be_visible()
-        page.screenshot(path=tmp_path / "approvals-pending.png", full_page=True)
+        page.screenshot(path=screenshots / "approvals-pending.png", full_page=True)
 
         page.get_by_label("Reason").fill("the demo is failing, turn the fault off")
         page.get_by_role("button", name="Approve").click()
@@ -62,6 +62,6 @@ def test_the_operator_approves_a_proposed_action_that_contains_the_incident(work
 
         expect(page.get_by_text("No action request is waiting for a decision.")).to_be_visible(timeout=UI_TIMEOUT_MS)
         expect(page.get_by_text("History")).to_be_visible()
-        page.screenshot(path=tmp_path / "approvals-history.png", full_page=True)
+        page.screenshot(path=screenshots / "approvals-history.png", full_page=True)
     finally:
         ledger.dispose()

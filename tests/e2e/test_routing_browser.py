@@ -48,7 +48,7 @@ def routed_policy(tmp_path, model_server):
 
 
 def test_the_worker_refines_hypotheses_and_the_routing_page_shows_the_decision(routed_policy, workbench, page,
-                                                                                tmp_path):
+                                                                                tmp_path, screenshots):
     ledger = open_ledger(sqlite_url(workbench.data_dir))
     try:
         set_fault(workbench.demo_port, "errors")
@@ -64,7 +64,7 @@ def test_the_worker_refines_hypotheses_and_the_routing_page_shows_the_decision(r
         expect(page.get_by_text("What the model changed:")).to_be_visible(timeout=UI_TIMEOUT_MS)
         expect(page.get_by_text("Routed to local (route primary › local; reason failover)", exact=False)) \
             .to_be_visible()
-        page.screenshot(path=tmp_path / "hypotheses.png", full_page=True)
+        page.screenshot(path=screenshots / "hypotheses.png", full_page=True)
 
         page.get_by_role("link", name="Routing").click()
         expect(page.get_by_role("heading", name="Routing")).to_be_visible(timeout=UI_TIMEOUT_MS)
@@ -77,7 +77,7 @@ def test_the_worker_refines_hypotheses_and_the_routing_page_shows_the_decision(r
         expect(page.get_by_text("gateway.jsonl: imported 1 decision(s); 0 already imported, 1 invalid line(s)")) \
             .to_be_visible(timeout=UI_TIMEOUT_MS)
         expect(page.get_by_text("line 2: not JSON", exact=False)).to_be_visible()
-        page.screenshot(path=tmp_path / "routing.png", full_page=True)
+        page.screenshot(path=screenshots / "routing.png", full_page=True)
         assert [d.source for d in queries.routing_decisions(ledger)].count("import") == 1
     finally:
         ledger.dispose()

@@ -32,7 +32,7 @@ def history():
     return seed
 
 
-def test_trends_show_the_golden_signals_with_the_incident_band(workbench, page, tmp_path):
+def test_trends_show_the_golden_signals_with_the_incident_band(workbench, page, tmp_path, screenshots):
     ledger = open_ledger(sqlite_url(workbench.data_dir))
     try:
         set_fault(workbench.demo_port, "errors")
@@ -46,6 +46,6 @@ def test_trends_show_the_golden_signals_with_the_incident_band(workbench, page, 
         label = f"incident #{incident.id} ({incident.severity})"
         expect(page.locator("g.annotation").filter(has_text=label).first).to_be_visible(timeout=UI_TIMEOUT_MS)
         expect(page.get_by_text("Latency").first).to_be_visible()
-        page.screenshot(path=tmp_path / "trends.png", full_page=True)
+        page.screenshot(path=screenshots / "trends.png", full_page=True)
     finally:
         ledger.dispose()

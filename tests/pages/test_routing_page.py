@@ -5,6 +5,7 @@ official ollama client and recorded Ollama servers) and decisions imported from 
 from __future__ import annotations
 
 import shutil
+from datetime import timedelta
 
 import pytest
 import streamlit as st
@@ -17,8 +18,10 @@ from app.settings import ENV_DATA, ENV_DB, ENV_POLICY
 from hypotheses.imports import import_decisions
 from hypotheses.refine import request, run_refinement
 from ledger import queries
-from ledger.db import open_ledger, sqlite_url
+from ledger.db import open_ledger, sqlite_url, write_session
+from ledger.repo import hypotheses
 from ledger.samples import SampleStore
+from ledger.tables import RoutingDecision
 from policies.loader import load_policy
 from tests.hypotheses.conftest import VALID, down, provider
 from tests.hypotheses.recorded import RecordedOllama
@@ -90,7 +93,7 @@ def test_decisions_charts_filters_and_drill_down(workbench):
     import_decisions(engine, GATEWAY, "gateway.jsonl", policy.routing)
 
     at = routing_page()
-    assert [m.value for m in at.metric] == ["3", "100%", "170", "0"]
+    assert [m.value for m in at.metric] == ["3", "100%", "0", "170", "0"]
     assert sorted(at.dataframe[0].value["reason"]) == ["failover", "privacy", "undeclared"]
     assert len(at.get("plotly_chart")) == 4
 
@@ -108,6 +111,24 @@ def test_decisions_charts_filters_and_drill_down(workbench):
     run(at.multiselect(key="routing_task").unselect("summary"))
     run(at.radio(key="routing_range").set_value("1h"))
     assert at.metric[0].value == "2", "the decision of 10:30 is more than an hour old"
+
+
+def test_a_model_that_is_down_is_unserved_not_a_divergence(workbench):
+    """Every retry while the only model is down is a decision no provider served: the route was
+    followed, so the share that diverged stays at what routing chose."""
+    engine, _, policy, incident_id = workbench
+    refine_once(workbench)  # served by local after primary was down: a failover
+    with write_session(engine) as session:
+        for minute in range(4):
+            hypotheses.add_routing_decision(session, RoutingDecision(
+                at=NOW - timedelta(minutes=minute + 1), task="hypothesis", incident_id=incident_id,
+                route=["primary", "local"], expected="primary", declared="primary", actual=None, reason="error",
+                detail="primary: down; local: down", attempts=[]))
+    at = routing_page()
+    assert [m.value for m in at.metric] == ["5", "20%", "4", "120", "0"]
+    assert sorted(at.dataframe[0].value["reason"]) == ["error", "error", "error", "error", "failover"]
+    run(at.toggle(key="routing_divergent").set_value(True))
+    assert list(at.dataframe[0].value["reason"]) == ["failover"]
 
 
 def test_the_page_says_when_there_is_nothing_to_show(workbench):

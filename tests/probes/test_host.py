@@ -130,3 +130,30 @@ def test_unreadable_figures_are_a_failed_observation(monkeypatch):
     monkeypatch.setattr(psutil, "cpu_times", denied)
     obs = run(host_target("[CPU] < 90"))
     assert not obs.ok and obs.error == "cannot read host figures: AccessDenied"
+
+
+def test_cpu_is_the_average_since_the_previous_run_not_one_busy_moment(monkeypatch):
+    """Run one reads its own 250 ms window (fully busy); run two, 15 s later on the same context,
+    counts from where run one ended: 15 s of which 3 were busy is 20 %, with no window of its own."""
+    clock = SimpleNamespace(now=datetime(2026, 11, 22, 12, 0, tzinfo=UTC))
+    readings = iter([Times(100, 0, 100, 800, 0, 0), Times(100.25, 0, 100, 800, 0, 0),
+                     Times(102.25, 0, 101, 812, 0, 0)])
+    slept = []
+
+    async def window(seconds):
+        slept.append(seconds)
+        clock.now += timedelta(seconds=seconds)
+
+    monkeypatch.setattr(psutil, "cpu_times", lambda: next(readings))
+    monkeypatch.setattr(host, "asyncio", SimpleNamespace(sleep=window))
+
+    async def two_runs():
+        async with ProbeClient(1) as client:
+            ctx = ProbeContext(client, now=lambda: clock.now)
+            first = (await host.run(host_target("[CPU] < 95"), ctx)).observation
+            clock.now += timedelta(seconds=15)
+            return first, (await host.run(host_target("[CPU] < 95"), ctx)).observation
+
+    first, second = asyncio.run(two_runs())
+    assert (first.values["CPU"], first.ok, slept) == (100.0, False, [host.CPU_WINDOW_S])
+    assert (second.values["CPU"], second.ok, slept) == (20.0, True, [host.CPU_WINDOW_S])

@@ -83,9 +83,22 @@ def render_list(hypotheses: list[Hypothesis], draft: Draft, side: str) -> None:
             st.markdown(f"**{n}. {h.title}**{added}")
             st.progress(h.confidence, text=f"confidence {h.confidence:.2f}")
             st.markdown(h.explanation)
-            st.caption("evidence: " + ", ".join(f"`{e}`" for e in h.evidence_ids))
+            render_cited(h, draft)
             for i, check in enumerate(h.checks):
                 render_check(draft, check, f"{side}-{draft.incident_id}-{h.id}-{i}")
+
+
+def render_cited(hypothesis: Hypothesis, draft: Draft) -> None:
+    """The evidence a hypothesis cites, each item with what it says (a rule's: its query and value)."""
+    items = {e.id: e for e in draft.evidence}
+    with st.expander(f"Evidence it cites ({len(hypothesis.evidence_ids)})"):
+        for evidence_id in hypothesis.evidence_ids:
+            item = items.get(evidence_id)
+            st.markdown(f"`{evidence_id}` " + (item.summary if item else "(not in the draft's evidence)"))
+            if item is not None and item.kind == "rule" and item.labels.get("query"):
+                st.caption(f"query `{item.labels['query']}` · window {item.labels.get('window', '?')} · "
+                           f"{item.labels.get('reduce', '?')} {item.labels.get('value', '?')} "
+                           f"{item.labels.get('op', '')} {item.labels.get('threshold', '?')}")
 
 
 def render_check(draft: Draft, check, key: str) -> None:

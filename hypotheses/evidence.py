@@ -80,13 +80,15 @@ def related_items(engine: Engine, detail: IncidentDetail, labels: dict[int, dict
     the window (``concurrent``) and earlier ones with the same key (``recurrence``)."""
     parents = {str(f["parent"]) for f in labels.values() if f.get("parent")}
     related: dict[int, tuple[RelatedIncident, str]] = {}
-    for incident in queries.incidents_in_window(engine, since, until):
-        if incident.id != detail.id:
-            related[incident.id] = (incident, "parent" if parents & set(incident.targets) else "concurrent")
+    # first the earlier ones with this key: one resolved minutes ago, inside the window, is this
+    # failure happening again, not another incident that shares its cause
     for incident in queries.incidents_in_window(engine, detail.opened_at - gathering.related_lookback,
                                                 detail.opened_at, correlation_key=detail.correlation_key):
-        if incident.id != detail.id and incident.id not in related:
+        if incident.id != detail.id and incident.opened_at < detail.opened_at:
             related[incident.id] = (incident, "recurrence")
+    for incident in queries.incidents_in_window(engine, since, until):
+        if incident.id != detail.id and incident.id not in related:
+            related[incident.id] = (incident, "parent" if parents & set(incident.targets) else "concurrent")
     return [EvidenceItem(id=f"incident:{i.id}", kind="incident", at=i.opened_at,
                          summary=f"incident #{i.id} ({i.state}, {i.severity}) of {i.service}: {i.title}",
                          labels={"id": str(i.id), "relation": relation, "service": i.service, "state": i.state,
@@ -119,6 +121,11 @@ def change_items(engine: Engine, detail: IncidentDetail, since: datetime, until:
     return items
 
 
+# Probe kinds whose run is the workbench reading another system (a Prometheus query, Alertmanager's
+# alerts, a log file): how long that took says nothing about the service, so it is never evidence.
+OWN_READS = frozenset({"prometheus", "alertmanager", "logs"})
+
+
 def series_evidence(store: SampleStore, detail: IncidentDetail, gathering: Gathering, since: datetime,
                     until: datetime) -> list[EvidenceItem]:
     """Series of the incident's service and targets whose mean since the opening moved by
@@ -132,9 +139,12 @@ def series_evidence(store: SampleStore, detail: IncidentDetail, gathering: Gathe
         since, until, [opened, opened, since, until, detail.service, *targets])
     shifted = []
     for name, text, during, before in rows.iter_rows():
+        labels = json.loads(text)
+        if name == "probe_duration_seconds" and labels.get("kind") in OWN_READS:
+            continue
         ratio, shift = _shift(during, before, gathering.shift_ratio)
         if shift:
-            shifted.append((abs(math.log(ratio)), name, json.loads(text), during, before, ratio, shift))
+            shifted.append((abs(math.log(ratio)), name, labels, during, before, ratio, shift))
     shifted.sort(key=lambda row: (-row[0], row[1], json.dumps(row[2], sort_keys=True)))
     return [_series_item(name, labels, during, before, ratio, shift)
             for _, name, labels, during, before, ratio, shift in shifted[:gathering.max_series]]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import NamedTuple, get_args
@@ -213,8 +214,7 @@ def _load_file(path: Path, model: type, problems: list[Problem]) -> _Loaded | No
     try:
         section = model.model_validate(data)
     except ValidationError as exc:
-        for error in exc.errors():
-            problems.append(_at(path, node, error["loc"], _reason(error)))
+        problems.extend(_at(path, node, loc, reason) for loc, reason in _readable(exc.errors()))
         return None
     return None if len(problems) > before else _Loaded(section, node, raw, allow_empty)
 
@@ -327,6 +327,23 @@ def _child(node, part):
     if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
         return node.value[part]
     return None
+
+
+_INTERNAL = re.compile(r"^[\w-]+\[.*\]$|^(str|int|float|bool|dict|list|none|is-instance)$")  # pydantic's own steps
+
+
+def _readable(errors: list[dict]) -> list[tuple[tuple, str]]:
+    """pydantic's errors as the operator reads them: without the steps pydantic adds to a location
+    when a value may take several forms (``series.function-after[_selector(), str]``), and one error
+    per place: of the forms a value failed, the one whose check said why (a value error) rather
+    than that it is not some other type."""
+    found: dict[tuple, tuple[bool, str]] = {}
+    for error in errors:
+        loc = tuple(part for part in error["loc"] if not (isinstance(part, str) and _INTERNAL.match(part)))
+        said = error["type"] == "value_error"
+        if loc not in found or (said and not found[loc][0]):
+            found[loc] = (said, _reason(error))
+    return [(loc, reason) for loc, (_, reason) in found.items()]
 
 
 def _reason(error: dict) -> str:

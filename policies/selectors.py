@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 OPERATORS = ("=~", "!~", "!=", "=")
 _LABEL = r"[A-Za-z_][A-Za-z0-9_]*"
+_NAME = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]*$")
 _SERIES = re.compile(r"^\s*(?P<name>[A-Za-z_:][A-Za-z0-9_:]*)?\s*(?:\{(?P<body>.*)\})?\s*$", re.DOTALL)
 _QUOTED = re.compile(rf'\s*(?P<label>{_LABEL})\s*(?P<op>=~|!~|!=|=)\s*"(?P<value>(?:[^"\\]|\\.)*)"\s*(?:,|$)')
 _PLAIN = re.compile(rf"^\s*(?P<label>{_LABEL})\s*(?P<op>=~|!~|!=|=)(?P<value>.*)$", re.DOTALL)
@@ -72,6 +73,10 @@ def parse_selector(text: str) -> Selector:
     """``name``, ``name{label="v", ...}`` or ``{label="v"}``; ValueError says what is wrong."""
     match = _SERIES.match(text or "")
     if not match or not (match["name"] or match["body"] is not None):
+        name = (text or "").split("{", 1)[0].strip()
+        if name and not _NAME.match(name):
+            raise ValueError(f"{name!r} is not a valid series name: use letters, digits, _ and : (not starting "
+                             "with a digit), as Prometheus does")
         raise ValueError(f"cannot parse series selector {text!r}: expected name{{label=\"value\", ...}}")
     matchers, body, at = [], match["body"] or "", 0
     while at < len(body) and body[at:].strip():

@@ -86,6 +86,16 @@ def test_bad_rules_are_reported_with_file_line_and_reason(policy_dir, rules, exp
     assert any(expected in p for p in found), found
 
 
+def test_a_value_of_several_forms_is_one_problem_in_the_operators_words(policy_dir):
+    """A series may be a selector or named selectors: a bad one is one problem at its key, saying
+    what is wrong with the name, never pydantic's steps (function-after[...], dict[...])."""
+    found = problems(policy_dir, "rules:\n  - name: checkout-errors\n    kind: threshold\n"
+                                 "    series: checkout-error-ratio\n    above: 0.05\n")
+    assert [p.split("rules.yaml: ", 1)[1] for p in found] == [
+        "line 4, rules[0].series: 'checkout-error-ratio' is not a valid series name: use letters, digits, _ and : "
+        "(not starting with a digit), as Prometheus does"]
+
+
 SATURATION = "rules:\n  - {name: a, kind: saturation, series: cpu, above: 1, by: [service, value], %s}\n"
 
 

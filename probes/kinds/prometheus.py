@@ -3,6 +3,7 @@ becomes samples, and [VALUE] must hold for each series' latest value."""
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 
@@ -53,14 +54,22 @@ def answer_series(status: int, body: bytes) -> list[tuple[dict[str, str], list[t
 
 def series_samples(series, target: str, service: str, metric: str | None = None) -> list[Sample]:
     """Samples of ``series`` as a prometheus target named ``target`` of ``service`` writes them:
-    named ``metric`` (else the series' own name, else the target's), labelled with the series'
-    labels and the workbench's own (service, target, kind; the series' labels of those names
-    kept as exported_service, ...)."""
+    named ``metric`` (else the series' own name, else the target's as a series name: ``shop-errors``
+    becomes ``shop_errors``, so that a selector can name it), labelled with the series' labels and
+    the workbench's own (service, target, kind; the series' labels of those names kept as
+    exported_service, ...)."""
     own = {"service": service, "target": target, "kind": "prometheus"}
-    return [Sample(metric or labels.get("__name__") or target,
+    fallback = series_name(target)
+    return [Sample(metric or labels.get("__name__") or fallback,
                    {**{(f"exported_{k}" if k in OWN_LABELS else k): v for k, v in labels.items() if k != "__name__"},
                     **own}, value, at)
             for labels, points in series for at, value in points]
+
+
+def series_name(text: str) -> str:
+    """``text`` as a valid series name: what is not a letter, digit, _ or : becomes _; a leading digit gets a _."""
+    name = re.sub(r"[^A-Za-z0-9_:]", "_", text)
+    return f"_{name}" if name[:1].isdigit() else name
 
 
 def _data(status: int, body: bytes) -> dict:

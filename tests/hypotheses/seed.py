@@ -37,7 +37,8 @@ def seed(case: dict, engine, store: SampleStore) -> int:
             result = failed(target, at, 2.0, run["error"])
         else:
             result = observe(target, at, run.get("ms", 10.0), {"STATUS": run.get("status"),
-                                                               "RESPONSE_TIME": run.get("ms", 10.0)},
+                                                               "RESPONSE_TIME": run.get("ms", 10.0),
+                                                               **run.get("values", {})},
                              status=run.get("status"))
         record(engine, target, result, now=lambda at=at: at)
     with write_session(engine) as session:

@@ -1,6 +1,7 @@
 """Recorded cases: each folder under cases/ holds an incident's evidence (evidence.yaml, written
-into a real ledger the way the worker writes it), the properties its draft must have
-(expected.yaml) and, optionally, what a model answered (answers.yaml), replayed through the
+into a real ledger the way the worker writes it), its true cause and the properties its draft
+must have (expected.yaml: the true cause in the top 3 at least; bench/hypotheses.py measures how
+often it comes first) and, optionally, what a model answered (answers.yaml), replayed through the
 router and the official ollama client by a recorded Ollama server: no model runs here."""
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ def test_recorded_case(folder, engine, store, recorded, policy_with):
 
     detail, draft = incident_draft(engine, store, policy, incident_id, NOW)
     check_draft(draft, expected["draft"])
+    ranked = [h.id for h in draft.hypotheses]
+    assert expected["cause"] in ranked[:3], f"the true cause {expected['cause']} is not in the top 3: {ranked}"
     if "refinement" not in expected:
         return
 

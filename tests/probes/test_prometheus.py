@@ -67,7 +67,8 @@ def test_when_every_series_holds_the_evidence_shows_the_worst(canned):
     assert result.observation.ok
     assert [c["text"] for c in result.observation.checks] == [
         '[VALUE] < 5 -> got 2 {job="blackbox-http"}', '[VALUE] >= 1 -> got 1 {job="loki"}']
-    assert {s.name for s in result.samples} == {"prom-up"}  # no __name__ and no metric: the target's name
+    # no __name__ and no metric: the target's name, made a series name a selector can use
+    assert {s.name for s in result.samples} == {"prom_up"}
 
 
 def test_series_labels_named_like_the_workbench_ones_are_kept_as_exported(canned):
@@ -91,7 +92,7 @@ def test_nan_and_infinity_arrive_as_strings_and_fail_value_conditions(canned):
 def test_scalar_is_one_series_and_string_is_a_clear_failure(canned):
     canned.reply({"status": "success", "data": {"resultType": "scalar", "result": [1795354325.5, "0.25"]}})
     result = probe(target(canned.url, query="scalar(up)", conditions=["[SERIES_COUNT] == 1", "[VALUE] < 0.5"]))
-    assert result.observation.ok and [(s.name, s.value) for s in result.samples] == [("prom-up", 0.25)]
+    assert result.observation.ok and [(s.name, s.value) for s in result.samples] == [("prom_up", 0.25)]
     canned.reply({"status": "success", "data": {"resultType": "string", "result": [1795354325.5, "abc"]}})
     assert probe(target(canned.url)).observation.error == (
         "prometheus: the query gives a string ([1795354325.5, 'abc']), not numbers")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 import zlib
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
@@ -21,6 +21,7 @@ from policies.hypotheses import Gathering
 from policies.selectors import matcher_from_dict
 
 RATIO_CAP = 999.0
+BUILDUP = timedelta(minutes=5)  # left out of a series' baseline: the minutes just before the opening
 
 
 def window(detail: IncidentDetail, gathering: Gathering, now: datetime) -> tuple[datetime, datetime]:
@@ -129,19 +130,28 @@ OWN_READS = frozenset({"prometheus", "alertmanager", "logs"})
 def series_evidence(store: SampleStore, detail: IncidentDetail, gathering: Gathering, since: datetime,
                     until: datetime) -> list[EvidenceItem]:
     """Series of the incident's service and targets whose mean since the opening moved by
-    ``shift_ratio`` or more against their mean before it; the largest moves first."""
+    ``shift_ratio`` or more against their baseline; the largest moves first. The baseline is the
+    median before the opening, leaving out the BUILDUP before it (where a fault is usually
+    already growing), so neither an earlier fault in the window nor the ramp of this one is taken
+    for normal. A series with no sample in the baseline while the service had some (an error
+    counter that starts with the first error) is compared with zero."""
     targets = sorted({f.target for f in detail.findings})
     opened = detail.opened_at
+    baseline_until = max(since, opened - BUILDUP)
     among = ", ".join("?" for _ in targets) or "NULL"
     rows = store.query(
-        "SELECT name, labels, avg(value) FILTER (WHERE ts >= ?) AS during, avg(value) FILTER (WHERE ts < ?) AS before "
+        "SELECT name, labels, avg(value) FILTER (WHERE ts >= ?) AS during, "
+        "median(value) FILTER (WHERE ts < ?) AS before "
         f"FROM samples WHERE ts >= ? AND ts <= ? AND (service = ? OR target IN ({among})) GROUP BY name, labels",
-        since, until, [opened, opened, since, until, detail.service, *targets])
+        since, until, [opened, baseline_until, since, until, detail.service, *targets])
+    measured_before = any(before is not None for *_, before in rows.iter_rows())
     shifted = []
     for name, text, during, before in rows.iter_rows():
         labels = json.loads(text)
         if name == "probe_duration_seconds" and labels.get("kind") in OWN_READS:
             continue
+        if before is None and measured_before:
+            before = 0.0  # it did not exist yet
         ratio, shift = _shift(during, before, gathering.shift_ratio)
         if shift:
             shifted.append((abs(math.log(ratio)), name, labels, during, before, ratio, shift))
@@ -165,7 +175,7 @@ def _series_item(name: str, labels: dict, during: float, before: float, ratio: f
     selector = f"{name}{{{', '.join(f'{k}={v!r}' for k, v in sorted(labels.items()))}}}"
     digest = zlib.crc32(selector.encode()).to_bytes(4, "big").hex()
     return EvidenceItem(id=f"series:{digest}", kind="series", at=None,
-                        summary=f"{selector}: mean {during:.4g} since the opening vs {before:.4g} before "
+                        summary=f"{selector}: mean {during:.4g} since the opening vs a baseline of {before:.4g} "
                                 f"({shift} {ratio:.1f}x)",
                         labels={**_text(labels), "name": name, "shift": shift, "ratio": f"{ratio:.1f}"})
 

@@ -4,6 +4,7 @@ on a ledger seeded the way the worker fills it: probe -> record -> threshold -> 
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 
 import pytest
@@ -241,3 +242,25 @@ def test_alert_evidence_shows_labels_and_annotations(ledger):
     assert "`alert BlackboxProbeFailed firing (alertmanager-webhook)`" in shown
     assert 'instance="http://127.0.0.1:18081/", job="blackbox-http", severity="critical"' in shown
     assert "summary: HTTP probe of http://127.0.0.1:18081/ failed" in shown
+
+
+def test_a_rule_findings_evidence_shows_its_query_window_threshold_value_and_points(data_dir, ledger):
+    from ledger.db import write_session
+    from ledger.repo import incidents as repo
+
+    now = utcnow()
+    data = {"query": 'http_request_duration_seconds{service="shop"}', "window": "1m", "reduce": "p95", "op": ">",
+            "threshold": 0.5, "value": 1.2,
+            "points": [[(now - timedelta(seconds=s)).isoformat(), v] for s, v in ((50, 0.3), (30, 1.1), (10, 1.2))]}
+    spec = repo.FindingSpec(rule="rule:shop-p95", target="shop", service="shop", severity="warning",
+                            summary="shop-p95 (service=shop): p95 over the last 1m was 1.2 s (> 0.5 s)",
+                            correlation_key="shop/api")
+    with write_session(ledger) as session:
+        incident = repo.open_finding(session, spec, [repo.RuleEvidence(spec.summary, data, now)], now).incident_id
+    at = page(incident)
+    evidence = at.tabs[1]
+    assert 'http_request_duration_seconds{service="shop"}' in [c.value for c in evidence.code]
+    assert "window **1m** · reduction **p95** · threshold **> 0.5** · value **1.2**" in texts(evidence.markdown)
+    [chart] = [json.loads(c.proto.spec) for c in evidence.get("plotly_chart")]
+    assert chart["data"][0]["y"] == [0.3, 1.1, 1.2]
+    assert chart["layout"]["shapes"][0]["y0"] == 0.5  # the threshold, drawn across

@@ -144,6 +144,8 @@ def test_the_incident_shows_the_draft_and_the_refinement_side_by_side(workbench)
     shown = texts(at.markdown)
     assert "#### Draft (rules)" in shown and "**1. shop answers with server errors (HTTP 503)**" in shown
     assert "No refinement yet" in texts(at.caption)
+    cited = next(e for e in at.expander if e.label.startswith("Evidence it cites"))  # the first hypothesis's
+    assert "http probe of shop-web failed: [STATUS] == 200 -> got 503" in texts(cited.markdown)
 
     run(at.button(key=f"refine-{incident_id}").click())
     assert queries.latest_hypothesis_runs(engine, [incident_id])[incident_id].status == "pending"

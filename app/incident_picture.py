@@ -1,6 +1,7 @@
 """The picture of one incident: its service's golden signals over the incident and the span before
-it (the incident a band), each rule finding's latest window against its threshold, and a link to
-the Trends page on the same range."""
+it (the incident a band), each rule finding's window against its threshold (the latest while the
+incident is open, the one that fired once it is resolved), and a link to the Trends page on the
+same range."""
 
 from __future__ import annotations
 
@@ -58,11 +59,12 @@ def render_picture(detail: queries.IncidentDetail, now: datetime) -> None:
                 with column:
                     st.plotly_chart(signal_figure(signal, found, previous=False, height=260),
                                     key=f"picture-{detail.id}-{key}", width="stretch")
-        latest = {}
-        for item in detail.evidence:  # the latest window each rule finding kept
+        shown = {}  # each rule finding's window: the latest while open, the one that fired once resolved
+        for item in detail.evidence:
             if item.kind == "rule" and item.data.get("points"):
-                latest[item.finding_id] = item
-        for finding_id, item in latest.items():
+                if detail.resolved_at is None or item.finding_id not in shown:
+                    shown[item.finding_id] = item
+        for finding_id, item in shown.items():
             rule = next((f.rule for f in detail.findings if f.id == finding_id), "rule")
             st.markdown(f"**{rule.removeprefix('rule:')}** at {item.at:%H:%M:%S} UTC: `{item.summary}`")
             render_rule_evidence(item.data, key=f"picture-{item.id}")

@@ -9,10 +9,22 @@ import sys
 from importlib.metadata import version
 
 from app import logs, settings
-from app.cli import approvals, channels, incidents, policy, probe, routing, rules, samples, serve, silences
+from app.cli import (
+    approvals,
+    channels,
+    incidents,
+    policy,
+    probe,
+    routing,
+    rules,
+    samples,
+    serve,
+    services,
+    silences,
+)
 from policies.errors import PolicyError, WorkbenchError, one_line
 
-COMMAND_GROUPS = (serve, probe, incidents, rules, samples, routing, silences, approvals, channels, policy)
+COMMAND_GROUPS = (serve, probe, incidents, services, rules, samples, routing, silences, approvals, channels, policy)
 
 
 def main(argv: list[str] | None = None) -> int:

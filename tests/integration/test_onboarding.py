@@ -1,0 +1,135 @@
+"""Onboarding a service in one command against a real Prometheus: a checkout service exposing the
+usual metrics (a request counter with a code label, a request-duration histogram, a connection
+pool's in-use and max gauges, a queue depth, up) is scraped; `workbench services add` recognises
+them, writes targets, golden signals and starter rules into a copy of the shipped policy keeping
+its comments; a real worker on that policy opens one incident when the pool saturates, and the
+draft ranks the pool first."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+
+import pytest
+import yaml
+
+from app.cli import main
+from hypotheses.refine import incident_draft
+from ledger import queries
+from ledger.db import open_ledger, sqlite_url, utcnow
+from ledger.samples import SampleStore
+from policies.loader import load_policy
+from tests.integration.conftest import WorkerProcess
+from tests.support import ROOT, LocalServer, QuietHandler, wait_until
+
+pytestmark = pytest.mark.integration
+BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+PER_SCRAPE = 50
+
+
+class Checkout:
+    """A service with conventional metrics; ``pool_saturated`` fills its pool, and then its
+    requests wait (2 s) and a fifth of them fail with 503."""
+
+    def __init__(self):
+        self.pool_saturated = False
+        self.counts = {"200": 0, "503": 0}
+        self.buckets = dict.fromkeys(BUCKETS, 0)
+        self.total = 0
+        self.lock = threading.Lock()
+        checkout = self
+
+        class Handler(QuietHandler):
+            def do_GET(self):
+                self.reply(200, checkout.scrape().encode(), "text/plain; version=0.0.4")
+
+        self.local = LocalServer(Handler)
+        self.address = self.local.address
+
+    def scrape(self) -> str:
+        with self.lock:
+            latency = 2.0 if self.pool_saturated else 0.04
+            failed = PER_SCRAPE // 5 if self.pool_saturated else 0
+            self.counts["503"] += failed
+            self.counts["200"] += PER_SCRAPE - failed
+            self.total += PER_SCRAPE
+            for le in BUCKETS:
+                self.buckets[le] += PER_SCRAPE if latency <= le else 0
+            in_use = 20 if self.pool_saturated else 3
+            lines = ["# TYPE checkout_http_requests_total counter"]
+            lines += [f'checkout_http_requests_total{{code="{code}"}} {n}' for code, n in self.counts.items()]
+            lines += ["# TYPE checkout_http_request_duration_seconds histogram"]
+            lines += [f'checkout_http_request_duration_seconds_bucket{{le="{le}"}} {n}' for le, n in self.buckets.items()]
+            lines += [f'checkout_http_request_duration_seconds_bucket{{le="+Inf"}} {self.total}',
+                      f"checkout_http_request_duration_seconds_sum {self.total * latency}",
+                      f"checkout_http_request_duration_seconds_count {self.total}",
+                      "# TYPE checkout_db_pool_connections_in_use gauge", f"checkout_db_pool_connections_in_use {in_use}",
+                      "# TYPE checkout_db_pool_connections_max gauge", "checkout_db_pool_connections_max 20",
+                      "# TYPE checkout_jobs_queue_depth gauge", f"checkout_jobs_queue_depth {400 if self.pool_saturated else 2}"]
+            return "\n".join(lines) + "\n"
+
+    def close(self):
+        self.local.close()
+
+
+@pytest.fixture
+def checkout(peers):
+    service = Checkout()
+    peers.scrape("checkout", [service.address])
+    peers.wait_for('checkout_http_requests_total{job="checkout"}')
+    yield service
+    peers.scrape("checkout", [])
+    service.close()
+
+
+def test_services_add_onboards_a_service_whose_pool_saturation_opens_one_incident_led_by_the_pool(
+        checkout, peers, tmp_path, capsys):
+    policy = tmp_path / "policy"
+    shutil.copytree(ROOT / "policies", policy)
+    rules = yaml.safe_load((policy / "rules.yaml").read_text())
+    (policy / "rules.yaml").write_text((policy / "rules.yaml").read_text().replace(
+        "rules:\n", "noise: {evaluation_interval: 1s}\nrules:\n", 1))
+    args = ["--policy", str(policy), "--data", str(tmp_path / "var"), "services", "add", "checkout",
+            "--prometheus", peers.prometheus.url, "--selector", '{job="checkout"}', "--interval", "1s"]
+
+    assert main(args) == 1  # without --yes, and no terminal to ask: nothing written
+    out = capsys.readouterr().out
+    assert "checkout_http_requests_total: traffic, errors where code is 5xx" in out
+    assert "checkout_http_request_duration_seconds_bucket: latency" in out
+    assert "checkout_db_pool_connections_in_use / checkout_db_pool_connections_max: saturation of a pool" in out
+    assert "checkout_jobs_queue_depth: a queue's depth" in out and "up: a probe" in out
+    assert "checkout" not in (policy / "targets.yaml").read_text()
+
+    assert main([*args, "--yes"]) == 0
+    assert "Written: 6 target(s), 3 rule(s), golden signals of checkout" in capsys.readouterr().out
+    text = (policy / "targets.yaml").read_text()
+    assert text.startswith("# What the workbench watches.")  # the operator's comments are kept
+    loaded = load_policy(policy)
+    assert {t.name for t in loaded.targets} >= {"checkout-up", "checkout-traffic", "checkout-errors",
+                                                "checkout-latency", "checkout-db-pool-connections-utilization",
+                                                "checkout-jobs-queue-depth"}
+    signals = loaded.rules.services["checkout"]
+    assert (signals.latency, signals.traffic, signals.errors, signals.saturation) == (
+        "checkout_latency_p95_seconds", "checkout_requests_per_second", "checkout_errors_per_second",
+        ["checkout_db_pool_connections_utilization"])
+    assert len(loaded.rules.rules) == len(rules["rules"]) + 3
+    assert main([*args, "--yes"]) == 1  # twice: refused, nothing changes
+    assert "already there" in capsys.readouterr().err
+    assert (policy / "targets.yaml").read_text() == text
+
+    worker = WorkerProcess(policy, tmp_path / "var", tmp_path / "worker.log").start()
+    engine = open_ledger(sqlite_url(tmp_path / "var"))
+    try:
+        checkout.pool_saturated = True
+        incident = wait_until(lambda: next((i for i in queries.list_incidents(engine)
+                                            if i.service == "checkout"), None), "an incident of checkout")
+        wait_until(lambda: "rule:checkout-saturation" in {
+            f.rule for f in queries.incident_detail(engine, incident.id).findings}, "the saturation rule to fire")
+        assert [i.correlation_key for i in queries.list_incidents(engine) if i.service == "checkout"] == [
+            "checkout/checkout-up"]  # one service, one incident
+        _, draft = incident_draft(engine, SampleStore(tmp_path / "var" / "samples"), load_policy(policy),
+                                  incident.id, utcnow())
+        assert draft.hypotheses[0].id in ("resource-exhausted", "saturation-rule"), [h.id for h in draft.hypotheses]
+    finally:
+        worker.stop()
+        engine.dispose()

@@ -99,10 +99,12 @@ def discover(url: str, selector: str, headers: dict[str, str] | None = None, now
     return found
 
 
-def plan(service: str, url: str, selector: str, found: Discovered, interval: str = "15s") -> Plan:
+def plan(service: str, url: str, selector: str, found: Discovered, interval: str = "15s",
+         rate_window: str = "1m") -> Plan:
     """The targets, golden signals and starter rules for ``service`` from what ``found`` holds. The
-    rules' windows hold 8 probe runs and their ``for`` 4 (2m and 1m at the default 15 s)."""
-    every = parse_duration(interval)
+    rules' windows hold 8 probe runs and their ``for`` 4 (2m and 1m at the default 15 s); the
+    queries' ``rate()`` ranges are ``rate_window`` (at least four of Prometheus's scrape intervals)."""
+    every, rate = parse_duration(interval), format_duration(parse_duration(rate_window))
     window, hold = format_duration(8 * every), format_duration(4 * every)
     inner = selector.strip()
     inner = inner[inner.index("{") + 1:inner.rindex("}")].strip() if "{" in inner else ""
@@ -128,13 +130,13 @@ def plan(service: str, url: str, selector: str, found: Discovered, interval: str
     requests = next((n for n in names if REQUESTS.match(n) and not FAILED.match(n)), None)
     if requests:
         traffic = f"{prefix}_requests_per_second"
-        target("traffic", f"sum(rate({select(requests)}[1m]))", traffic)
+        target("traffic", f"sum(rate({select(requests)}[{rate}]))", traffic)
         result.signals["traffic"] = traffic
         status = next((label for label in STATUS_LABELS if label in found.labels[requests]), None)
         failed = next((n for n in names if FAILED.match(n)), None)
         server_errors = select(requests, status + '=~"5.."') if status else None
-        errors_query = (f"sum(rate({server_errors}[1m])) or vector(0)" if status
-                        else f"sum(rate({select(failed)}[1m]))" if failed else None)
+        errors_query = (f"sum(rate({server_errors}[{rate}])) or vector(0)" if status
+                        else f"sum(rate({select(failed)}[{rate}]))" if failed else None)
         result.recognised.append(f"{requests}: traffic" + (f", errors where {status} is 5xx" if status else
                                                           f", errors from {failed}" if failed else ""))
         if errors_query:
@@ -148,7 +150,7 @@ def plan(service: str, url: str, selector: str, found: Discovered, interval: str
                     next((n for n in names if DURATION.match(n)), None))
     if duration:
         latency = f"{prefix}_latency_p95_seconds"
-        target("latency", f"histogram_quantile(0.95, sum by (le) (rate({select(duration)}[1m])))", latency)
+        target("latency", f"histogram_quantile(0.95, sum by (le) (rate({select(duration)}[{rate}])))", latency)
         result.signals["latency"] = latency
         result.rules.append({"name": f"{service}-latency", "kind": "threshold", "category": "latency", "service": service,
                              "series": latency, "reduce": "max", "above": 0.5, "window": window, "for": hold,

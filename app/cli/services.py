@@ -22,6 +22,8 @@ def register(sub) -> None:
     source.add_argument("--url", metavar="URL", help="no Prometheus: probe this HTTP endpoint")
     add.add_argument("--selector", metavar="SEL", help='its series in Prometheus, e.g. \'{job="checkout"}\'')
     add.add_argument("--interval", default="15s", help="how often its probes run (default 15s)")
+    add.add_argument("--rate-window", default="1m", help="the range of its rate() queries: at least four of "
+                     "Prometheus's scrape intervals (default 1m)")
     add.add_argument("--yes", action="store_true", help="write without asking")
     add.set_defaults(handler=cmd_add)
 
@@ -35,7 +37,8 @@ def cmd_add(args, paths: Paths) -> int:
         if not args.selector:
             raise WorkbenchError("--prometheus needs --selector, the service's series, e.g. '{job=\"checkout\"}'")
         found = onboarding.discover(args.prometheus, args.selector)
-        proposal = onboarding.plan(args.name, args.prometheus, args.selector, found, args.interval)
+        proposal = onboarding.plan(args.name, args.prometheus, args.selector, found, args.interval,
+                                   args.rate_window)
     else:
         proposal = onboarding.http_plan(args.name, args.url, args.interval)
     print(f"Recognised for {args.name}:")

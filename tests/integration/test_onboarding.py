@@ -2,8 +2,9 @@
 usual metrics (a request counter with a code label, a request-duration histogram, a connection
 pool's in-use and max gauges, a queue depth, up) is scraped; `workbench services add` recognises
 them, writes targets, golden signals and starter rules into a copy of the shipped policy keeping
-its comments; a real worker on that policy opens one incident when the pool saturates, and the
-draft ranks the pool first."""
+its comments; a real worker on that policy opens one incident for each fault the test switches
+(pool saturation, errors, latency, down), and the draft ranks the true cause first, citing the
+evidence that holds its numbers."""
 
 from __future__ import annotations
 
@@ -28,11 +29,12 @@ PER_SCRAPE = 50
 
 
 class Checkout:
-    """A service with conventional metrics; ``pool_saturated`` fills its pool, and then its
-    requests wait (2 s) and a fifth of them fail with 503."""
+    """A service with conventional metrics and a fault switch: ``pool`` fills its pool, and then
+    its requests wait (2 s) and a fifth of them fail with 503; ``errors`` fails a fifth of them
+    with 503; ``latency`` answers in 2 s; ``down`` stops answering scrapes."""
 
     def __init__(self):
-        self.pool_saturated = False
+        self.fault = None
         self.counts = {"200": 0, "503": 0}
         self.buckets = dict.fromkeys(BUCKETS, 0)
         self.total = 0
@@ -41,6 +43,9 @@ class Checkout:
 
         class Handler(QuietHandler):
             def do_GET(self):
+                if checkout.fault == "down":
+                    self.close_connection = True
+                    return
                 self.reply(200, checkout.scrape().encode(), "text/plain; version=0.0.4")
 
         self.local = LocalServer(Handler)
@@ -48,14 +53,14 @@ class Checkout:
 
     def scrape(self) -> str:
         with self.lock:
-            latency = 2.0 if self.pool_saturated else 0.04
-            failed = PER_SCRAPE // 5 if self.pool_saturated else 0
+            latency = 2.0 if self.fault in ("pool", "latency") else 0.04
+            failed = PER_SCRAPE // 5 if self.fault in ("pool", "errors") else 0
             self.counts["503"] += failed
             self.counts["200"] += PER_SCRAPE - failed
             self.total += PER_SCRAPE
             for le in BUCKETS:
                 self.buckets[le] += PER_SCRAPE if latency <= le else 0
-            in_use = 20 if self.pool_saturated else 3
+            in_use = 20 if self.fault == "pool" else 3
             lines = ["# TYPE checkout_http_requests_total counter"]
             lines += [f'checkout_http_requests_total{{code="{code}"}} {n}' for code, n in self.counts.items()]
             lines += ["# TYPE checkout_http_request_duration_seconds histogram"]
@@ -65,7 +70,7 @@ class Checkout:
                       f"checkout_http_request_duration_seconds_count {self.total}",
                       "# TYPE checkout_db_pool_connections_in_use gauge", f"checkout_db_pool_connections_in_use {in_use}",
                       "# TYPE checkout_db_pool_connections_max gauge", "checkout_db_pool_connections_max 20",
-                      "# TYPE checkout_jobs_queue_depth gauge", f"checkout_jobs_queue_depth {400 if self.pool_saturated else 2}"]
+                      "# TYPE checkout_jobs_queue_depth gauge", f"checkout_jobs_queue_depth {400 if self.fault == 'pool' else 2}"]
             return "\n".join(lines) + "\n"
 
     def close(self):
@@ -82,7 +87,7 @@ def checkout(peers):
     service.close()
 
 
-def test_services_add_onboards_a_service_whose_pool_saturation_opens_one_incident_led_by_the_pool(
+def test_services_add_onboards_a_service_whose_each_fault_opens_one_incident_led_by_its_cause(
         checkout, peers, tmp_path, capsys):
     policy = tmp_path / "policy"
     shutil.copytree(ROOT / "policies", policy)
@@ -90,7 +95,8 @@ def test_services_add_onboards_a_service_whose_pool_saturation_opens_one_inciden
     (policy / "rules.yaml").write_text((policy / "rules.yaml").read_text().replace(
         "rules:\n", "noise: {evaluation_interval: 1s}\nrules:\n", 1))
     args = ["--policy", str(policy), "--data", str(tmp_path / "var"), "services", "add", "checkout",
-            "--prometheus", peers.prometheus.url, "--selector", '{job="checkout"}', "--interval", "1s"]
+            "--prometheus", peers.prometheus.url, "--selector", '{job="checkout"}', "--interval", "1s",
+            "--rate-window", "5s"]  # Prometheus scrapes every second here
 
     assert main(args) == 1  # without --yes, and no terminal to ask: nothing written
     out = capsys.readouterr().out
@@ -119,17 +125,34 @@ def test_services_add_onboards_a_service_whose_pool_saturation_opens_one_inciden
 
     worker = WorkerProcess(policy, tmp_path / "var", tmp_path / "worker.log").start()
     engine = open_ledger(sqlite_url(tmp_path / "var"))
+    store = SampleStore(tmp_path / "var" / "samples")
     try:
-        checkout.pool_saturated = True
-        incident = wait_until(lambda: next((i for i in queries.list_incidents(engine)
-                                            if i.service == "checkout"), None), "an incident of checkout")
-        wait_until(lambda: "rule:checkout-saturation" in {
-            f.rule for f in queries.incident_detail(engine, incident.id).findings}, "the saturation rule to fire")
-        assert [i.correlation_key for i in queries.list_incidents(engine) if i.service == "checkout"] == [
-            "checkout/checkout-up"]  # one service, one incident
-        _, draft = incident_draft(engine, SampleStore(tmp_path / "var" / "samples"), load_policy(policy),
-                                  incident.id, utcnow())
-        assert draft.hypotheses[0].id in ("resource-exhausted", "saturation-rule"), [h.id for h in draft.hypotheses]
+        for fault, finding, causes in FAULTS:
+            checkout.fault = fault
+            incident = wait_until(lambda: next((i for i in queries.list_incidents(engine)
+                                                if i.service == "checkout" and i.resolved_at is None), None),
+                                  f"an incident of checkout ({fault})")
+            wait_until(lambda: finding in {f.rule for f in queries.incident_detail(engine, incident.id).findings},
+                       f"{finding} to fire ({fault})")
+            assert [i.correlation_key for i in queries.list_incidents(engine)
+                    if i.resolved_at is None and i.service == "checkout"] == ["checkout/checkout-up"], fault
+            _, draft = incident_draft(engine, store, load_policy(policy), incident.id, utcnow())
+            top = draft.hypotheses[0]
+            assert top.id in causes, (fault, [h.id for h in draft.hypotheses])
+            kinds = {e.id: e.kind for e in draft.evidence}
+            assert {"rule", "probe"} & {kinds[e] for e in top.evidence_ids}, (fault, top.evidence_ids)
+            checkout.fault = None
+            wait_until(lambda: queries.incident_detail(engine, incident.id).resolved_at, f"the {fault} incident to "
+                       "resolve", attempts=600)
     finally:
         worker.stop()
         engine.dispose()
+
+
+# fault, the finding it must open, the hypotheses that name its true cause (first in the draft)
+FAULTS = [
+    ("pool", "rule:checkout-saturation", ("resource-exhausted", "saturation-rule")),
+    ("errors", "rule:checkout-errors", ("error-rate",)),
+    ("latency", "rule:checkout-latency", ("latency-regression", "latency-rule")),
+    ("down", "probe:prometheus", ("instance-down",)),
+]

@@ -81,12 +81,15 @@ def related_items(engine: Engine, detail: IncidentDetail, labels: dict[int, dict
     the window (``concurrent``) and earlier ones with the same key (``recurrence``)."""
     parents = {str(f["parent"]) for f in labels.values() if f.get("parent")}
     related: dict[int, tuple[RelatedIncident, str]] = {}
+    recent: dict[int, bool] = {}  # a recurrence that resolved within ``before`` of this opening: a relapse
     # first the earlier ones with this key: one resolved minutes ago, inside the window, is this
     # failure happening again, not another incident that shares its cause
     for incident in queries.incidents_in_window(engine, detail.opened_at - gathering.related_lookback,
                                                 detail.opened_at, correlation_key=detail.correlation_key):
         if incident.id != detail.id and incident.opened_at < detail.opened_at:
             related[incident.id] = (incident, "recurrence")
+            recent[incident.id] = (incident.resolved_at is not None
+                                   and detail.opened_at - incident.resolved_at <= gathering.before)
     for incident in queries.incidents_in_window(engine, since, until):
         if incident.id != detail.id and incident.id not in related:
             related[incident.id] = (incident, "parent" if parents & set(incident.targets) else "concurrent")
@@ -95,7 +98,8 @@ def related_items(engine: Engine, detail: IncidentDetail, labels: dict[int, dict
                          labels={"id": str(i.id), "relation": relation, "service": i.service, "state": i.state,
                                  "severity": i.severity, "title": i.title, "correlation_key": i.correlation_key,
                                  "target": i.targets[0] if i.targets else "", "targets": ",".join(i.targets),
-                                 "categories": ",".join(i.categories)})
+                                 "categories": ",".join(i.categories),
+                                 "relapse": "yes" if recent.get(i.id) else "no"})
             for i, relation in related.values()]
 
 

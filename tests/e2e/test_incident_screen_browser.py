@@ -43,6 +43,7 @@ def test_the_incident_screen_from_healthy_to_failing_to_resolved(workbench, page
         page.goto(f"{workbench.ui_url}overview")
         expect(page.get_by_text(re.compile(r"ok\s*demo · 1 watched"))).to_be_visible(timeout=UI_TIMEOUT_MS)
         expect(page).to_have_title("SRE Workbench")
+        expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
         page.screenshot(path=screenshots / "overview-healthy.png", full_page=True)
         for path, title in PAGES.items():  # every page, for the outbound check
             page.goto(f"{workbench.ui_url}{path}")

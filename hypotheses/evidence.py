@@ -21,7 +21,8 @@ from policies.hypotheses import Gathering
 from policies.selectors import matcher_from_dict
 
 RATIO_CAP = 999.0
-BUILDUP = timedelta(minutes=5)  # left out of a series' baseline: the minutes just before the opening
+BUILDUP = timedelta(minutes=5)  # left out of a series' baseline: the minutes just before the opening (at most
+# the last sixth of the span looked at before it)
 
 
 def window(detail: IncidentDetail, gathering: Gathering, now: datetime) -> tuple[datetime, datetime]:
@@ -135,13 +136,14 @@ def series_evidence(store: SampleStore, detail: IncidentDetail, gathering: Gathe
                     until: datetime) -> list[EvidenceItem]:
     """Series of the incident's service and targets whose mean since the opening moved by
     ``shift_ratio`` or more against their baseline; the largest moves first. The baseline is the
-    median before the opening, leaving out the BUILDUP before it (where a fault is usually
+    median before the opening, leaving out the BUILDUP before it, at most the last sixth of
+    ``before`` (where a fault is usually
     already growing), so neither an earlier fault in the window nor the ramp of this one is taken
     for normal. A series with no sample in the baseline while the service had some (an error
     counter that starts with the first error) is compared with zero."""
     targets = sorted({f.target for f in detail.findings})
     opened = detail.opened_at
-    baseline_until = max(since, opened - BUILDUP)
+    baseline_until = max(since, opened - min(BUILDUP, gathering.before / 6))
     among = ", ".join("?" for _ in targets) or "NULL"
     rows = store.query(
         "SELECT name, labels, avg(value) FILTER (WHERE ts >= ?) AS during, "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+from datetime import timedelta
 
 import pytest
 import yaml
@@ -26,6 +27,7 @@ from tests.support import ROOT, LocalServer, QuietHandler, wait_until
 pytestmark = pytest.mark.integration
 BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 PER_SCRAPE = 50
+LOOK_BACK = timedelta(seconds=12)  # hypotheses.yaml's evidence.before here
 
 
 class Checkout:
@@ -94,6 +96,8 @@ def test_services_add_onboards_a_service_whose_each_fault_opens_one_incident_led
     rules = yaml.safe_load((policy / "rules.yaml").read_text())
     (policy / "rules.yaml").write_text((policy / "rules.yaml").read_text().replace(
         "rules:\n", "noise: {evaluation_interval: 1s}\nrules:\n", 1))
+    hypotheses = policy / "hypotheses.yaml"  # the hypotheses look back on this test's time scale too
+    hypotheses.write_text(hypotheses.read_text().replace("before: 30m", f"before: {LOOK_BACK.seconds}s", 1))
     args = ["--policy", str(policy), "--data", str(tmp_path / "var"), "services", "add", "checkout",
             "--prometheus", peers.prometheus.url, "--selector", '{job="checkout"}', "--interval", "1s",
             "--rate-window", "5s"]  # Prometheus scrapes every second here
@@ -142,8 +146,10 @@ def test_services_add_onboards_a_service_whose_each_fault_opens_one_incident_led
             kinds = {e.id: e.kind for e in draft.evidence}
             assert {"rule", "probe"} & {kinds[e] for e in top.evidence_ids}, (fault, top.evidence_ids)
             checkout.fault = None
-            wait_until(lambda: queries.incident_detail(engine, incident.id).resolved_at, f"the {fault} incident to "
-                       "resolve", attempts=600)
+            resolved = wait_until(lambda: queries.incident_detail(engine, incident.id).resolved_at,
+                                  f"the {fault} incident to resolve", attempts=600)
+            # the next fault is a new one, not this one relapsing: it starts past the look-back
+            wait_until(lambda: utcnow() - resolved > LOOK_BACK, "the look-back to pass", attempts=300)
     finally:
         worker.stop()
         engine.dispose()

@@ -17,6 +17,7 @@ from ledger.errors import NotFound
 from ledger.lifecycle import OPEN_STATES, RunStatus
 from ledger.tables import (
     ActionRequest,
+    Alert,
     Evidence,
     Finding,
     FindingFeedback,
@@ -214,9 +215,15 @@ def list_silences(engine: Engine, now: datetime, *, include_expired: bool = Fals
     return [item for item in items if include_expired or item.status != "expired"]
 
 
-class SuppressedFinding(FindingItem):
+class ServiceFinding(FindingItem):
+    """A finding with its service and the incident it is on."""
+
     service: str
-    incident_id: int | None  # the parent incident that suppresses it, if that is the reason
+    incident_id: int | None
+
+
+class SuppressedFinding(ServiceFinding):
+    """A suppressed finding; ``incident_id`` is the parent incident that suppresses it, if that is the reason."""
 
 
 def suppressed_findings(engine: Engine, limit: int = 100) -> list[SuppressedFinding]:
@@ -324,9 +331,12 @@ class DecisionItem(BaseModel):
 
 
 def routing_decisions(engine: Engine, *, since: datetime | None = None, until: datetime | None = None,
-                      tasks: list[str] | None = None, limit: int | None = None) -> list[DecisionItem]:
-    """Routing decisions in [since, until], newest first; all of them unless ``limit``."""
+                      tasks: list[str] | None = None, limit: int | None = None,
+                      incident_id: int | None = None) -> list[DecisionItem]:
+    """Routing decisions in [since, until] (of one incident, if given), newest first; all of them unless ``limit``."""
     query = select(RoutingDecision)
+    if incident_id is not None:
+        query = query.where(RoutingDecision.incident_id == incident_id)
     if since is not None:
         query = query.where(RoutingDecision.at >= since)
     if until is not None:
@@ -388,6 +398,14 @@ def latest_hypothesis_runs(engine: Engine, incident_ids: list[int]) -> dict[int,
         rows = session.exec(select(HypothesisRun).join(newest, HypothesisRun.id == newest.c.id)).all()
         return {row.incident_id: _shown(session, HypothesisRunItem.model_validate(row, from_attributes=True))
                 for row in rows}
+
+
+def hypothesis_runs(engine: Engine, incident_id: int) -> list[HypothesisRunItem]:
+    """Every refinement run of an incident, oldest first."""
+    with read_session(engine) as session:
+        rows = session.exec(select(HypothesisRun).where(HypothesisRun.incident_id == incident_id)
+                            .order_by(col(HypothesisRun.id))).all()
+        return [_shown(session, HypothesisRunItem.model_validate(row, from_attributes=True)) for row in rows]
 
 
 def pending_hypothesis_runs(engine: Engine) -> list[HypothesisRunItem]:
@@ -492,3 +510,69 @@ def rule_history(engine: Engine, rule: str, since: datetime, until: datetime) ->
     return RuleHistory(episodes=[(as_utc(f.first_seen), f.recovered_at and as_utc(f.recovered_at)) for f in findings],
                        verdicts=[said.get(f.id) for f in findings], incident_ids=ids, own_incidents=ids - others)
 
+
+
+# --- forensics: the ledger over a time range ------------------------------------------------
+
+def findings_in_window(engine: Engine, since: datetime, until: datetime) -> list[ServiceFinding]:
+    """Findings firing at some time in [since, until] (suppressed ones too), oldest first, with the
+    operator's latest verdict on each."""
+    query = (select(Finding).where(Finding.first_seen <= until,
+                                   col(Finding.recovered_at).is_(None) | (col(Finding.recovered_at) >= since))
+             .order_by(col(Finding.first_seen), col(Finding.id)))
+    with read_session(engine) as session:
+        rows = session.exec(query).all()
+        said = _verdicts(session, [f.id for f in rows])
+        return [_shown(session, ServiceFinding.model_validate(row, from_attributes=True)
+                       .model_copy(update={"feedback": said.get(row.id)})) for row in rows]
+
+
+class IncidentTimelineItem(TimelineItem):
+    incident_id: int
+
+
+def transitions(engine: Engine, incident_ids: list[int]) -> list[IncidentTimelineItem]:
+    """The state changes of the incidents, in order per incident."""
+    if not incident_ids:
+        return []
+    query = (select(TimelineEntry).where(col(TimelineEntry.incident_id).in_(incident_ids),
+                                         col(TimelineEntry.to_state).is_not(None))
+             .order_by(col(TimelineEntry.incident_id), col(TimelineEntry.at), col(TimelineEntry.id)))
+    with read_session(engine) as session:
+        return [_shown(session, IncidentTimelineItem.model_validate(row, from_attributes=True))
+                for row in session.exec(query)]
+
+
+class AlertItem(BaseModel):
+    """One alert episode from Alertmanager, as the ledger keeps it (masked)."""
+
+    id: int
+    fingerprint: str
+    alertname: str
+    status: str
+    starts_at: datetime
+    ends_at: datetime | None
+    labels: dict
+    annotations: dict
+    origin: str
+    deliveries: int
+    first_received: datetime
+    last_received: datetime
+    finding_id: int | None
+    incident_id: int | None = None
+
+
+def alerts(engine: Engine, *, incident_id: int | None = None, since: datetime | None = None,
+           until: datetime | None = None) -> list[AlertItem]:
+    """Alert episodes (of one incident's findings, firing at some time in [since, until], if given),
+    oldest first, with the incident each one's finding is on."""
+    query = select(Alert, Finding.incident_id).join(Finding, Finding.id == Alert.finding_id, isouter=True)
+    if incident_id is not None:
+        query = query.where(Finding.incident_id == incident_id)
+    if until is not None:
+        query = query.where(Alert.starts_at <= until)
+    if since is not None:
+        query = query.where(col(Alert.ends_at).is_(None) | (col(Alert.ends_at) >= since))
+    with read_session(engine) as session:
+        return [_shown(session, AlertItem(**alert.model_dump(), incident_id=owner))
+                for alert, owner in session.exec(query.order_by(col(Alert.starts_at), col(Alert.id)))]

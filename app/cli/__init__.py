@@ -13,6 +13,7 @@ from app.cli import (
     approvals,
     channels,
     incidents,
+    notebook,
     policy,
     probe,
     routing,
@@ -24,7 +25,8 @@ from app.cli import (
 )
 from policies.errors import PolicyError, WorkbenchError, one_line
 
-COMMAND_GROUPS = (serve, probe, incidents, services, rules, samples, routing, silences, approvals, channels, policy)
+COMMAND_GROUPS = (serve, probe, incidents, notebook, services, rules, samples, routing, silences, approvals, channels,
+                  policy)
 
 
 def main(argv: list[str] | None = None) -> int:

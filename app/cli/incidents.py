@@ -1,10 +1,12 @@
 """`workbench incidents`: list, show, work (triage, contain, escalate, suppress, resolve), the
-root-cause hypotheses of one incident, and importing past outages from another tool."""
+root-cause hypotheses and the post-mortem draft of one incident, and importing past outages from
+another tool."""
 
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from app.cli.output import add_format, print_rows
 from app.cli.types import positive_integer, read_import
@@ -14,6 +16,7 @@ from app.render import finding_table, incident_table
 from app.settings import Paths
 from ledger import db, queries
 from ledger.lifecycle import OPERATOR_ACTIONS, STATES, Verdict
+from ledger.postmortem import postmortem
 from ledger.samples import SampleStore
 from policies.errors import one_line
 from policies.loader import load_policy
@@ -50,6 +53,11 @@ def register(sub) -> None:
     fb.add_argument("--finding", type=positive_integer, help="only this finding (default: every finding of it)")
     fb.add_argument("--reason", help="why (on the timeline)")
     fb.set_defaults(handler=cmd_feedback)
+    pm = inc_sub.add_parser("postmortem", help="the post-mortem draft of one incident, as Markdown")
+    pm.add_argument("id", type=positive_integer)
+    pm.add_argument("--format", choices=("md",), default="md")
+    pm.add_argument("--output", metavar="PATH", help="write it there instead of printing it")
+    pm.set_defaults(handler=cmd_postmortem)
     imp = inc_sub.add_parser("import", help="record past outages from another tool's export (CSV or JSON Lines)")
     imp.add_argument("file", metavar="FILE", help=".csv with a header row, or .jsonl")
     imp.set_defaults(handler=cmd_import)
@@ -101,6 +109,16 @@ def cmd_hypotheses(args, paths: Paths) -> int:
     view = hypotheses_view(paths.ledger(), SampleStore(paths.samples_dir),
                            load_policy(paths.policy_dir), args.id, db.utcnow())
     print(json.dumps(view.as_json(), indent=2) if args.format == "json" else hypotheses_text(view))
+    return 0
+
+
+def cmd_postmortem(args, paths: Paths) -> int:
+    text = postmortem(paths.ledger(), args.id)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}")
+    else:
+        print(text, end="")
     return 0
 
 

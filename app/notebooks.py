@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -106,14 +105,17 @@ def write_review(paths: Paths, incident_id: int, output: Path, run: bool = False
 
 
 def lab_command(directory: Path = NOTEBOOKS, port: int = LAB_PORT) -> list[str]:
-    """JupyterLab on 127.0.0.1 with ``directory`` as its root, started by this interpreter."""
+    """JupyterLab on 127.0.0.1 with ``directory`` as its root, started by this interpreter (as
+    root too, which JupyterLab refuses unless told: a container or CI often runs as root)."""
+    as_root = ["--allow-root"] if os.geteuid() == 0 else []
     return [sys.executable, "-m", "jupyterlab", "--ip=127.0.0.1", f"--port={port}", "--no-browser",
-            f"--ServerApp.root_dir={directory}"]
+            f"--ServerApp.root_dir={directory}", *as_root]
 
 
-def open_lab(paths: Paths, port: int = LAB_PORT) -> int:
-    """Start JupyterLab on the notebooks until it is stopped; its kernels see this workbench's
-    ledger, data and policy through the environment."""
+def open_lab(paths: Paths, port: int = LAB_PORT) -> None:
+    """Become JupyterLab on the notebooks (this process is replaced, so stopping it stops the
+    server); its kernels see this workbench's ledger, data and policy through the environment."""
     require("jupyterlab")
     env = {**os.environ, **paths.environment(), "PYTHONPATH": str(ROOT)}
-    return subprocess.call(lab_command(notebook_path(REVIEW).parent, port), env=env)
+    command = lab_command(notebook_path(REVIEW).parent, port)
+    os.execve(command[0], command, env)

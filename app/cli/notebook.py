@@ -34,5 +34,6 @@ def cmd_incident(args, paths: Paths) -> int:
 
 
 def cmd_open(args, paths: Paths) -> int:
-    print(f"JupyterLab on http://127.0.0.1:{args.port}/lab (Ctrl-C stops it)")
-    return notebooks.open_lab(paths, args.port)
+    print(f"JupyterLab on http://127.0.0.1:{args.port}/lab (Ctrl-C stops it)", flush=True)
+    notebooks.open_lab(paths, args.port)
+    return 0

@@ -39,25 +39,13 @@ END = T0 + timedelta(minutes=40)  # when the samples are rolled up
 STEP = timedelta(seconds=30)
 SECRET = "tok_live_9a8b7c6d5e4f3a2b1c0d"  # in the alert's annotations: masked in the ledger
 
-TARGETS = """
-targets:
-  - name: shop-web
-    kind: http
-    service: shop
-    url: {url}
-    interval: 30s
-    failure_threshold: 2
-    success_threshold: 2
-    conditions: ["[STATUS] == 200", "[RESPONSE_TIME] < 800"]
-  - name: shop-api
-    kind: http
-    service: shop
-    url: {url}api
-    interval: 30s
-    failure_threshold: 2
-    success_threshold: 2
-    conditions: ["[STATUS] == 200"]
-"""
+
+def shop_target(name: str, url: str, conditions: list[str]) -> dict:
+    """An HTTP target of shop probed every 30 s: failing twice opens its finding, passing twice resolves it."""
+    return {"name": name, "kind": "http", "service": "shop", "url": url, "interval": "30s", "failure_threshold": 2,
+            "success_threshold": 2, "conditions": conditions}
+
+
 CHANNELS = """
 channels:
   - {{name: hook, kind: webhook, url: "{url}/hook"}}
@@ -81,7 +69,9 @@ class Activity:
 
 def write_policy(directory: Path, demo_url: str, demo_port: int, receiver_url: str, ollama_url: str) -> Policy:
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "targets.yaml").write_text(TARGETS.format(url=demo_url))
+    targets = [shop_target("shop-web", demo_url, ["[STATUS] == 200", "[RESPONSE_TIME] < 800"]),
+               shop_target("shop-api", f"{demo_url}api", ["[STATUS] == 200"])]
+    (directory / "targets.yaml").write_text(yaml.safe_dump({"targets": targets}))
     (directory / "actions.yaml").write_text(fault_off(demo_port))
     (directory / "channels.yaml").write_text(CHANNELS.format(url=receiver_url))
     shutil.copy(ROOT / "policies" / "hypotheses.yaml", directory)

@@ -35,7 +35,7 @@ from tests.remediation.support import run_pass as remediation_pass
 from tests.support import ROOT
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)  # the fault starts
-END = T0 + timedelta(minutes=40)  # when the samples are rolled up
+END = T0 + timedelta(hours=2)  # when the samples are rolled up: the 12:00 hour is in the hourly rollups
 STEP = timedelta(seconds=30)
 SECRET = "tok_live_9a8b7c6d5e4f3a2b1c0d"  # in the alert's annotations: masked in the ledger
 

@@ -11,7 +11,8 @@ One incident: ``incident_record`` (and each of its frames alone: ``timeline``, `
 ``evidence``, ``alerts``, ``hypotheses``, ``actions``, ``silences``, ``incident_notifications``,
 ``decisions``), ``milestones``. Around it: ``samples_around``, ``golden_signals_around``,
 ``concurrent_incidents``, ``concurrent_alerts``. The fleet: ``incidents_by_service_and_rule``,
-``response_times``, ``time_in_state``, ``noise``, ``model_cost``. See docs/forensics.md.
+``response_times``, ``time_in_state``, ``noise``, ``model_cost``; a service's health against
+its objectives: ``daily_health``, ``error_budget``, ``budget_burn``. See docs/forensics.md.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from ledger.forensics.fleet import (
     time_in_state,
 )
 from ledger.forensics.frames import TIME, to_frame
+from ledger.forensics.health import budget_burn, daily_health, error_budget
 from ledger.forensics.incident import (
     IncidentRecord,
     actions,
@@ -67,7 +69,7 @@ OBSERVATION = {"target": pl.String, "kind": pl.String, "service": pl.String, "ok
                "started_at": TIME, "duration_ms": pl.Float64, "status": pl.Int64, "error": pl.String}
 
 __all__ = [
-    "IncidentRecord", "actions", "alerts", "concurrent_alerts", "concurrent_incidents", "decisions", "episodes",
+    "IncidentRecord", "actions", "alerts", "budget_burn", "concurrent_alerts", "concurrent_incidents", "daily_health", "decisions", "episodes", "error_budget",
     "evidence", "findings", "golden_signals_around", "hypotheses", "incident", "incident_notifications",
     "incident_record", "incident_scope", "incident_window", "incidents", "incidents_by_service_and_rule",
     "incidents_in_range", "milestones", "model_cost", "noise", "observations", "response_times",

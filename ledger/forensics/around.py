@@ -84,7 +84,7 @@ def golden_signals_around(engine: Engine, store: SampleStore, services: dict[str
     """The golden signals (latency, traffic, errors, saturation) of the incident's services over
     its window, as the Trends page computes them (``ledger.trends.read_window``, with the period
     as long before it in ``period`` previous); ``services``: the policy's declared signals
-    (``policy.rules.services``). One row per service, signal, bucket and series.
+    (``policy.rules.services``). One row per service, signal, bucket and series, in that order.
 
     >>> signals = forensics.golden_signals_around(engine, store, policy.rules.services, 12)
     >>> signals.filter((pl.col("signal") == "errors") & (pl.col("period") == "current"))
@@ -97,8 +97,10 @@ def golden_signals_around(engine: Engine, store: SampleStore, services: dict[str
         trends = read_window(rollups, engine, services, service, since, until, label, resolution)
         parts += [signal.frame.with_columns(service=pl.lit(service), signal=pl.lit(name), unit=pl.lit(signal.unit))
                   for name, signal in trends.signals.items()]
-    return pl.concat([part.select(list(SIGNAL)).cast(SIGNAL) for part in parts]) if parts \
-        else pl.DataFrame(schema=SIGNAL)
+    if not parts:
+        return pl.DataFrame(schema=SIGNAL)
+    return pl.concat([part.select(list(SIGNAL)).cast(SIGNAL) for part in parts]).sort(  # a stable order
+        "service", "signal", "period", "ts", "series")
 
 
 def concurrent_incidents(engine: Engine, incident_id: int, *, margin: timedelta = BEFORE,

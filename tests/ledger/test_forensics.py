@@ -183,3 +183,16 @@ def test_sqlite_and_postgresql_give_the_same_frames(tmp_path, postgres_database,
     assert sqlite["timeline"].height == 11 and sqlite["samples"].height > 0
     for name in sqlite:
         assert sqlite[name].equals(postgresql[name]), f"{name} differs:\n{sqlite[name]}\n{postgresql[name]}"
+
+
+def test_a_services_health_and_error_budget(activity):
+    engine, act = activity
+    days = forensics.daily_health(engine, act.store, act.policy.rules.services, "shop", T0 - timedelta(days=30), END)
+    (day,) = days.iter_rows(named=True)  # 11:00: 20 runs, all good; 12:00: 40, 6 failed
+    assert day["day"] == T0.replace(hour=0) and round(day["availability"], 6) == 0.9
+    assert round(day["p95_ms"], 6) == 41.9
+    budget = forensics.error_budget(days, objective=0.99).row(0, named=True)
+    assert round(budget["bad_share"], 6) == 0.1 and round(budget["budget_spent"], 6) == 10.0
+    assert budget["budget_left"] < 0, "6 bad runs of 60 overspend a 99% objective tenfold"
+    burn = forensics.budget_burn(days, objective=0.99)
+    assert round(burn["spent"][0], 6) == 10.0

@@ -9,12 +9,17 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import make_url
+from sqlalchemy import Engine, make_url
 
-from app.settings import ROOT, Paths
+from app.settings import ROOT, Paths, resolve
+from ledger.db import utcnow
+from ledger.samples import SampleStore
 from policies.errors import WorkbenchError
+from policies.loader import Policy, load_policy
 
 NOTEBOOKS = ROOT / "notebooks"
 REVIEW = "incident_review.ipynb"
@@ -22,6 +27,29 @@ PARAMETERS, INJECTED = "parameters", "injected-parameters"
 EXECUTE_TIMEOUT = 600  # seconds a cell may take
 INSTALL = "pip install 'sre-workbench[notebook]' (in a checkout: .venv/bin/pip install -e '.[notebook]')"
 LAB_PORT = 8888
+
+
+@dataclass(frozen=True)
+class Workbench:
+    """What a notebook reads: the ledger, the samples store and the policy."""
+
+    paths: Paths
+    engine: Engine
+    store: SampleStore
+    policy: Policy
+
+
+def open_workbench(ledger: str | None = None, data: str | None = None, policy: str | None = None) -> Workbench:
+    """The workbench a notebook's parameters name: a database URL, a data directory, a policy
+    directory; each None is the workbench's own (its environment, else the checkout's)."""
+    paths = resolve(policy, data)
+    paths = replace(paths, database_url=ledger or paths.database_url)
+    return Workbench(paths, paths.ledger(), SampleStore(paths.samples_dir), load_policy(paths.policy_dir))
+
+
+def until_time(until: str | None) -> datetime:
+    """A notebook's ``until`` parameter: an ISO 8601 time, or None for now."""
+    return datetime.fromisoformat(until) if until else utcnow()
 
 
 def require(*modules: str) -> None:

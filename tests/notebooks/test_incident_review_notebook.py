@@ -14,6 +14,7 @@ from app.settings import resolve
 from ledger.db import open_ledger, sqlite_url
 from ledger.postmortem import postmortem
 from tests.activity import END, SECRET, fill
+from tests.notebooks.outputs import figure_titles, outputs_text
 
 
 @pytest.fixture
@@ -28,20 +29,6 @@ def reviewed(tmp_path, demo_target, receiver, monkeypatch):
     notebook = notebooks.execute(notebooks.parameterized(notebooks.notebook_path(notebooks.REVIEW),
                                                          notebooks.review_parameters(paths, act.incident_id)))
     return outputs_text(notebook), notebook, act, paths
-
-
-def outputs_text(notebook) -> str:
-    parts = []
-    for cell in notebook.cells:
-        for output in cell.get("outputs", []):
-            parts.append(str(output.get("text", "")))
-            parts += [str(value) for key, value in output.get("data", {}).items() if key.startswith("text/")]
-    return "\n".join(parts)
-
-
-def figures(notebook) -> list[dict]:
-    return [output["data"]["application/vnd.plotly.v1+json"] for cell in notebook.cells
-            for output in cell.get("outputs", []) if "application/vnd.plotly.v1+json" in output.get("data", {})]
 
 
 def test_the_stored_notebook_has_no_outputs_and_a_parameters_cell():
@@ -68,8 +55,7 @@ def test_the_review_states_the_incidents_numbers(reviewed):
         assert measure in text
     assert "1 other incident(s) and 1 alert(s)" in text and "PaymentsErrors" in text
     assert SECRET not in text and SECRET not in json.dumps(notebook)
-    titles = [figure["layout"]["title"]["text"] for figure in figures(notebook)]
-    assert titles == ["Incident #1: timeline and states", "Golden signals", "Probe runs of its targets",
+    assert figure_titles(notebook) == ["Incident #1: timeline and states", "Golden signals", "Probe runs of its targets",
                       "Hypotheses: draft and refinement",
                       "Time to detect (from the first failure), acknowledge, contain and resolve (from detection)"]
 

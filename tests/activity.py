@@ -18,7 +18,7 @@ import yaml
 
 from hypotheses.refine import request, run_refinement
 from ledger import queries
-from ledger.db import write_session
+from ledger.db import open_ledger, sqlite_url, write_session
 from ledger.repo import alerts, incidents, silences
 from ledger.rollups import Rollups
 from ledger.samples import SampleStore
@@ -145,6 +145,15 @@ def fill(engine, data_dir: Path, demo_target, receiver) -> Activity:
         ollama.close()
     return Activity(incident_id, _incident_of(engine, "payments/alert:PaymentsErrors"), data_dir,
                     data_dir.parent / "policy", policy, store)
+
+
+def fill_sqlite(data_dir: Path, demo_target, receiver) -> Activity:
+    """The activity in a SQLite ledger in ``data_dir``, as the workbench keeps one there."""
+    engine = open_ledger(sqlite_url(data_dir))
+    try:
+        return fill(engine, data_dir, demo_target, receiver)
+    finally:
+        engine.dispose()
 
 
 def _incident_of(engine, key: str) -> int:

@@ -8,24 +8,18 @@ import nbformat
 import pytest
 
 from app import notebooks
-from ledger.db import open_ledger, sqlite_url
-from tests.activity import END, SECRET, fill
+from tests.activity import END, SECRET
 from tests.notebooks.outputs import figure_titles, outputs_text
 
 FLEET = ("alert_noise.ipynb", "service_health.ipynb", "llm_routing.ipynb")
 
 
 @pytest.fixture
-def run(tmp_path, demo_target, receiver, monkeypatch):
+def run(activity):
     """run(name, **parameters) -> the notebook executed over the activity's last 30 days."""
-    monkeypatch.delenv("WORKBENCH_DATABASE_URL", raising=False)
-    data = tmp_path / "var"
-    engine = open_ledger(sqlite_url(data))
-    act = fill(engine, data, demo_target, receiver)
-    engine.dispose()
 
     def execute(name: str, **parameters):
-        given = {"data": str(data), "policy": str(act.policy_dir), "until": END.isoformat(), **parameters}
+        given = {"data": str(activity.data_dir), "policy": str(activity.policy_dir), "until": END.isoformat(), **parameters}
         notebook = notebooks.execute(notebooks.parameterized(notebooks.notebook_path(name), given))
         text = outputs_text(notebook)
         assert SECRET not in text

@@ -11,21 +11,16 @@ import pytest
 
 from app import notebooks
 from app.settings import resolve
-from ledger.db import open_ledger, sqlite_url
 from ledger.postmortem import postmortem
-from tests.activity import END, SECRET, fill
+from tests.activity import END, SECRET
 from tests.notebooks.outputs import figure_titles, outputs_text
 
 
 @pytest.fixture
-def reviewed(tmp_path, demo_target, receiver, monkeypatch):
+def reviewed(activity):
     """The review of the activity's incident, executed: (outputs as text, the notebook, the activity, paths)."""
-    monkeypatch.delenv("WORKBENCH_DATABASE_URL", raising=False)
-    data = tmp_path / "var"
-    engine = open_ledger(sqlite_url(data))
-    act = fill(engine, data, demo_target, receiver)
-    engine.dispose()
-    paths = resolve(str(act.policy_dir), str(data), env={})
+    act = activity
+    paths = resolve(str(act.policy_dir), str(act.data_dir), env={})
     notebook = notebooks.execute(notebooks.parameterized(notebooks.notebook_path(notebooks.REVIEW),
                                                          notebooks.review_parameters(paths, act.incident_id)))
     return outputs_text(notebook), notebook, act, paths

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 from app.cli.output import add_format, print_rows
-from app.cli.types import positive_integer, read_import
+from app.cli.types import positive_integer, read_import, write_output
 from app.hypotheses_text import hypotheses_text
 from app.operator import acknowledge, act, feedback, needs_reason, operator_name
 from app.render import finding_table, incident_table
@@ -115,8 +114,7 @@ def cmd_hypotheses(args, paths: Paths) -> int:
 def cmd_postmortem(args, paths: Paths) -> int:
     text = postmortem(paths.ledger(), args.id)
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
-        print(f"wrote {args.output}")
+        print(f"wrote {write_output(args.output, text)}")
     else:
         print(text, end="")
     return 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from app import notebooks
-from app.cli.types import positive_integer
+from app.cli.types import positive_integer, writing
 from app.settings import Paths
 from ledger import queries
 
@@ -28,8 +28,9 @@ def register(sub) -> None:
 def cmd_incident(args, paths: Paths) -> int:
     queries.incident_detail(paths.ledger(), args.id, observations=0)  # no such incident: say so before writing
     output = Path(args.output or f"incident-{args.id}-review.ipynb")
-    for path in notebooks.write_review(paths, args.id, output, run=args.execute):
-        print(f"wrote {path}")
+    with writing(output):
+        for path in notebooks.write_review(paths, args.id, output, run=args.execute):
+            print(f"wrote {path}")
     return 0
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -48,3 +50,23 @@ def read_import(name: str) -> tuple[Path, bytes]:
     if len(data) > IMPORT_MAX_BYTES:
         raise WorkbenchError(f"{path} is larger than {IMPORT_MAX_BYTES // 2**20} MiB: split it and import each part")
     return path, data
+
+
+def write_output(name: str, text: str) -> Path:
+    """Write ``text`` to the file the operator named (``--output``), or a clear error."""
+    path = Path(name)
+    with writing(path):
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+@contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Turn a failure to write ``path`` (no such directory, a name the file system refuses) into
+    one line saying so."""
+    try:
+        yield
+    except OSError as exc:
+        raise WorkbenchError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except UnicodeEncodeError:
+        raise WorkbenchError(f"cannot write {path}: the name cannot be encoded for the file system") from None

@@ -21,7 +21,7 @@ from ledger.repo import silences
 from tests.hostile import HOSTILE_ARGUMENTS
 from tests.remediation.support import open_incident, write_policy
 
-SERVERS = {"up", "worker", "ui", "demo fault", "probe run"}  # they listen or probe until stopped
+SERVERS = {"up", "worker", "ui", "demo fault", "probe run", "notebook open"}  # they listen or probe until stopped
 ACTIONS = """
 actions:
   - id: note
@@ -77,8 +77,9 @@ def workbench(tmp_path_factory):
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
-def test_every_text_argument_takes_hostile_text(command, workbench, monkeypatch):
+def test_every_text_argument_takes_hostile_text(command, workbench, monkeypatch, tmp_path):
     policy, data = workbench
+    monkeypatch.chdir(tmp_path)  # files the commands write (--output) land there
     for name in (ENV_POLICY, ENV_DATA, ENV_DB):
         monkeypatch.delenv(name, raising=False)
 

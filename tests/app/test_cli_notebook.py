@@ -13,6 +13,7 @@ import pytest
 
 from app import notebooks
 from app.cli import main
+from app.settings import resolve
 from ledger.db import open_ledger, sqlite_url
 from ledger.postmortem import postmortem
 from policies.errors import WorkbenchError
@@ -109,3 +110,21 @@ def test_notebook_open_serves_jupyterlab_on_loopback(tmp_path):
         lab.terminate()
         out, _ = lab.communicate(timeout=30)
     assert out.decode().splitlines()[0] == f"JupyterLab on http://127.0.0.1:{port}/lab (Ctrl-C stops it)"
+
+
+def test_a_database_password_is_not_written_into_the_notebook(tmp_path):
+    paths = resolve(str(tmp_path / "policy"), str(tmp_path / "var"),
+                    env={"WORKBENCH_DATABASE_URL": "postgresql+psycopg://ops:s3cret-pw@db.example/ledger"})
+    assert notebooks.review_parameters(paths, 7) == {"incident_id": 7, "ledger": None, "data": str(tmp_path / "var"),
+                                                     "policy": str(tmp_path / "policy")}
+    plain = resolve(str(tmp_path / "policy"), str(tmp_path / "var"), env={})
+    assert notebooks.review_parameters(plain, 7)["ledger"] == sqlite_url(tmp_path / "var")
+
+
+def test_an_output_that_cannot_be_written_is_one_line(workbench, tmp_path):
+    run, act, _ = workbench
+    code, _, err = run("incidents", "postmortem", str(act.incident_id), "--output", "missing/pm.md")
+    assert (code, err) == (1, "workbench: cannot write missing/pm.md: No such file or directory\n")
+    for command in (("incidents", "postmortem"), ("notebook", "incident")):
+        code, _, err = run(*command, str(act.incident_id), "--output", str(tmp_path))  # a directory
+        assert code == 1 and err.startswith(f"workbench: cannot write {tmp_path}") and err.count("\n") == 1, err

@@ -12,6 +12,7 @@ import shutil
 import threading
 from datetime import timedelta
 
+import httpx
 import pytest
 import yaml
 
@@ -19,6 +20,7 @@ from app.cli import main
 from hypotheses.refine import incident_draft
 from ledger import queries
 from ledger.db import open_ledger, sqlite_url, utcnow
+from ledger.histograms import bucket_quantile
 from ledger.samples import SampleStore
 from policies.loader import load_policy
 from tests.integration.conftest import WorkerProcess
@@ -101,9 +103,17 @@ def test_services_add_onboards_a_service_whose_each_fault_opens_one_incident_led
     args = ["--policy", str(policy), "--data", str(tmp_path / "var"), "services", "add", "checkout",
             "--prometheus", peers.prometheus.url, "--selector", '{job="checkout"}', "--interval", "1s",
             "--rate-window", "5s"]  # Prometheus scrapes every second here
+    checkout.fault = "errors"  # some history for the backtest: an error burst of 10 s, 10 s before onboarding
+    started = utcnow()
+    wait_until(lambda: utcnow() - started > timedelta(seconds=10), "an error burst")
+    checkout.fault = None
+    wait_until(lambda: utcnow() - started > timedelta(seconds=20), "the burst to pass")
 
-    assert main(args) == 1  # without --yes, and no terminal to ask: nothing written
+    assert main([*args, "--history", "40s"]) == 1  # without --yes, and no terminal to ask: nothing written
     out = capsys.readouterr().out
+    assert "Backtest of the rules over Prometheus's last 40s:" in out
+    assert "checkout-errors: would have fired 1 time(s) over the last 40s" in out  # the burst
+    assert "checkout-latency: would have fired 0 time(s)" in out and "checkout-saturation: would have fired 0" in out
     assert "checkout_http_requests_total: traffic, errors where code is 5xx" in out
     assert "checkout_http_request_duration_seconds_bucket: latency" in out
     assert "checkout_db_pool_connections_in_use / checkout_db_pool_connections_max: saturation of a pool" in out
@@ -111,17 +121,19 @@ def test_services_add_onboards_a_service_whose_each_fault_opens_one_incident_led
     assert "checkout" not in (policy / "targets.yaml").read_text()
 
     assert main([*args, "--yes"]) == 0
-    assert "Written: 6 target(s), 3 rule(s), golden signals of checkout" in capsys.readouterr().out
+    assert "Written: 7 target(s), 3 rule(s), golden signals of checkout" in capsys.readouterr().out
     text = (policy / "targets.yaml").read_text()
     assert text.startswith("# What the workbench watches.")  # the operator's comments are kept
     loaded = load_policy(policy)
     assert {t.name for t in loaded.targets} >= {"checkout-up", "checkout-traffic", "checkout-errors",
-                                                "checkout-latency", "checkout-db-pool-connections-utilization",
+                                                "checkout-latency", "checkout-latency-buckets",
+                                                "checkout-db-pool-connections-utilization",
                                                 "checkout-jobs-queue-depth"}
     signals = loaded.rules.services["checkout"]
-    assert (signals.latency, signals.traffic, signals.errors, signals.saturation) == (
-        "checkout_latency_p95_seconds", "checkout_requests_per_second", "checkout_errors_per_second",
-        ["checkout_db_pool_connections_utilization"])
+    assert (signals.latency.series, signals.latency.type, signals.traffic.series, signals.errors.series) == (
+        "checkout_latency_buckets", "histogram", "checkout_requests_per_second", "checkout_errors_per_second")
+    assert [(s.series, s.unit, s.name) for s in signals.saturation] == [
+        ("checkout_db_pool_connections_utilization", "ratio", "db pool connections in use")]
     assert len(loaded.rules.rules) == len(rules["rules"]) + 3
     assert main([*args, "--yes"]) == 1  # twice: refused, nothing changes
     assert "already there" in capsys.readouterr().err
@@ -162,3 +174,31 @@ FAULTS = [
     ("latency", "rule:checkout-latency", ("latency-regression", "latency-rule")),
     ("down", "probe:prometheus", ("instance-down",)),
 ]
+
+
+def test_quantiles_from_the_buckets_are_those_histogram_quantile_computes(checkout, peers):
+    """The Trends page's p50/p95/p99 of a histogram signal come from its buckets' rates: at each of
+    several instants over fast, slow and mixed traffic, the workbench's quantile of the rates
+    Prometheus returns equals Prometheus's own histogram_quantile over the same rates."""
+    rates = 'sum by (le) (rate(checkout_http_request_duration_seconds_bucket{job="checkout"}[5s]))'
+    wait_until(lambda: len(instant(peers, rates, utcnow().timestamp())) == len(BUCKETS) + 1, "a rate of each bucket",
+               attempts=200)
+    checked = []
+    for fault in (None, "latency", None):
+        checkout.fault = fault
+        for _ in range(3):
+            at = utcnow().timestamp()
+            wait_until(lambda: utcnow().timestamp() > at + 2, "two scrapes", attempts=100)
+            buckets = [(float(s["metric"]["le"]), float(s["value"][1])) for s in instant(peers, rates, at)]
+            for q in (0.5, 0.95, 0.99):
+                expected = instant(peers, f"histogram_quantile({q}, {rates})", at)
+                assert len(expected) == 1 and len(buckets) == len(BUCKETS) + 1
+                assert bucket_quantile(q, buckets) == float(expected[0]["value"][1]), (fault, q, buckets)
+                checked.append(float(expected[0]["value"][1]))
+    assert min(checked) <= 0.05 and max(checked) >= 2.0  # fast, slow and between were all compared
+
+
+def instant(peers, query: str, at: float) -> list[dict]:
+    answer = httpx.get(f"{peers.prometheus.url}/api/v1/query", params={"query": query, "time": at}, timeout=10).json()
+    assert answer["status"] == "success", answer
+    return answer["data"]["result"]

@@ -79,17 +79,21 @@ EVIDENCE_LABELS = {"probe": _probe_labels, "alert": _alert_labels, "rule": _scal
 def related_items(engine: Engine, detail: IncidentDetail, labels: dict[int, dict], gathering: Gathering,
                   since: datetime, until: datetime) -> list[EvidenceItem]:
     """Incidents of the targets this incident's findings depend on (``parent``), others open in
-    the window (``concurrent``) and earlier ones with the same key (``recurrence``)."""
+    the window (``concurrent``) and earlier ones with the same key (``recurrence``; a ``relapse``
+    when it was opened by the same rule and resolved within ``before`` of this opening: the same
+    failure back minutes after it was fixed, rather than another failure that shares the key)."""
     parents = {str(f["parent"]) for f in labels.values() if f.get("parent")}
     related: dict[int, tuple[RelatedIncident, str]] = {}
-    recent: dict[int, bool] = {}  # a recurrence that resolved within ``before`` of this opening: a relapse
+    # a recurrence opened by the same rule that resolved within ``before`` of this opening: a relapse
+    recent: dict[int, bool] = {}
+    first = min(detail.findings, key=lambda f: f.id).rule if detail.findings else None
     # first the earlier ones with this key: one resolved minutes ago, inside the window, is this
     # failure happening again, not another incident that shares its cause
     for incident in queries.incidents_in_window(engine, detail.opened_at - gathering.related_lookback,
                                                 detail.opened_at, correlation_key=detail.correlation_key):
         if incident.id != detail.id and incident.opened_at < detail.opened_at:
             related[incident.id] = (incident, "recurrence")
-            recent[incident.id] = (incident.resolved_at is not None
+            recent[incident.id] = (incident.resolved_at is not None and incident.opened_by == first
                                    and detail.opened_at - incident.resolved_at <= gathering.before)
     for incident in queries.incidents_in_window(engine, since, until):
         if incident.id != detail.id and incident.id not in related:

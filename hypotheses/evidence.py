@@ -131,6 +131,44 @@ def change_items(engine: Engine, detail: IncidentDetail, since: datetime, until:
     return items
 
 
+# Labels that name what is running: a series whose value of one of them changes in the window is a
+# deploy (``checkout_build_info{version="1.5.0"}`` appearing where ``version="1.4.2"`` was).
+VERSION_LABELS = frozenset({"version", "revision", "commit", "git_commit", "git_sha", "image", "image_tag",
+                            "release", "build", "app_version"})
+
+
+def version_changes(store: SampleStore, detail: IncidentDetail, since: datetime,
+                    until: datetime) -> list[EvidenceItem]:
+    """Deploys seen in the labels of the incident's service's series: a series that appears in the
+    window with a new value of a VERSION_LABELS label beside the same series with an older value
+    (when the new one was first seen is the change's time)."""
+    targets = sorted({f.target for f in detail.findings})
+    among = ", ".join("?" for _ in targets) or "NULL"
+    rows = store.query(
+        "SELECT name, labels, min(ts) AS first FROM samples "
+        f"WHERE ts >= ? AND ts <= ? AND (service = ? OR target IN ({among})) GROUP BY name, labels ORDER BY first",
+        since, until, [since, until, detail.service, *targets])
+    seen: dict[tuple, list[tuple[str, datetime]]] = {}
+    for name, text, first in rows.iter_rows():
+        labels = json.loads(text)
+        running = {k: labels.pop(k) for k in sorted(VERSION_LABELS & labels.keys())}
+        if running:
+            version = ", ".join(f"{k}={v}" for k, v in sorted(running.items()))
+            seen.setdefault((name, json.dumps(labels, sort_keys=True)), []).append((version, first))
+    items = []
+    for (name, text), versions in seen.items():
+        for (old, _), (new, at) in zip(versions, versions[1:]):
+            where = ", ".join(f"{k}={v}" for k, v in sorted(json.loads(text).items()) if k not in ("kind",))
+            timing = "before" if at <= detail.opened_at else "started after"
+            digest = zlib.crc32(f"{name}{text}{new}".encode()).to_bytes(4, "big").hex()
+            items.append(EvidenceItem(
+                id=f"deploy:{digest}", kind="change", at=at,
+                summary=f"{name}{{{where}}} changed from {old} to {new} at {at:%H:%M:%S} UTC, {timing} the opening",
+                labels={"kind": "deploy", "timing": timing, "comment": f"{old} -> {new}", "series": name,
+                        "from": old, "to": new, "matchers": f"{{{where}}}", "author": "a deploy"}))
+    return items
+
+
 # Probe kinds whose run is the workbench reading another system (a Prometheus query, Alertmanager's
 # alerts, a log file): how long that took says nothing about the service, so it is never evidence.
 OWN_READS = frozenset({"prometheus", "alertmanager", "logs"})
@@ -158,8 +196,8 @@ def series_evidence(store: SampleStore, detail: IncidentDetail, gathering: Gathe
     shifted = []
     for name, text, during, before in rows.iter_rows():
         labels = json.loads(text)
-        if name == "probe_duration_seconds" and labels.get("kind") in OWN_READS:
-            continue
+        if name == "probe_duration_seconds" and labels.get("kind") in OWN_READS or VERSION_LABELS & labels.keys():
+            continue  # the workbench's own reads; a version's series (see version_changes)
         if before is None and measured_before:
             before = 0.0  # it did not exist yet
         ratio, shift = _shift(during, before, gathering.shift_ratio)

@@ -14,6 +14,8 @@ What is recognised, in the series one selector matches (``{job="checkout"}``):
   (a percent when its name ends in ``_percent``);
 - a queue depth (``*queue*_depth``, ``_length``, ``_size``, ``_backlog``): kept as a series, for the
   hypotheses to see it rise;
+- a ``*_info`` series with a ``version`` (``revision``, ``commit``, ``image``...) label: kept, so a
+  new version before a failure is drafted as a deploy;
 - ``up``: a probe of its own, failing when any instance is down.
 
 Each becomes a ``prometheus`` target whose query names the series it writes (``metric``), so the
@@ -38,6 +40,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from detectors.backtest import replay
+from hypotheses.evidence import VERSION_LABELS
 from learning.backtests import RULE
 from ledger.samples import SampleStore
 from policies.errors import PolicyError, WorkbenchError
@@ -183,6 +186,10 @@ def plan(service: str, url: str, selector: str, found: Discovered, interval: str
             saturation.append({"series": metric, "unit": "percent" if percent else "ratio"})
             result.recognised.append(f"{name}: saturation, read as a {'percent' if percent else 'ratio (0-1)'} "
                                      "(set its unit under services and its rule's bound if it is not)")
+        elif name.endswith("_info") and (running := sorted(VERSION_LABELS & found.labels[name])):
+            target("build-info", f"max by ({', '.join(running)}) ({select(name)})", f"{prefix}_build_info")
+            result.recognised.append(f"{name}: what runs ({', '.join(running)}), kept as a series: a new value before "
+                                     "a failure is drafted as a deploy")
         elif QUEUE.match(name):
             target(_short(name, prefix).replace("_", "-"), f"sum({select(name)})", f"{prefix}_{_short(name, prefix)}")
             result.recognised.append(f"{name}: a queue's depth, kept as a series for the hypotheses")
@@ -195,7 +202,7 @@ def plan(service: str, url: str, selector: str, found: Discovered, interval: str
                              "correlation_key": key})
     if not result.targets:
         raise WorkbenchError(f"nothing recognised among {len(names)} series names ({', '.join(names[:8])}"
-                             f"{', ...' if len(names) > 8 else ''}): see docs/cli.md, "workbench services add", for the conventions")
+                             f"{', ...' if len(names) > 8 else ''}): see docs/cli.md (workbench services add) for the conventions")
     return result
 
 

@@ -29,7 +29,18 @@ from policies.conditions import PLACEHOLDERS
 from policies.hypotheses import CheckSpec, Clause, Gathering, HypothesesFile, HypothesisRule
 from policies.loader import FILES
 from policies.routing import Provider, Refinement, Route, RoutingFile
-from policies.rules import LearnedRulesFile, Learning, Noise, Rule, RulesFile, ServiceSignals
+from policies.rules import (
+    Errors,
+    Latency,
+    LearnedRulesFile,
+    Learning,
+    Noise,
+    Rule,
+    RulesFile,
+    Saturation,
+    ServiceSignals,
+    Traffic,
+)
 from policies.schema import DemoSettings, LogSignature, SettingsFile, Target, TargetsFile
 from probes.kinds.registry import PROBES
 from remediation.runners import RUNNERS
@@ -152,6 +163,7 @@ SECTIONS = {
     RulesFile: ("rules.md", "`rules.yaml`"),
     LearnedRulesFile: ("rules.md", "`learned-rules.yaml`"),
     ServiceSignals: ("rules.md", "Golden signals (`services`)"),
+    **dict.fromkeys((Latency, Traffic, Errors, Saturation), ("rules.md", "A signal's keys")),
     Noise: ("rules.md", "Noise (`noise`)"),
     Learning: ("rules.md", "Learning (`learning`)"),
     HypothesesFile: ("hypotheses.md", "`hypotheses.yaml`"),

@@ -67,7 +67,7 @@ def seed(case: dict, engine, store: SampleStore) -> int:
                              matchers=[{"label": k, "op": "=", "value": v} for k, v in silence["match"].items()])
     for series in case.get("samples", []):
         split, start = offset(series["split"]), offset(series.get("from", "-40m"))
-        minutes = int((NOW - start) / timedelta(minutes=1))
+        minutes = int((offset(series.get("until", "now")) - start) / timedelta(minutes=1))
         store.append(Sample(series["name"], series["labels"], series["before"] if at < split else series["during"], at)
                      for at in (start + timedelta(minutes=m) for m in range(minutes + 1)))
     store.flush()

@@ -3,8 +3,8 @@ usual metrics (a request counter with a code label, a request-duration histogram
 pool's in-use and max gauges, a queue depth, up) is scraped; `workbench services add` recognises
 them, writes targets, golden signals and starter rules into a copy of the shipped policy keeping
 its comments; a real worker on that policy opens one incident for each fault the test switches
-(pool saturation, errors, latency, down), and the draft ranks the true cause first, citing the
-evidence that holds its numbers."""
+(pool saturation, errors, latency, down, a bad deploy), and the draft ranks the true cause first,
+citing the evidence that holds its numbers."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ LOOK_BACK = timedelta(seconds=12)  # hypotheses.yaml's evidence.before here
 class Checkout:
     """A service with conventional metrics and a fault switch: ``pool`` fills its pool, and then
     its requests wait (2 s) and a fifth of them fail with 503; ``errors`` fails a fifth of them
-    with 503; ``latency`` answers in 2 s; ``down`` stops answering scrapes."""
+    with 503; ``latency`` answers in 2 s; ``down`` stops answering scrapes; ``deploy`` runs version
+    1.5.0 (its build_info says so), which fails a fifth of them."""
 
     def __init__(self):
         self.fault = None
@@ -58,7 +59,7 @@ class Checkout:
     def scrape(self) -> str:
         with self.lock:
             latency = 2.0 if self.fault in ("pool", "latency") else 0.04
-            failed = PER_SCRAPE // 5 if self.fault in ("pool", "errors") else 0
+            failed = PER_SCRAPE // 5 if self.fault in ("pool", "errors", "deploy") else 0
             self.counts["503"] += failed
             self.counts["200"] += PER_SCRAPE - failed
             self.total += PER_SCRAPE
@@ -74,7 +75,9 @@ class Checkout:
                       f"checkout_http_request_duration_seconds_count {self.total}",
                       "# TYPE checkout_db_pool_connections_in_use gauge", f"checkout_db_pool_connections_in_use {in_use}",
                       "# TYPE checkout_db_pool_connections_max gauge", "checkout_db_pool_connections_max 20",
-                      "# TYPE checkout_jobs_queue_depth gauge", f"checkout_jobs_queue_depth {400 if self.fault == 'pool' else 2}"]
+                      "# TYPE checkout_jobs_queue_depth gauge", f"checkout_jobs_queue_depth {400 if self.fault == 'pool' else 2}",
+                      "# TYPE checkout_build_info gauge",
+                      f'checkout_build_info{{version="{"1.5.0" if self.fault == "deploy" else "1.4.2"}"}} 1']
             return "\n".join(lines) + "\n"
 
     def close(self):
@@ -97,7 +100,8 @@ def test_services_add_onboards_a_service_whose_each_fault_opens_one_incident_led
     shutil.copytree(ROOT / "policies", policy)
     rules = yaml.safe_load((policy / "rules.yaml").read_text())
     (policy / "rules.yaml").write_text((policy / "rules.yaml").read_text().replace(
-        "rules:\n", "noise: {evaluation_interval: 1s}\nrules:\n", 1))
+        # on the test's time scale; each fault flips the errors rule again, so flapping is judged over 20 s
+        "rules:\n", "noise: {evaluation_interval: 1s, flap_window: 20s}\nrules:\n", 1))
     hypotheses = policy / "hypotheses.yaml"  # the hypotheses look back on this test's time scale too
     hypotheses.write_text(hypotheses.read_text().replace("before: 30m", f"before: {LOOK_BACK.seconds}s", 1))
     args = ["--policy", str(policy), "--data", str(tmp_path / "var"), "services", "add", "checkout",
@@ -121,12 +125,12 @@ def test_services_add_onboards_a_service_whose_each_fault_opens_one_incident_led
     assert "checkout" not in (policy / "targets.yaml").read_text()
 
     assert main([*args, "--yes"]) == 0
-    assert "Written: 7 target(s), 3 rule(s), golden signals of checkout" in capsys.readouterr().out
+    assert "Written: 8 target(s), 3 rule(s), golden signals of checkout" in capsys.readouterr().out
     text = (policy / "targets.yaml").read_text()
     assert text.startswith("# What the workbench watches.")  # the operator's comments are kept
     loaded = load_policy(policy)
     assert {t.name for t in loaded.targets} >= {"checkout-up", "checkout-traffic", "checkout-errors",
-                                                "checkout-latency", "checkout-latency-buckets",
+                                                "checkout-latency", "checkout-latency-buckets", "checkout-build-info",
                                                 "checkout-db-pool-connections-utilization",
                                                 "checkout-jobs-queue-depth"}
     signals = loaded.rules.services["checkout"]
@@ -156,7 +160,7 @@ def test_services_add_onboards_a_service_whose_each_fault_opens_one_incident_led
             top = draft.hypotheses[0]
             assert top.id in causes, (fault, [h.id for h in draft.hypotheses])
             kinds = {e.id: e.kind for e in draft.evidence}
-            assert {"rule", "probe"} & {kinds[e] for e in top.evidence_ids}, (fault, top.evidence_ids)
+            assert {"rule", "probe", "change"} & {kinds[e] for e in top.evidence_ids}, (fault, top.evidence_ids)
             checkout.fault = None
             resolved = wait_until(lambda: queries.incident_detail(engine, incident.id).resolved_at,
                                   f"the {fault} incident to resolve", attempts=600)
@@ -173,6 +177,7 @@ FAULTS = [
     ("errors", "rule:checkout-errors", ("error-rate",)),
     ("latency", "rule:checkout-latency", ("latency-regression", "latency-rule")),
     ("down", "probe:prometheus", ("instance-down",)),
+    ("deploy", "rule:checkout-errors", ("new-version",)),
 ]
 
 

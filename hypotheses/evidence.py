@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from hypotheses.models import EvidenceItem
 from ledger import queries
 from ledger.queries import IncidentDetail, RelatedIncident
-from ledger.samples import SampleStore
+from ledger.samples import VERSION_LABELS, SampleStore
 from ledger.silences import occurrences
 from policies.hypotheses import Gathering
 from policies.selectors import matcher_from_dict
@@ -131,23 +131,17 @@ def change_items(engine: Engine, detail: IncidentDetail, since: datetime, until:
     return items
 
 
-# Labels that name what is running: a series whose value of one of them changes in the window is a
-# deploy (``checkout_build_info{version="1.5.0"}`` appearing where ``version="1.4.2"`` was).
-VERSION_LABELS = frozenset({"version", "revision", "commit", "git_commit", "git_sha", "image", "image_tag",
-                            "release", "build", "app_version"})
-
-
-def version_changes(store: SampleStore, detail: IncidentDetail, since: datetime,
-                    until: datetime) -> list[EvidenceItem]:
-    """Deploys seen in the labels of the incident's service's series: a series that appears in the
-    window with a new value of a VERSION_LABELS label beside the same series with an older value
-    (when the new one was first seen is the change's time)."""
-    targets = sorted({f.target for f in detail.findings})
+def version_changes(store: SampleStore, service: str, targets: list[str], since: datetime, until: datetime,
+                    opened_at: datetime) -> list[EvidenceItem]:
+    """Deploys seen in the labels of the series of ``service`` (and ``targets``): a series that
+    appears in [since, until] with a new value of a VERSION_LABELS label beside the same series
+    with an older value (when the new one was first seen is the change's time), timed against
+    ``opened_at``."""
     among = ", ".join("?" for _ in targets) or "NULL"
     rows = store.query(
         "SELECT name, labels, min(ts) AS first FROM samples "
         f"WHERE ts >= ? AND ts <= ? AND (service = ? OR target IN ({among})) GROUP BY name, labels ORDER BY first",
-        since, until, [since, until, detail.service, *targets])
+        since, until, [since, until, service, *targets])
     seen: dict[tuple, list[tuple[str, datetime]]] = {}
     for name, text, first in rows.iter_rows():
         labels = json.loads(text)
@@ -159,7 +153,7 @@ def version_changes(store: SampleStore, detail: IncidentDetail, since: datetime,
     for (name, text), versions in seen.items():
         for (old, _), (new, at) in zip(versions, versions[1:]):
             where = ", ".join(f"{k}={v}" for k, v in sorted(json.loads(text).items()) if k not in ("kind",))
-            timing = "before" if at <= detail.opened_at else "started after"
+            timing = "before" if at <= opened_at else "started after"
             digest = zlib.crc32(f"{name}{text}{new}".encode()).to_bytes(4, "big").hex()
             items.append(EvidenceItem(
                 id=f"deploy:{digest}", kind="change", at=at,

@@ -60,7 +60,8 @@ def incident_draft(engine: Engine, store: SampleStore, policy: Policy, incident_
     since, until = window(detail, gathering, now)
     evidence = [*ledger_evidence(engine, detail, gathering, since, until, now),
                 *series_evidence(store, detail, gathering, since, until),
-                *version_changes(store, detail, since, until)]
+                *version_changes(store, detail.service, sorted({f.target for f in detail.findings}), since, until,
+                                 detail.opened_at)]
     return detail, draft(detail, evidence, policy.hypotheses, since, until)
 
 

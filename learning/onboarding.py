@@ -40,9 +40,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from detectors.backtest import replay
-from hypotheses.evidence import VERSION_LABELS
 from learning.backtests import RULE
-from ledger.samples import SampleStore
+from ledger.samples import VERSION_LABELS, SampleStore
 from policies.errors import PolicyError, WorkbenchError
 from policies.loader import load_policy
 from policies.schema import format_duration, parse_duration

@@ -17,6 +17,7 @@ from ledger.errors import NotFound
 from ledger.lifecycle import OPEN_STATES, RunStatus
 from ledger.tables import (
     ActionRequest,
+    AssistantCall,
     Evidence,
     Finding,
     FindingFeedback,
@@ -497,3 +498,20 @@ def rule_history(engine: Engine, rule: str, since: datetime, until: datetime) ->
     return RuleHistory(episodes=[(as_utc(f.first_seen), f.recovered_at and as_utc(f.recovered_at)) for f in findings],
                        verdicts=[said.get(f.id) for f in findings], incident_ids=ids, own_incidents=ids - others)
 
+
+
+class AssistantCallItem(BaseModel):
+    at: datetime
+    tool: str
+    arguments: dict
+    caller: str
+    outcome: str
+    bytes: int
+    detail: str
+
+
+def assistant_calls(engine: Engine, limit: int = 50) -> list[AssistantCallItem]:
+    """The latest calls assistants made to the MCP tools, newest first."""
+    with read_session(engine) as session:
+        rows = session.exec(select(AssistantCall).order_by(col(AssistantCall.id).desc()).limit(limit)).all()
+        return [_shown(session, AssistantCallItem.model_validate(row, from_attributes=True)) for row in rows]

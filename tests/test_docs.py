@@ -41,7 +41,7 @@ from policies.rules import (
     ServiceSignals,
     Traffic,
 )
-from policies.schema import DemoSettings, LogSignature, SettingsFile, Target, TargetsFile
+from policies.schema import AssistantSettings, DemoSettings, LogSignature, SettingsFile, Target, TargetsFile
 from probes.kinds.registry import PROBES
 from remediation.runners import RUNNERS
 from tests.support import ROOT
@@ -160,6 +160,7 @@ SECTIONS = {
     LogSignature: ("policy.md", "Keys of a signature"),
     SettingsFile: ("policy.md", "`settings.yaml`"),
     DemoSettings: ("policy.md", "`demo`"),
+    AssistantSettings: ("policy.md", "`mcp`"),
     RulesFile: ("rules.md", "`rules.yaml`"),
     LearnedRulesFile: ("rules.md", "`learned-rules.yaml`"),
     ServiceSignals: ("rules.md", "Golden signals (`services`)"),

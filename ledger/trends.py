@@ -179,7 +179,8 @@ def read_window(rollups: Rollups, engine: Engine, services: dict[str, ServiceSig
                  else pl.DataFrame(schema=FRAME) for name in ("latency", "traffic", "errors", "saturation")}
     counts = {role: len(members.filter(pl.col("role").is_in(roles)).unique(["name", "labels"]))
               for role, roles in (("latency", ["latency"]), ("traffic", ["traffic"]), ("saturation", ["saturation"]),
-                                  ("errors", ["errors", "traffic"] if golden.errors else ["success"]))}
+                                  ("errors", ["errors"] if errors == "ratio" else ["errors", "traffic"] if golden.errors
+                                   else ["success"]))}
     notes = {"latency": LATENCY_NOTES[golden.latency.type].format(n=counts["latency"]),
              "traffic": f"the sum of {counts['traffic']} series" + (", counters: their increase per second"
                                                                     if traffic == "counter" else ""),

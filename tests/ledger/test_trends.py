@@ -182,6 +182,8 @@ def test_signals_as_users_have_them(tmp_path, sqlite_engine):
     assert traffic.height == 58 and traffic.filter(pl.col("value") != 20.0).select("at", "value").rows() == [
         (T0 + timedelta(hours=1, minutes=30), 15.0)]
     assert set(values(signals["errors"].frame, "error ratio")) == {0.02}
+    assert signals["errors"].note == "from 1 series, ratios: the highest"
+    assert signals["latency"].note.startswith("computed from 6 bucket series as histogram_quantile does")
     assert set(values(signals["saturation"].frame, "database pool")) == {35.0}
     assert set(values(signals["saturation"].frame, "queue")) == {50.0}
     declared["shop"] = ServiceSignals.model_validate(

@@ -83,7 +83,8 @@ def main() -> int:
     cases = sorted(p for p in CASES.iterdir() if (p / "evidence.yaml").exists())
     drafts, refinements = [], []
     print(f"{len(cases)} cases from {CASES.relative_to(ROOT)}; rank of the true cause (- : not proposed)")
-    print(f"  {'case':<26} {'true cause':<22} {'draft':>5}" + (f" {'model':>5}" if args.ollama else ""))
+    width = max(len(p.name) for p in cases)
+    print(f"  {'case':<{width}} {'true cause':<22} {'draft':>5}" + (f" {'model':>5}" if args.ollama else ""))
     with tempfile.TemporaryDirectory(prefix="bench-hypotheses-") as tmp:
         for n, case_dir in enumerate(cases):
             work = Path(tmp) / str(n)
@@ -91,7 +92,7 @@ def main() -> int:
             cause, drafted, refined = run_case(case_dir, work, args.ollama, args.model)
             drafts.append(drafted)
             refinements.append(refined)
-            shown = f"  {case_dir.name:<26} {cause:<22} {drafted or '-':>5}"
+            shown = f"  {case_dir.name:<{width}} {cause:<22} {drafted or '-':>5}"
             print(shown + (f" {refined or '-':>5}" if args.ollama else ""))
     print(f"\n  draft: top-1 {accuracy(drafts, 1)}, top-3 {accuracy(drafts, 3)}")
     if args.ollama:

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from hypotheses.models import EvidenceItem
 from ledger import queries
 from ledger.queries import IncidentDetail, RelatedIncident
-from ledger.samples import SampleStore
+from ledger.samples import VERSION_LABELS, SampleStore
 from ledger.silences import occurrences
 from policies.hypotheses import Gathering
 from policies.selectors import matcher_from_dict
@@ -79,17 +79,21 @@ EVIDENCE_LABELS = {"probe": _probe_labels, "alert": _alert_labels, "rule": _scal
 def related_items(engine: Engine, detail: IncidentDetail, labels: dict[int, dict], gathering: Gathering,
                   since: datetime, until: datetime) -> list[EvidenceItem]:
     """Incidents of the targets this incident's findings depend on (``parent``), others open in
-    the window (``concurrent``) and earlier ones with the same key (``recurrence``)."""
+    the window (``concurrent``) and earlier ones with the same key (``recurrence``; a ``relapse``
+    when it was opened by the same rule and resolved within ``before`` of this opening: the same
+    failure back minutes after it was fixed, rather than another failure that shares the key)."""
     parents = {str(f["parent"]) for f in labels.values() if f.get("parent")}
     related: dict[int, tuple[RelatedIncident, str]] = {}
-    recent: dict[int, bool] = {}  # a recurrence that resolved within ``before`` of this opening: a relapse
+    # a recurrence opened by the same rule that resolved within ``before`` of this opening: a relapse
+    recent: dict[int, bool] = {}
+    first = min(detail.findings, key=lambda f: f.id).rule if detail.findings else None
     # first the earlier ones with this key: one resolved minutes ago, inside the window, is this
     # failure happening again, not another incident that shares its cause
     for incident in queries.incidents_in_window(engine, detail.opened_at - gathering.related_lookback,
                                                 detail.opened_at, correlation_key=detail.correlation_key):
         if incident.id != detail.id and incident.opened_at < detail.opened_at:
             related[incident.id] = (incident, "recurrence")
-            recent[incident.id] = (incident.resolved_at is not None
+            recent[incident.id] = (incident.resolved_at is not None and incident.opened_by == first
                                    and detail.opened_at - incident.resolved_at <= gathering.before)
     for incident in queries.incidents_in_window(engine, since, until):
         if incident.id != detail.id and incident.id not in related:
@@ -127,6 +131,38 @@ def change_items(engine: Engine, detail: IncidentDetail, since: datetime, until:
     return items
 
 
+def version_changes(store: SampleStore, service: str, targets: list[str], since: datetime, until: datetime,
+                    opened_at: datetime) -> list[EvidenceItem]:
+    """Deploys seen in the labels of the series of ``service`` (and ``targets``): a series that
+    appears in [since, until] with a new value of a VERSION_LABELS label beside the same series
+    with an older value (when the new one was first seen is the change's time), timed against
+    ``opened_at``."""
+    among = ", ".join("?" for _ in targets) or "NULL"
+    rows = store.query(
+        "SELECT name, labels, min(ts) AS first FROM samples "
+        f"WHERE ts >= ? AND ts <= ? AND (service = ? OR target IN ({among})) GROUP BY name, labels ORDER BY first",
+        since, until, [since, until, service, *targets])
+    seen: dict[tuple, list[tuple[str, datetime]]] = {}
+    for name, text, first in rows.iter_rows():
+        labels = json.loads(text)
+        running = {k: labels.pop(k) for k in sorted(VERSION_LABELS & labels.keys())}
+        if running:
+            version = ", ".join(f"{k}={v}" for k, v in sorted(running.items()))
+            seen.setdefault((name, json.dumps(labels, sort_keys=True)), []).append((version, first))
+    items = []
+    for (name, text), versions in seen.items():
+        for (old, _), (new, at) in zip(versions, versions[1:]):
+            where = ", ".join(f"{k}={v}" for k, v in sorted(json.loads(text).items()) if k not in ("kind",))
+            timing = "before" if at <= opened_at else "started after"
+            digest = zlib.crc32(f"{name}{text}{new}".encode()).to_bytes(4, "big").hex()
+            items.append(EvidenceItem(
+                id=f"deploy:{digest}", kind="change", at=at,
+                summary=f"{name}{{{where}}} changed from {old} to {new} at {at:%H:%M:%S} UTC, {timing} the opening",
+                labels={"kind": "deploy", "timing": timing, "comment": f"{old} -> {new}", "series": name,
+                        "from": old, "to": new, "matchers": f"{{{where}}}", "author": "a deploy"}))
+    return items
+
+
 # Probe kinds whose run is the workbench reading another system (a Prometheus query, Alertmanager's
 # alerts, a log file): how long that took says nothing about the service, so it is never evidence.
 OWN_READS = frozenset({"prometheus", "alertmanager", "logs"})
@@ -154,8 +190,8 @@ def series_evidence(store: SampleStore, detail: IncidentDetail, gathering: Gathe
     shifted = []
     for name, text, during, before in rows.iter_rows():
         labels = json.loads(text)
-        if name == "probe_duration_seconds" and labels.get("kind") in OWN_READS:
-            continue
+        if name == "probe_duration_seconds" and labels.get("kind") in OWN_READS or VERSION_LABELS & labels.keys():
+            continue  # the workbench's own reads; a version's series (see version_changes)
         if before is None and measured_before:
             before = 0.0  # it did not exist yet
         ratio, shift = _shift(during, before, gathering.shift_ratio)

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from hypotheses.answer import answer_schema, parse_answer, refine
 from hypotheses.draft import draft
-from hypotheses.evidence import ledger_evidence, series_evidence, window
+from hypotheses.evidence import ledger_evidence, series_evidence, version_changes, window
 from hypotheses.models import Draft, Refinement, evidence_key
 from hypotheses.prompt import messages
 from hypotheses.router import Call, Router
@@ -59,7 +59,9 @@ def incident_draft(engine: Engine, store: SampleStore, policy: Policy, incident_
     gathering = policy.hypotheses.evidence
     since, until = window(detail, gathering, now)
     evidence = [*ledger_evidence(engine, detail, gathering, since, until, now),
-                *series_evidence(store, detail, gathering, since, until)]
+                *series_evidence(store, detail, gathering, since, until),
+                *version_changes(store, detail.service, sorted({f.target for f in detail.findings}), since, until,
+                                 detail.opened_at)]
     return detail, draft(detail, evidence, policy.hypotheses, since, until)
 
 

@@ -6,12 +6,16 @@ What is recognised, in the series one selector matches (``{job="checkout"}``):
 - a request counter, ``*_requests_total`` (an ``http_``/``grpc_`` prefix or not): traffic is its
   rate; errors the rate of its ``code``/``status`` label at 5xx, or of a ``*_failed_total`` /
   ``*_errors_total`` counter beside it;
-- a request-duration histogram, ``*_duration_seconds_bucket``: latency is its p95, computed by
-  Prometheus's ``histogram_quantile`` (the series is a percentile: its rule reduces it by ``max``);
+- a request-duration histogram, ``*_duration_seconds_bucket``: latency is the histogram (its
+  buckets' rates, from which the workbench computes p50, p95 and p99), and its rule reads the p95
+  computed by Prometheus's ``histogram_quantile`` (a percentile series: reduced by ``max``);
 - a pool, ``*_in_use`` (or ``*_active``, ``*_busy``) beside ``*_max`` (or ``*_size``, ``*_limit``,
-  ``*_capacity``): saturation is in use over its size; a ``*_utilization`` gauge is used as it is;
+  ``*_capacity``): saturation is in use over its size; a ``*_utilization`` gauge is used as it is
+  (a percent when its name ends in ``_percent``);
 - a queue depth (``*queue*_depth``, ``_length``, ``_size``, ``_backlog``): kept as a series, for the
   hypotheses to see it rise;
+- a ``*_info`` series with a ``version`` (``revision``, ``commit``, ``image``...) label: kept, so a
+  new version before a failure is drafted as a deploy;
 - ``up``: a probe of its own, failing when any instance is down.
 
 Each becomes a ``prometheus`` target whose query names the series it writes (``metric``), so the
@@ -35,19 +39,25 @@ import httpx
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from detectors.backtest import replay
+from learning.backtests import RULE
+from ledger.samples import VERSION_LABELS, SampleStore
 from policies.errors import PolicyError, WorkbenchError
 from policies.loader import load_policy
 from policies.schema import format_duration, parse_duration
 from policies.selectors import parse_selector
+from probes.context import QueryFailed
+from probes.kinds.prometheus import answer_series, series_samples
 
 LOOKBACK = timedelta(minutes=15)  # series seen this recently are the service's
 TIMEOUT = 10.0
+MAX_POINTS = 10_000  # a query_range answer's points per series (Prometheus refuses past 11,000)
 REQUESTS = re.compile(r"^(?P<base>.*?)_?requests_total$")
 FAILED = re.compile(r".*_(failed|errors?|failures)_total$")
 DURATION = re.compile(r"^(?P<base>.*)_duration_seconds_bucket$")
 IN_USE = re.compile(r"^(?P<base>.*)_(in_use|inuse|active|busy|used)$")
 SIZE_SUFFIXES = ("max", "size", "limit", "capacity", "total")
-UTILIZATION = re.compile(r".*_(utili[sz]ation|utili[sz]ation_ratio|saturation)$")
+UTILIZATION = re.compile(r".*_(utili[sz]ation|saturation)(_ratio|_percent)?$")
 QUEUE = re.compile(r".*queue.*_(depth|length|size|backlog)$|.*_queue_(depth|length|size)$")
 STATUS_LABELS = ("code", "status", "status_code", "http_status")
 
@@ -149,43 +159,87 @@ def plan(service: str, url: str, selector: str, found: Discovered, interval: str
     duration = next((n for n in names if DURATION.match(n) and "request" in n),
                     next((n for n in names if DURATION.match(n)), None))
     if duration:
-        latency = f"{prefix}_latency_p95_seconds"
+        latency, buckets = f"{prefix}_latency_p95_seconds", f"{prefix}_latency_buckets"
         target("latency", f"histogram_quantile(0.95, sum by (le) (rate({select(duration)}[{rate}])))", latency)
-        result.signals["latency"] = latency
+        target("latency-buckets", f"sum by (le) (rate({select(duration)}[{rate}]))", buckets)
+        result.signals["latency"] = {"series": buckets, "type": "histogram"}
         result.rules.append({"name": f"{service}-latency", "kind": "threshold", "category": "latency", "service": service,
                              "series": latency, "reduce": "max", "above": 0.5, "window": window, "for": hold,
                              "correlation_key": key})
-        result.recognised.append(f"{duration}: latency, its p95 as Prometheus computes it (a percentile series)")
+        result.recognised.append(f"{duration}: latency, its buckets' rates (the Trends page computes p50, p95 "
+                                 "and p99 from them) and its p95 as Prometheus computes it (for the rule)")
     saturation = []
     for name in names:
         pool = IN_USE.match(name)
         size = next((f"{pool['base']}_{s}" for s in SIZE_SUFFIXES if pool and f"{pool['base']}_{s}" in found.labels),
                     None)
         if pool and size:
-            metric = f"{prefix}_{_short(pool['base'], prefix)}_utilization"
-            target(f"{_short(pool['base'], prefix).replace('_', '-')}-utilization",
-                   f"sum({select(name)}) / sum({select(size)})", metric)
-            saturation.append(metric)
+            short = _short(pool["base"], prefix)
+            metric = f"{prefix}_{short}_utilization"
+            target(f"{short.replace('_', '-')}-utilization", f"sum({select(name)}) / sum({select(size)})", metric)
+            saturation.append({"series": metric, "name": f"{short.replace('_', ' ')} in use"})
             result.recognised.append(f"{name} / {size}: saturation of a pool")
         elif UTILIZATION.match(name):
-            metric = f"{prefix}_{_short(name, prefix)}"
+            metric, percent = f"{prefix}_{_short(name, prefix)}", "percent" in name
             target(_short(name, prefix).replace("_", "-"), f"max({select(name)})", metric)
-            saturation.append(metric)
-            result.recognised.append(f"{name}: saturation (read as a ratio, 0-1: if it is a percent, set its "
-                                     "rule's above: 90)")
+            saturation.append({"series": metric, "unit": "percent" if percent else "ratio"})
+            result.recognised.append(f"{name}: saturation, read as a {'percent' if percent else 'ratio (0-1)'} "
+                                     "(set its unit under services and its rule's bound if it is not)")
+        elif name.endswith("_info") and (running := sorted(VERSION_LABELS & found.labels[name])):
+            target("build-info", f"max by ({', '.join(running)}) ({select(name)})", f"{prefix}_build_info")
+            result.recognised.append(f"{name}: what runs ({', '.join(running)}), kept as a series: a new value before "
+                                     "a failure is drafted as a deploy")
         elif QUEUE.match(name):
             target(_short(name, prefix).replace("_", "-"), f"sum({select(name)})", f"{prefix}_{_short(name, prefix)}")
             result.recognised.append(f"{name}: a queue's depth, kept as a series for the hypotheses")
     if saturation:
         result.signals["saturation"] = saturation
-    for n, metric in enumerate(saturation):
+    for n, item in enumerate(saturation):
         result.rules.append({"name": f"{service}-saturation" + (f"-{n + 1}" if n else ""), "kind": "saturation",
-                             "service": service, "series": metric, "above": 0.9, "window": window, "for": hold,
+                             "service": service, "series": item["series"],
+                             "above": 90 if item.get("unit") == "percent" else 0.9, "window": window, "for": hold,
                              "correlation_key": key})
     if not result.targets:
         raise WorkbenchError(f"nothing recognised among {len(names)} series names ({', '.join(names[:8])}"
-                             f"{', ...' if len(names) > 8 else ''}): see docs/onboarding.md for the conventions")
+                             f"{', ...' if len(names) > 8 else ''}): see docs/cli.md (workbench services add) for the conventions")
     return result
+
+
+def backtest_plan(found: Plan, url: str, history: timedelta, noise, headers: dict[str, str] | None = None,
+                  now: datetime | None = None) -> list[str]:
+    """Each starter rule of ``found`` replayed over the last ``history`` of what Prometheus holds:
+    its targets' queries asked over that range (at their interval, at most MAX_POINTS points a
+    series) into a scratch samples store, and each rule run over it as the worker would run it
+    (``noise``'s evaluation interval and flap protection); a line per rule saying how often it
+    would have fired."""
+    now = now or datetime.now(UTC)
+    start = now - history
+    lines = []
+    with tempfile.TemporaryDirectory() as scratch:
+        store = SampleStore(Path(scratch) / "samples", now=lambda: now)
+        for item in found.targets:
+            if "metric" not in item:
+                continue
+            step = max(parse_duration(item["interval"]).total_seconds(), history.total_seconds() / MAX_POINTS)
+            try:
+                answer = httpx.get(f"{url.rstrip('/')}/api/v1/query_range", headers=headers, timeout=TIMEOUT,
+                                   trust_env=False, params={"query": item["query"], "start": start.timestamp(),
+                                                            "end": now.timestamp(), "step": f"{step:g}"})
+                series = answer_series(answer.status_code, answer.content)
+            except (httpx.HTTPError, QueryFailed) as exc:
+                lines.append(f"{item['name']}: no history ({type(exc).__name__}: {exc})")
+                continue
+            store.append(series_samples(series, item["name"], found.service, item["metric"]))
+        store.flush()
+        for rule in found.rules:
+            replayed = replay(RULE.validate_python(rule), store, start, now, noise)
+            if replayed.warnings:
+                lines.append(f"{rule['name']}: {'; '.join(replayed.warnings)}")
+                continue
+            alert = replayed.time_in_alert_ratio()
+            lines.append(f"{rule['name']}: would have fired {len(replayed.episodes)} time(s) over the last "
+                         f"{format_duration(history)}" + (f", {alert:.1%} of the time" if replayed.episodes else ""))
+    return lines
 
 
 def http_plan(service: str, url: str, interval: str = "15s") -> Plan:

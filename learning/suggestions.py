@@ -143,20 +143,26 @@ def _new_rules(engine, store, policy, service, start, end, missed, reports) -> l
     """A rule over each of the service's golden signals that has history (latency, saturation,
     and the error ratio where errors and traffic are declared), its threshold learned from the
     signal's values outside the incidents; the backtest then tells which moved before them."""
-    signals = golden_signals(policy.rules.services, service)
+    golden = golden_signals(policy.rules.services, service)
     quiet = [(as_utc(i.opened_at), as_utc(i.resolved_at) if i.resolved_at else end)
              for i in queries.incidents_in_window(engine, start, end, service=service)]
     why = f"{len(missed)} incident(s) of {service} " + ("no rule caught" if reports else "and no rule for it")
+    latency = {"durations": {"kind": "latency", "series": golden.latency.series, "percentile": 99},
+               "percentile": {"kind": "threshold", "category": "latency", "series": golden.latency.series,
+                              "reduce": "max"}}.get(golden.latency.type)  # a histogram's buckets make no one series
+    learnable = [("latency", golden.latency.series, latency)] if latency else []
+    learnable += [("saturation", item.series, {"kind": "saturation", "series": item.series, "reduce": "avg"})
+                  for item in golden.saturation[:1]]
+    if golden.errors and golden.errors.type == "ratio":
+        learnable.append(("error ratio", golden.errors.series, {"kind": "threshold", "category": "errors",
+                                                                "series": golden.errors.series, "reduce": "avg"}))
     found = []
-    for signal, selector, rule in (
-            ("latency", signals["latency"], {"kind": "latency", "series": signals["latency"], "percentile": 99}),
-            *(("saturation", series, {"kind": "saturation", "series": series, "reduce": "avg"})
-              for series in signals["saturation"][:1])):
+    for signal, selector, rule in learnable:
         learned = _baseline(store, selector, start, end, quiet)
         if learned is None:
             continue
         threshold, median, count, weekly = learned
-        name = _free_name(policy, f"{service}-{signal}-learned")
+        name = _free_name(policy, f"{service}-{signal.replace(' ', '-')}-learned")
         seasonal = {"by_hour_of_week": weekly} if weekly else {}
         found.append(Candidate("new", {"name": name, **rule, "service": service, "above": threshold, **seasonal,
                                        "window": "5m", "for": "2m", "severity": "warning"}, None,
@@ -165,13 +171,13 @@ def _new_rules(engine, store, policy, service, start, end, missed, reports) -> l
                                "incidents" + ("; a bound for each hour of the week, from its own weeks of history"
                                               if weekly else " (a baseline by hour of the week needs 3 weeks of "
                                               "history: one bound for every hour)"), missed, [selector]))
-    if signals["errors"]:
+    if golden.errors_rate:
+        errors, traffic = golden.errors.series, golden.traffic.series
         found.append(Candidate("new", {"name": _free_name(policy, f"{service}-errors-learned"), "kind": "errors",
-                                       "service": service, "errors": signals["errors"],
-                                       "requests": signals["traffic"], "above": ERROR_RATIO, "window": "5m",
-                                       "for": "2m", "severity": "warning"}, None,
-                               f"{why}; the error ratio {signals['errors']} / {signals['traffic']} over 5m above "
-                               f"{ERROR_RATIO:.0%}", missed, [signals["errors"], signals["traffic"]]))
+                                       "service": service, "errors": errors, "requests": traffic,
+                                       "above": ERROR_RATIO, "window": "5m", "for": "2m", "severity": "warning"}, None,
+                               f"{why}; the error ratio {errors} / {traffic} over 5m above {ERROR_RATIO:.0%}", missed,
+                               [errors, traffic]))
     return found
 
 
@@ -206,9 +212,11 @@ def _burn_rate_rules(policy, service: str, objective: float, missed: list[int]) 
     """The SRE workbook's multi-window burn-rate rules for the service's declared objective: 2 %
     of a 30-day budget in an hour (1h and 5m at 14.4) pages, 5 % in six hours (6h and 30m at 6)
     makes a ticket; over its error ratio (errors / traffic, else failed probe runs)."""
-    signals = golden_signals(policy.rules.services, service)
-    ratio = {"errors": signals["errors"], "requests": signals["traffic"]} if signals["errors"] else {}
-    series = [s for s in (signals["errors"], signals["traffic"]) if s] if ratio else [signals["success"]]
+    golden = golden_signals(policy.rules.services, service)
+    if golden.errors and not golden.errors_rate:
+        return []  # a burn rate reads errors and requests as rates (an error ratio or a counter would mislead it)
+    ratio = {"errors": golden.errors.series, "requests": golden.traffic.series} if golden.errors else {}
+    series = list(ratio.values()) or [golden.success]
     return [Candidate("new", {"name": _free_name(policy, f"{service}-burn-rate-{what}"), "kind": "burn_rate",
                               "service": service, "objective": objective, "window": long, "short": short,
                               "factor": factor, "severity": severity, **ratio}, None,

@@ -18,6 +18,7 @@ from ledger.lifecycle import OPEN_STATES, RunStatus
 from ledger.tables import (
     ActionRequest,
     Alert,
+    AssistantCall,
     Evidence,
     Finding,
     FindingFeedback,
@@ -263,6 +264,7 @@ def preview_silence(engine: Engine, matchers: list[dict], targets: list[dict[str
 class RelatedIncident(IncidentSummary):
     targets: list[str]
     categories: list[str]
+    opened_by: str | None = None  # the rule of its first finding: what failed first
 
 
 def finding_labels(engine: Engine, incident_id: int) -> dict[int, dict]:
@@ -284,16 +286,20 @@ def incidents_in_window(engine: Engine, since: datetime, until: datetime, *, ser
         query = query.where(Incident.correlation_key == correlation_key)
     with read_session(engine) as session:
         incidents = session.exec(query.order_by(col(Incident.opened_at), col(Incident.id))).all()
-        findings = session.exec(select(Finding.incident_id, Finding.target, Finding.labels)
-                                .where(col(Finding.incident_id).in_([i.id for i in incidents]))).all()
+        findings = session.exec(select(Finding.incident_id, Finding.target, Finding.labels, Finding.rule)
+                                .where(col(Finding.incident_id).in_([i.id for i in incidents]))
+                                .order_by(col(Finding.id))).all()
         targets: dict[int, set[str]] = {}
         categories: dict[int, set[str]] = {}
-        for incident_id, target, labels in findings:
+        opened_by: dict[int, str] = {}
+        for incident_id, target, labels, rule in findings:
             targets.setdefault(incident_id, set()).add(target)
             categories.setdefault(incident_id, set()).add(labels.get("category") or "other")
+            opened_by.setdefault(incident_id, rule)
         return [_shown(session, RelatedIncident(**IncidentSummary.model_validate(i, from_attributes=True).model_dump(),
                                                 targets=sorted(targets.get(i.id, ())),
-                                                categories=sorted(categories.get(i.id, ()))))
+                                                categories=sorted(categories.get(i.id, ())),
+                                                opened_by=opened_by.get(i.id)))
                 for i in incidents]
 
 
@@ -576,3 +582,20 @@ def alerts(engine: Engine, *, incident_id: int | None = None, since: datetime | 
     with read_session(engine) as session:
         return [_shown(session, AlertItem(**alert.model_dump(), incident_id=owner))
                 for alert, owner in session.exec(query.order_by(col(Alert.starts_at), col(Alert.id)))]
+
+
+class AssistantCallItem(BaseModel):
+    at: datetime
+    tool: str
+    arguments: dict
+    caller: str
+    outcome: str
+    bytes: int
+    detail: str
+
+
+def assistant_calls(engine: Engine, limit: int = 50) -> list[AssistantCallItem]:
+    """The latest calls assistants made to the MCP tools, newest first."""
+    with read_session(engine) as session:
+        rows = session.exec(select(AssistantCall).order_by(col(AssistantCall.id).desc()).limit(limit)).all()
+        return [_shown(session, AssistantCallItem.model_validate(row, from_attributes=True)) for row in rows]

@@ -44,6 +44,11 @@ MERGED_PARTS = "workbench.merged_parts"  # Parquet metadata key of a merged file
 _database: duckdb.DuckDBPyConnection | None = None
 _database_lock = threading.Lock()
 
+# Labels that name what runs: a series whose value of one of them changes is a deploy
+# (``checkout_build_info{version="1.5.0"}`` appearing where ``version="1.4.2"`` was).
+VERSION_LABELS = frozenset({"version", "revision", "commit", "git_commit", "git_sha", "image", "image_tag",
+                            "release", "build", "app_version"})
+
 
 @dataclass(frozen=True)
 class Period:

@@ -446,3 +446,19 @@ class ChannelAnswer(SQLModel, table=True):
     nonce: str | None = None
     outcome: str  # taken | refused
     detail: str
+
+
+class AssistantCall(SQLModel, table=True):
+    """Every call an assistant made to the read-only MCP tools (``workbench mcp``): which tool,
+    with what arguments (masked), who called, how many bytes the answer had, and whether it was
+    answered or refused."""
+
+    __tablename__ = "assistant_call"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True)
+    tool: str
+    arguments: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    caller: str  # the client's name as it introduced itself, and the OS user running the server
+    outcome: str  # answered | refused | failed
+    bytes: int  # of the answer sent (after cutting)
+    detail: str = ""  # why refused or failed; what was cut

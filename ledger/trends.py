@@ -12,6 +12,7 @@ windows in the range, as bands. The series are the service's golden signals
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,11 +21,12 @@ from pydantic import BaseModel
 from sqlalchemy import Engine
 
 from ledger import queries
+from ledger.histograms import bucket_quantile
 from ledger.rollups import STEPS, Rollups, floor_time
 from ledger.samples import SegmentStore
 from ledger.silences import occurrences
 from policies.loader import Policy
-from policies.rules import ServiceSignals, golden_signals
+from policies.rules import Golden, ServiceSignals, golden_signals
 from policies.selectors import Selector, matcher_from_dict, parse_selector
 
 RANGES = {"1h": timedelta(hours=1), "6h": timedelta(hours=6), "24h": timedelta(days=1),
@@ -36,39 +38,59 @@ SATURATION_LINES = 8  # the series with the highest peaks in the range; a chart 
 FRAME = {"ts": pl.Datetime("us", "UTC"), "at": pl.Datetime("us", "UTC"), "series": pl.String,
          "value": pl.Float64, "period": pl.String}
 # Each signal per bucket, over the rollups of the series each role matched (the table members):
-# latency the highest p50, p95 and p99 of its series, in ms; traffic the probe runs a minute (the
-# samples of probe_success) or the declared rates summed; the error ratio the share of failed
-# probe runs, or the declared error rates summed over the traffic rates summed; saturation the
-# mean of each series, for the SATURATION_LINES series with the highest peaks in the range.
+# latency the highest p50, p95 and p99 of its series, in ms (durations), or the highest value of
+# each percentile series (percentile), or none here (histogram: computed from the buckets'
+# rates, see _histogram_latency); traffic the probe runs a minute (the samples of probe_success),
+# the declared rates summed, or the declared counters' increase per second between the buckets'
+# last samples summed; the error ratio the share of failed probe runs, the declared error rates
+# summed over the traffic summed, or the highest declared ratio; saturation the mean of each
+# series in percent, for the SATURATION_LINES series with the highest peaks in the range.
 SIGNALS = """
 WITH r AS MATERIALIZED (
-    SELECT ts, role, id, count, sum, p50, p95, p99 FROM rollups JOIN members USING (name, labels)
+    SELECT ts, role, id, count, sum, last, p50, p95, p99, scale FROM rollups JOIN members USING (name, labels)
     WHERE ts >= $first AND ts < $until AND ({where})
+), rates AS MATERIALIZED (
+    SELECT ts, role, id, count, {rate} AS rate FROM r WHERE role IN ('traffic', 'errors')
+    WINDOW w AS (PARTITION BY id ORDER BY ts)
 ), top AS (
     SELECT id FROM r WHERE role = 'saturation' AND ts >= $since
-    GROUP BY id ORDER BY max(sum / count) DESC, id LIMIT $lines
+    GROUP BY id ORDER BY max(sum / count * scale) DESC, id LIMIT $lines
 ), signals AS (
-    SELECT 'latency' AS signal, ts, unnest(['p50', 'p95', 'p99']) AS series,
-           unnest([max(p50), max(p95), max(p99)]) * 1000 AS value
-    FROM r WHERE role = 'latency' GROUP BY ts
-    UNION ALL
-    SELECT 'traffic', ts, {traffic} FROM r WHERE role = 'traffic' GROUP BY ts
+    {latency}
+    SELECT 'traffic' AS signal, ts, {traffic} FROM rates WHERE role = 'traffic' GROUP BY ts HAVING count(rate) > 0
     UNION ALL
     {errors}
     UNION ALL
-    SELECT 'saturation', ts, members.title, sum / count FROM r JOIN members USING (id)
+    SELECT 'saturation', ts, members.title, sum / count * r.scale FROM r JOIN members USING (id)
     WHERE r.role = 'saturation' AND id IN (SELECT id FROM top)
 )
 SELECT signal, CASE WHEN ts < $since THEN ts + $span ELSE ts END AS ts, ts AS "at", series, value,
        CASE WHEN ts < $since THEN 'previous' ELSE 'current' END AS period
-FROM signals ORDER BY "at"
+FROM signals WHERE value IS NOT NULL ORDER BY "at"
 """
-TRAFFIC = {True: "'probe runs', sum(count) / {minutes}", False: "'requests', sum(sum / count)"}
+LATENCY = {
+    "durations": "SELECT 'latency' AS signal, ts, unnest(['p50', 'p95', 'p99']) AS series, "
+                 "unnest([max(p50), max(p95), max(p99)]) * 1000 AS value FROM r WHERE role = 'latency' GROUP BY ts "
+                 "UNION ALL",
+    "percentile": "SELECT 'latency' AS signal, ts, '{label}' AS series, max(sum / count) * 1000 AS value FROM r "
+                  "WHERE role = 'latency' GROUP BY ts UNION ALL",
+    "histogram": "",
+}
+RATE = {  # a rollup row's requests (or errors) per second
+    "rate": "sum / count",
+    # a counter's increase since the previous bucket's last sample (all of it after a reset), per second
+    "counter": "CASE WHEN last >= lag(last) OVER w THEN last - lag(last) OVER w ELSE last END "
+               "/ epoch(ts - lag(ts) OVER w)",
+}
+TRAFFIC = {"probe runs": "'probe runs' AS series, sum(count) / {minutes} AS value",
+           "rate": "'requests' AS series, sum(rate) AS value"}  # counters: rates
 ERRORS = {
-    False: "SELECT 'errors', ts, 'error ratio', 1 - sum(sum) / sum(count) FROM r WHERE role = 'success' GROUP BY ts",
-    True: "SELECT 'errors', ts, 'error ratio', sum(sum / count) FILTER (role = 'errors') / "
-          "sum(sum / count) FILTER (role = 'traffic') FROM r WHERE role IN ('errors', 'traffic') GROUP BY ts "
-          "HAVING count(*) FILTER (role = 'errors') > 0 AND sum(sum / count) FILTER (role = 'traffic') > 0",
+    "probe runs": "SELECT 'errors', ts, 'error ratio', 1 - sum(sum) / sum(count) FROM r WHERE role = 'success' "
+                  "GROUP BY ts",
+    "rate": "SELECT 'errors', ts, 'error ratio', sum(rate) FILTER (role = 'errors') / "
+            "sum(rate) FILTER (role = 'traffic') FROM rates GROUP BY ts "
+            "HAVING count(rate) FILTER (role = 'errors') > 0 AND sum(rate) FILTER (role = 'traffic') > 0",
+    "ratio": "SELECT 'errors', ts, 'error ratio', max(sum / count) FROM r WHERE role = 'errors' GROUP BY ts",
 }
 
 
@@ -135,25 +157,34 @@ def read_window(rollups: Rollups, engine: Engine, services: dict[str, ServiceSig
     span = now - since
     resolution = resolution or resolution_for(span)
     step = STEPS[resolution]
-    signals = golden_signals(services, service)
+    golden = golden_signals(services, service)
     store = rollups.stores[resolution]
-    roles = _roles(signals)
-    where, params = _prefilter([s for selectors in roles.values() for s in selectors])
+    roles = _roles(golden)
+    where, params = _prefilter([role.selector for role in roles])
     members = read_members(store, where, params, roles, since - span, now)
-    probe_runs = bool(signals["traffic_is_probe_runs"])
-    sql = SIGNALS.format(traffic=TRAFFIC[probe_runs].format(minutes=step / timedelta(minutes=1)),
-                         errors=ERRORS[signals["errors"] is not None], where=where)
-    rows = store.query(sql, since - span, now, {"first": since - span, "until": now, "since": since, "span": span,
-                                                "lines": SATURATION_LINES, **params}, {"members": members})
-    parts = rows.with_columns(pl.col("ts", "at").dt.convert_time_zone("UTC")).partition_by("signal", as_dict=True)
+    traffic = golden.traffic.type if golden.traffic else "probe runs"
+    errors = golden.errors.type if golden.errors else "probe runs"
+    sql = SIGNALS.format(
+        latency=LATENCY[golden.latency.type].format(label=golden.latency.label), where=where,
+        rate=f"CASE role WHEN 'traffic' THEN {RATE.get(traffic, RATE['rate'])} ELSE {RATE['rate']} END",
+        traffic=TRAFFIC.get(traffic, TRAFFIC["rate"]).format(minutes=step / timedelta(minutes=1)),
+        errors=ERRORS[errors])
+    query = {"first": since - span, "until": now, "since": since, "span": span, "lines": SATURATION_LINES, **params}
+    rows = store.query(sql, since - span, now, query, {"members": members})
+    rows = rows.with_columns(pl.col("ts", "at").dt.convert_time_zone("UTC"))
+    if golden.latency.type == "histogram":
+        rows = pl.concat([rows, _histogram_latency(store, since, span, query, members, where)], how="vertical_relaxed")
+    parts = rows.partition_by("signal", as_dict=True)
     by_signal = {name: parts[(name,)].select(list(FRAME)).cast(FRAME) if (name,) in parts
                  else pl.DataFrame(schema=FRAME) for name in ("latency", "traffic", "errors", "saturation")}
-    declared = services.get(service, ServiceSignals())
     counts = {role: len(members.filter(pl.col("role").is_in(roles)).unique(["name", "labels"]))
               for role, roles in (("latency", ["latency"]), ("traffic", ["traffic"]), ("saturation", ["saturation"]),
-                                  ("errors", ["errors", "traffic"] if signals["errors"] else ["success"]))}
-    notes = {"latency": f"the highest of {counts['latency']} series in each bucket",
-             "traffic": f"the sum of {counts['traffic']} series", "errors": f"from {counts['errors']} series",
+                                  ("errors", ["errors"] if errors == "ratio" else ["errors", "traffic"] if golden.errors
+                                   else ["success"]))}
+    notes = {"latency": LATENCY_NOTES[golden.latency.type].format(n=counts["latency"]),
+             "traffic": f"the sum of {counts['traffic']} series" + (", counters: their increase per second"
+                                                                    if traffic == "counter" else ""),
+             "errors": f"from {counts['errors']} series" + (", ratios: the highest" if errors == "ratio" else ""),
              "saturation": f"the {SATURATION_LINES} of {counts['saturation']} series with the highest peaks"
              if counts["saturation"] > SATURATION_LINES else f"{counts['saturation']} series"}
     label_sets = [{"service": service}, *({**json.loads(labels), "service": service}
@@ -162,30 +193,79 @@ def read_window(rollups: Rollups, engine: Engine, services: dict[str, ServiceSig
         service=service, range=label, resolution=resolution, since=since, until=now,
         signals={
             "latency": Signal("Latency", "ms", by_signal["latency"], notes["latency"]),
-            "traffic": Signal("Traffic", "runs/min" if probe_runs else "req/s", by_signal["traffic"],
+            "traffic": Signal("Traffic", "runs/min" if traffic == "probe runs" else "req/s", by_signal["traffic"],
                               notes["traffic"]),
             "errors": Signal("Error ratio", "ratio", by_signal["errors"], notes["errors"]),
-            "saturation": Signal("Saturation", "" if declared.saturation else "%", by_signal["saturation"],
-                                 notes["saturation"]),
+            "saturation": Signal("Saturation", "%", by_signal["saturation"], notes["saturation"]),
         },
         bands=bands(engine, service, since, now, label_sets),
     )
 
 
-def read_members(store: SegmentStore, where: str, params: dict, roles: dict[str, list[Selector]],
+LATENCY_NOTES = {"durations": "the highest of {n} series in each bucket",
+                 "percentile": "the highest of {n} percentile series in each bucket, as they are",
+                 "histogram": "computed from {n} bucket series as histogram_quantile does; the highest group"}
+QUANTILES = (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+BUCKETS = """
+SELECT ts, labels, sum / count AS rate FROM rollups JOIN members USING (name, labels)
+WHERE ts >= $first AND ts < $until AND role = 'latency' AND ({where})
+"""
+
+
+def _histogram_latency(store: SegmentStore, since: datetime, span: timedelta, query: dict, members: pl.DataFrame,
+                       where: str) -> pl.DataFrame:
+    """Latency p50, p95 and p99 (ms) per bucket from a histogram's bucket rates (series with an
+    ``le`` label, each bucket's mean rate), as histogram_quantile computes them for each group of
+    the other labels; the highest group's in each bucket. Series without a numeric ``le`` are left
+    out, as Prometheus leaves them out."""
+    params = {k: v for k, v in query.items() if k not in ("since", "span", "lines")}
+    rows = store.query(BUCKETS.format(where=where), query["first"], query["until"], params, {"members": members})
+    groups: dict[tuple, list[tuple[float, float]]] = {}
+    for ts, labels, rate in rows.iter_rows():
+        parsed = json.loads(labels)
+        try:
+            bound = float(parsed.pop("le"))
+        except (KeyError, ValueError):
+            continue
+        groups.setdefault((ts, json.dumps(parsed, sort_keys=True)), []).append((bound, rate))
+    best: dict[tuple, float] = {}
+    for (ts, _), buckets in groups.items():
+        for series, q in QUANTILES:
+            value = bucket_quantile(q, buckets)
+            if math.isfinite(value):
+                best[(ts, series)] = max(best.get((ts, series), -math.inf), value)
+    out = [("latency", ts + span if ts < since else ts, ts, series, value * 1000,
+            "previous" if ts < since else "current") for (ts, series), value in sorted(best.items())]
+    return pl.DataFrame(out, schema={"signal": pl.String, **FRAME}, orient="row")
+
+
+@dataclass(frozen=True)
+class Role:
+    """A selector and the golden signal it feeds, with its saturation line's name and scale to percent."""
+
+    role: str  # latency, traffic, errors, success, saturation
+    selector: Selector
+    title: str | None = None
+    scale: float = 1.0
+
+
+def read_members(store: SegmentStore, where: str, params: dict, roles: list[Role],
                  since: datetime, until: datetime) -> pl.DataFrame:
     """The series with rollups in [since, until) that each role's selectors match (among the
-    rows ``where`` keeps): name, labels, role, a short title and an id (its row); a series in
-    two roles is there twice."""
+    rows ``where`` keeps): name, labels, role, a short title, the scale to percent and an id (its
+    row); a series in two roles is there twice."""
     found = store.query(f"SELECT DISTINCT name, labels FROM rollups WHERE ts >= $first AND ts < $until AND ({where})",
                         since, until, {"first": since, "until": until, **params})
     rows = []
     for name, labels in found.iter_rows():
         parsed = json.loads(labels)
-        rows += [(name, labels, role, series_title(name, parsed)) for role, selectors in roles.items()
-                 if any(s.matches(name, parsed) for s in selectors)]
-    return pl.DataFrame(rows, schema={"name": pl.String, "labels": pl.String, "role": pl.String, "title": pl.String},
-                        orient="row").with_row_index("id")
+        taken = set()
+        for role in roles:
+            if role.role not in taken and role.selector.matches(name, parsed):
+                taken.add(role.role)
+                rows.append((name, labels, role.role, role.title or series_title(name, parsed), role.scale))
+    return pl.DataFrame(rows, schema={"name": pl.String, "labels": pl.String, "role": pl.String, "title": pl.String,
+                                      "scale": pl.Float64}, orient="row").with_row_index("id")
 
 
 def series_title(name: str, labels: dict[str, str]) -> str:
@@ -220,10 +300,14 @@ def _concerns(matchers: list[dict], labels: dict[str, str]) -> bool:
     return bool(known) and all(m.matches(labels) for m in known)
 
 
-def _roles(signals: dict[str, object]) -> dict[str, list[Selector]]:
-    texts = {"latency": [signals["latency"]], "traffic": [signals["traffic"]], "success": [signals["success"]],
-             "errors": [signals["errors"]] if signals["errors"] else [], "saturation": signals["saturation"]}
-    return {role: [parse_selector(text) for text in values] for role, values in texts.items()}
+def _roles(golden: Golden) -> list[Role]:
+    roles = [Role("latency", parse_selector(golden.latency.series)), Role("success", parse_selector(golden.success))]
+    roles.append(Role("traffic", parse_selector(golden.traffic.series if golden.traffic else golden.success)))
+    if golden.errors:
+        roles.append(Role("errors", parse_selector(golden.errors.series)))
+    roles += [Role("saturation", parse_selector(item.series), item.name, 100.0 if item.unit == "ratio" else 1.0)
+              for item in golden.saturation]
+    return roles
 
 
 def _prefilter(selectors: list[Selector]) -> tuple[str, dict[str, str]]:

@@ -7,6 +7,7 @@ prometheus targets write their query's series; logs targets ``log_signature_matc
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
 from typing import Annotated, ClassVar, Literal, Union
@@ -31,45 +32,111 @@ def _selector(text: str) -> str:
 SelectorText = Annotated[str, AfterValidator(_selector)]
 
 
+class _Signal(Strict):
+    """A golden signal's series; written as a bare selector, or as a mapping that says more."""
+
+    series: SelectorText = Field(description="selector of the signal's series")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare(cls, value: object) -> object:
+        return {"series": value} if isinstance(value, str) else value
+
+
+class Latency(_Signal):
+    """``durations``: each sample one latency in seconds (p50/p95/p99 of the samples); ``histogram``:
+    bucket counts per second with an ``le`` label (``rate(x_bucket[1m])``), p50/p95/p99 computed from
+    the buckets as Prometheus's ``histogram_quantile`` does; ``percentile``: a series that already is
+    one (``quantile`` says which), drawn as it is."""
+
+    type: Literal["durations", "histogram", "percentile"] = "durations"
+    quantile: float | None = Field(default=None, gt=0, lt=1, description="which percentile a percentile series "
+                                   "is (0.95)")
+
+    @model_validator(mode="after")
+    def _quantile(self) -> "Latency":
+        if (self.type == "percentile") != (self.quantile is not None):
+            raise ValueError("quantile goes with type: percentile, and a percentile series needs it (0.95 for a p95)")
+        return self
+
+    @property
+    def label(self) -> str:
+        """The line of a percentile series on the chart: p95."""
+        return f"p{self.quantile * 100:g}" if self.quantile else "p?"
+
+
+class Traffic(_Signal):
+    """``rate``: requests per second; ``counter``: a running count of requests (its increase per
+    second is the traffic)."""
+
+    type: Literal["rate", "counter"] = "rate"
+
+
+class Errors(_Signal):
+    """``rate``: errors per second (the error ratio is errors / traffic); ``ratio``: the error ratio
+    itself (0-1)."""
+
+    type: Literal["rate", "ratio"] = "rate"
+
+
+class Saturation(_Signal):
+    """A utilisation series: ``ratio`` (0-1) or ``percent`` (0-100); charted in percent under ``name``."""
+
+    unit: Literal["ratio", "percent"] = "ratio"
+    name: str | None = Field(default=None, max_length=80, description="its name on the chart (default: the series)")
+
+
 class ServiceSignals(Strict):
     """Which series are a service's golden signals. Unset signals fall back to what its
     probes measure: latency = ``probe_duration_seconds`` (host probes left out: they time a
     CPU sample, not a request), error ratio = failed probe runs over
     all runs, traffic = probe runs, saturation = its host probes' CPU, memory and disk."""
 
-    latency: str | None = Field(default=None, description="series of latencies, in seconds")
-    traffic: str | None = Field(default=None, description="series of request rates (per second)")
-    errors: str | None = Field(default=None, description="series of error rates; error ratio = errors / traffic")
+    latency: Latency | None = Field(default=None, description="latency series (seconds): durations, a histogram "
+                                    "or a percentile")
+    traffic: Traffic | None = Field(default=None, description="request series: a rate (per second) or a counter")
+    errors: Errors | None = Field(default=None, description="error series: a rate (ratio = errors / traffic) or a "
+                                  "ratio")
     objective: float | None = Field(default=None, gt=0, lt=1, description="the share of good events promised "
                                     "(0.999): rule suggestions propose burn-rate rules for it")
-    saturation: list[str] = Field(default_factory=list, description="series of utilisation (ratio or percent)")
-
-    @field_validator("saturation")
-    @classmethod
-    def _selectors(cls, values: list[str]) -> list[str]:
-        return [_selector(v) for v in values]
+    saturation: list[Saturation] = Field(default_factory=list, description="utilisation series (ratio or percent)")
 
     @model_validator(mode="after")
     def _errors_need_traffic(self) -> "ServiceSignals":
-        if self.errors and not self.traffic:
-            raise ValueError("errors needs traffic: the error ratio is errors / traffic")
+        if self.errors and self.errors.type == "rate" and not self.traffic:
+            raise ValueError("errors needs traffic: the error ratio is errors / traffic (or give errors "
+                             "type: ratio)")
         return self
 
 
-def golden_signals(services: dict[str, ServiceSignals], service: str) -> dict[str, object]:
-    """The selectors (as text) of ``service``'s golden signals, defaults filled in:
-    ``latency``, ``traffic``, ``errors`` (None when the error ratio comes from probe runs),
-    ``success`` (probe_success, for that ratio) and ``saturation`` (a list)."""
+@dataclass(frozen=True)
+class Golden:
+    """A service's golden signals with the defaults filled in: ``traffic`` None means the probe
+    runs are the traffic, ``errors`` None that the error ratio is the share of failed probe runs
+    (``success``)."""
+
+    latency: Latency
+    traffic: Traffic | None
+    errors: Errors | None
+    success: str
+    saturation: list[Saturation]
+
+    @property
+    def errors_rate(self) -> bool:
+        """Whether the error ratio is errors / traffic, both rates (what ``errors`` and ``burn_rate``
+        rules read)."""
+        return bool(self.errors and self.errors.type == "rate" and self.traffic and self.traffic.type == "rate")
+
+
+def golden_signals(services: dict[str, ServiceSignals], service: str) -> Golden:
+    """The golden signals of ``service``, defaults filled in."""
     declared = services.get(service, ServiceSignals())
     probe = f'{{service="{service}"}}'
-    return {
-        "latency": declared.latency or f'probe_duration_seconds{{service="{service}", kind!="host"}}',
-        "traffic": declared.traffic or f"probe_success{probe}",
-        "traffic_is_probe_runs": declared.traffic is None,
-        "errors": declared.errors,
-        "success": f"probe_success{probe}",
-        "saturation": declared.saturation or [DEFAULT_SATURATION.format(service=service)],
-    }
+    return Golden(
+        latency=declared.latency or Latency(series=f'probe_duration_seconds{{service="{service}", kind!="host"}}'),
+        traffic=declared.traffic, errors=declared.errors, success=f"probe_success{probe}",
+        saturation=declared.saturation or [Saturation(series=DEFAULT_SATURATION.format(service=service),
+                                                      unit="percent")])
 
 
 # --- detector rules ----------------------------------------------------------------------
@@ -403,13 +470,19 @@ class RulesFile(Strict):
     @model_validator(mode="after")
     def _unique_names(self) -> "RulesFile":
         require_unique((rule.name for rule in self.rules), "rule name")
+        for rule in self.rules:
+            latency = golden_signals(self.services, rule.service).latency
+            if isinstance(rule, LatencyRule) and rule.series is None and latency.type != "durations":
+                raise ValueError(f"rule {rule.name}: a latency rule without series reads {rule.service}'s latency, "
+                                 f"which is a {latency.type}: give the rule a series of durations, or use a threshold "
+                                 "rule with reduce: max on a percentile series (e.g. histogram_quantile(0.95, ...))")
         return self
 
     @cached_property
     def resolved(self) -> tuple:
         """The rules with their service's latency signal filled in where they left the series out."""
         return tuple(
-            rule.model_copy(update={"series": golden_signals(self.services, rule.service)["latency"]})
+            rule.model_copy(update={"series": golden_signals(self.services, rule.service).latency.series})
             if isinstance(rule, LatencyRule) and rule.series is None else rule
             for rule in self.rules)
 

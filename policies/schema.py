@@ -267,6 +267,19 @@ class DemoSettings(Strict):
     port: int = Field(default=8503, ge=1, le=65535)
 
 
+ASSISTANT_TOOLS = ("list_incidents", "get_incident", "get_evidence", "golden_signals", "recent_log_lines",
+                   "get_hypotheses", "changes_around")
+
+
+class AssistantSettings(Strict):
+    """What ``workbench mcp`` serves to assistants: read-only tools, each answer bounded."""
+
+    tools: list[Literal[ASSISTANT_TOOLS]] = Field(default_factory=lambda: list(ASSISTANT_TOOLS),  # type: ignore[valid-type]
+                                                  description="the tools served; a call to any other is refused")
+    max_answer_bytes: int = Field(default=32_768, ge=1024, le=1_048_576, description="an answer longer than this "
+                                  "is cut, with a note saying so")
+
+
 class SettingsFile(Strict):
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="most bytes of a body a probe reads")
     max_connections: int = Field(default=100, ge=1, description="connection pool size of the probe client")
@@ -274,6 +287,7 @@ class SettingsFile(Strict):
     worker_port: int = Field(default=8502, ge=1, le=65535)
     ui_port: int = Field(default=8501, ge=1, le=65535)
     demo: DemoSettings = Field(default_factory=DemoSettings)
+    mcp: AssistantSettings = Field(default_factory=AssistantSettings)
     ingest_token_env: str = Field(default="WORKBENCH_INGEST_TOKEN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
                                   description="environment variable whose value, when set, the alert "
                                               "webhook requires as a bearer token")

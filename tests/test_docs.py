@@ -29,8 +29,19 @@ from policies.conditions import PLACEHOLDERS
 from policies.hypotheses import CheckSpec, Clause, Gathering, HypothesesFile, HypothesisRule
 from policies.loader import FILES
 from policies.routing import Provider, Refinement, Route, RoutingFile
-from policies.rules import LearnedRulesFile, Learning, Noise, Rule, RulesFile, ServiceSignals
-from policies.schema import DemoSettings, LogSignature, SettingsFile, Target, TargetsFile
+from policies.rules import (
+    Errors,
+    Latency,
+    LearnedRulesFile,
+    Learning,
+    Noise,
+    Rule,
+    RulesFile,
+    Saturation,
+    ServiceSignals,
+    Traffic,
+)
+from policies.schema import AssistantSettings, DemoSettings, LogSignature, SettingsFile, Target, TargetsFile
 from probes.kinds.registry import PROBES
 from remediation.runners import RUNNERS
 from tests.support import ROOT
@@ -149,9 +160,11 @@ SECTIONS = {
     LogSignature: ("policy.md", "Keys of a signature"),
     SettingsFile: ("policy.md", "`settings.yaml`"),
     DemoSettings: ("policy.md", "`demo`"),
+    AssistantSettings: ("policy.md", "`mcp`"),
     RulesFile: ("rules.md", "`rules.yaml`"),
     LearnedRulesFile: ("rules.md", "`learned-rules.yaml`"),
     ServiceSignals: ("rules.md", "Golden signals (`services`)"),
+    **dict.fromkeys((Latency, Traffic, Errors, Saturation), ("rules.md", "A signal's keys")),
     Noise: ("rules.md", "Noise (`noise`)"),
     Learning: ("rules.md", "Learning (`learning`)"),
     HypothesesFile: ("hypotheses.md", "`hypotheses.yaml`"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -33,6 +34,10 @@ def register(sub) -> None:
     p = sub.add_parser("ui", help="run the Streamlit web app on 127.0.0.1")
     p.add_argument("--port", type=int, help="port (default from settings.yaml, 8501)")
     p.set_defaults(handler=cmd_ui)
+
+    p = sub.add_parser("mcp", help="serve the workbench's reads as read-only MCP tools over stdio, for assistants")
+    p.add_argument("--calls", type=int, metavar="N", help="instead, print the latest N calls assistants made")
+    p.set_defaults(handler=cmd_mcp)
 
     p = sub.add_parser("demo", help="run the demo service, or switch its fault")
     p.add_argument("--port", type=int, default=8503, help="port on 127.0.0.1 (default 8503)")
@@ -105,4 +110,23 @@ def cmd_demo_fault(args, paths: settings.Paths) -> int:
         print(f"demo fault: {set_fault(args.port, args.mode)}")
     except httpx.HTTPError as exc:
         raise WorkbenchError(f"no demo service answered on port {args.port}: {exc}") from exc
+    return 0
+
+
+def cmd_mcp(args, paths: settings.Paths) -> int:
+    if args.calls is not None:
+        from app.render import aligned
+        from ledger import queries
+
+        calls = queries.assistant_calls(paths.ledger(), max(1, args.calls))
+        print(aligned(["AT (UTC)", "TOOL", "OUTCOME", "BYTES", "CALLER", "ARGUMENTS", "DETAIL"],
+                      [[f"{c.at:%Y-%m-%d %H:%M:%S}", c.tool, c.outcome, c.bytes, c.caller,
+                        json.dumps(c.arguments), c.detail] for c in calls], "No calls yet."))
+        return 0
+    try:
+        from app.assistants import build_server
+    except ModuleNotFoundError as exc:
+        raise WorkbenchError(f"workbench mcp needs the MCP SDK ({exc.name} is missing): "
+                             ".venv/bin/pip install -e '.[mcp]'") from None
+    build_server(paths).run("stdio")
     return 0

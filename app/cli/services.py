@@ -8,7 +8,8 @@ import sys
 
 from app.settings import Paths
 from policies.errors import WorkbenchError
-from policies.schema import _NAME
+from policies.loader import load_policy
+from policies.schema import _NAME, format_duration, parse_duration
 
 
 def register(sub) -> None:
@@ -24,6 +25,8 @@ def register(sub) -> None:
     add.add_argument("--interval", default="15s", help="how often its probes run (default 15s)")
     add.add_argument("--rate-window", default="1m", help="the range of its rate() queries: at least four of "
                      "Prometheus's scrape intervals (default 1m)")
+    add.add_argument("--history", default="6h", help="replay the starter rules over this much of Prometheus's "
+                     "history first, to show how often each would have fired (default 6h; 0 to skip)")
     add.add_argument("--yes", action="store_true", help="write without asking")
     add.set_defaults(handler=cmd_add)
 
@@ -46,6 +49,13 @@ def cmd_add(args, paths: Paths) -> int:
         print(f"  - {line}")
     print(f"\nTo add to {paths.policy_dir}:\n")
     print(proposal.as_yaml())
+    history = parse_duration(args.history) if args.history not in ("0", "0s") else None
+    if args.prometheus and proposal.rules and history:
+        noise = load_policy(paths.policy_dir).rules.noise
+        print(f"Backtest of the rules over Prometheus's last {format_duration(history)}:")
+        for line in onboarding.backtest_plan(proposal, args.prometheus, history, noise):
+            print(f"  - {line}")
+        print()
     if not args.yes:
         if not sys.stdin.isatty():
             print("Nothing written: run again with --yes to write it.", file=sys.stderr)

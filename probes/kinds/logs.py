@@ -24,6 +24,7 @@ import stat
 import time
 from datetime import UTC, datetime, timedelta
 
+import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
 from ledger import queries
@@ -40,7 +41,7 @@ from probes.context import (
     failed,
     observe,
 )
-from probes.kinds.http import get_api
+from probes.kinds.http import expand_request, get_api
 
 LOKI_LIMIT = 1000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -172,3 +173,28 @@ def _counted(target: LogsTarget, started_at: datetime, t0: float, lines: list[st
                 for name, count in per_signature.items()]
     values = {"LINES": len(lines), "MATCHES": matches, "CONNECTED": True}
     return observe(target, started_at, elapsed_ms(t0), values, secrets=secrets, samples=samples)
+
+
+# --- the latest lines, for reading (``workbench mcp``) ----------------------------------------
+def latest_lines(target: LogsTarget, limit: int, max_bytes: int, env=os.environ, timeout: float = 10.0) -> list[str]:
+    """The last ``limit`` lines of the target's source, newest last, reading at most ``max_bytes``
+    of a file's end, or asking Loki for the newest ``limit`` entries of the last hour. Nothing is
+    recorded: the probe's own position is left as it is."""
+    if target.path is not None:
+        with open(os.open(target.path, os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
+            st = os.fstat(file.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise OSError("not a regular file")
+            file.seek(max(0, st.st_size - max_bytes))
+            chunk = file.read(max_bytes)
+        lines = chunk.decode("utf-8", errors="replace").splitlines()
+        return lines[1:][-limit:] if st.st_size > max_bytes else lines[-limit:]  # the first may be cut
+    url, headers, _ = expand_request(target, env, target.loki_url.rstrip("/") + "/loki/api/v1/query_range")
+    end = _ns(datetime.now(UTC))
+    answer = httpx.get(url, headers=headers, timeout=timeout, trust_env=False, follow_redirects=False,
+                       params={"query": target.query, "start": str(end - 3600 * 10**9), "end": str(end),
+                               "direction": "backward", "limit": str(limit)})
+    if len(answer.content) > max_bytes:
+        raise QueryFailed(f"Loki's answer is larger than {max_bytes} bytes: ask for fewer lines")
+    entries = _stream_entries(answer.status_code, answer.content)
+    return [line for _, line in sorted(entries)][-limit:]

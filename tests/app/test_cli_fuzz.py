@@ -21,7 +21,7 @@ from ledger.repo import silences
 from tests.hostile import HOSTILE_ARGUMENTS
 from tests.remediation.support import open_incident, write_policy
 
-SERVERS = {"up", "worker", "ui", "demo fault", "probe run", "notebook open"}  # they listen or probe until stopped
+SERVERS = {"up", "worker", "ui", "mcp", "demo fault", "probe run", "notebook open"}  # they listen (mcp: on stdio) or probe until stopped
 ACTIONS = """
 actions:
   - id: note

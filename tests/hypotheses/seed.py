@@ -29,7 +29,7 @@ def offset(text: str | int, now: datetime = NOW) -> datetime:
 
 
 def seed(case: dict, engine, store: SampleStore) -> int:
-    """Write the case's evidence; return the id of its incident (by correlation key)."""
+    """Write the case's evidence; return the id of its incident (the open one of its correlation key)."""
     targets = {t.name: t for t in TargetsFile.model_validate(case.get("targets") or {"targets": []}).targets}
     for run in case.get("probes", []):
         target, at = targets[run["target"]], offset(run["at"])
@@ -48,7 +48,10 @@ def seed(case: dict, engine, store: SampleStore) -> int:
                                     service=rule["service"], severity=rule.get("severity", "warning"),
                                     summary=rule["summary"], correlation_key=rule["key"],
                                     labels={"category": rule["category"], **rule.get("labels", {})})
-            incidents.open_finding(session, spec, [incidents.RuleEvidence(rule["summary"], rule.get("data", {}), at)], at)
+            opened = incidents.open_finding(session, spec, [incidents.RuleEvidence(rule["summary"], rule.get("data", {}),
+                                                                                   at)], at)
+            if "resolved" in rule:
+                incidents.transition(session, opened.incident_id, "resolved", "ana", "fixed", offset(rule["resolved"]))
         for alert in case.get("alerts", []):
             at = offset(alert["at"])
             status = alert.get("status", "firing")
@@ -64,11 +67,12 @@ def seed(case: dict, engine, store: SampleStore) -> int:
                              matchers=[{"label": k, "op": "=", "value": v} for k, v in silence["match"].items()])
     for series in case.get("samples", []):
         split, start = offset(series["split"]), offset(series.get("from", "-40m"))
-        minutes = int((NOW - start) / timedelta(minutes=1))
+        minutes = int((offset(series.get("until", "now")) - start) / timedelta(minutes=1))
         store.append(Sample(series["name"], series["labels"], series["before"] if at < split else series["during"], at)
                      for at in (start + timedelta(minutes=m) for m in range(minutes + 1)))
     store.flush()
-    return next(i.id for i in queries.list_incidents(engine) if i.correlation_key == case["incident"])
+    return next(i.id for i in queries.list_incidents(engine)
+                if i.correlation_key == case["incident"] and i.resolved_at is None)
 
 
 def load_case(folder: Path) -> tuple[dict, dict]:

@@ -3,8 +3,8 @@ usual metrics (a request counter with a code label, a request-duration histogram
 pool's in-use and max gauges, a queue depth, up) is scraped; `workbench services add` recognises
 them, writes targets, golden signals and starter rules into a copy of the shipped policy keeping
 its comments; a real worker on that policy opens one incident for each fault the test switches
-(pool saturation, errors, latency, down), and the draft ranks the true cause first, citing the
-evidence that holds its numbers."""
+(pool saturation, errors, latency, down, a bad deploy), and the draft ranks the true cause first,
+citing the evidence that holds its numbers."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import shutil
 import threading
 from datetime import timedelta
 
+import httpx
 import pytest
 import yaml
 
@@ -19,6 +20,7 @@ from app.cli import main
 from hypotheses.refine import incident_draft
 from ledger import queries
 from ledger.db import open_ledger, sqlite_url, utcnow
+from ledger.histograms import bucket_quantile
 from ledger.samples import SampleStore
 from policies.loader import load_policy
 from tests.integration.conftest import WorkerProcess
@@ -33,7 +35,8 @@ LOOK_BACK = timedelta(seconds=12)  # hypotheses.yaml's evidence.before here
 class Checkout:
     """A service with conventional metrics and a fault switch: ``pool`` fills its pool, and then
     its requests wait (2 s) and a fifth of them fail with 503; ``errors`` fails a fifth of them
-    with 503; ``latency`` answers in 2 s; ``down`` stops answering scrapes."""
+    with 503; ``latency`` answers in 2 s; ``down`` stops answering scrapes; ``deploy`` runs version
+    1.5.0 (its build_info says so), which fails a fifth of them."""
 
     def __init__(self):
         self.fault = None
@@ -56,7 +59,7 @@ class Checkout:
     def scrape(self) -> str:
         with self.lock:
             latency = 2.0 if self.fault in ("pool", "latency") else 0.04
-            failed = PER_SCRAPE // 5 if self.fault in ("pool", "errors") else 0
+            failed = PER_SCRAPE // 5 if self.fault in ("pool", "errors", "deploy") else 0
             self.counts["503"] += failed
             self.counts["200"] += PER_SCRAPE - failed
             self.total += PER_SCRAPE
@@ -72,7 +75,9 @@ class Checkout:
                       f"checkout_http_request_duration_seconds_count {self.total}",
                       "# TYPE checkout_db_pool_connections_in_use gauge", f"checkout_db_pool_connections_in_use {in_use}",
                       "# TYPE checkout_db_pool_connections_max gauge", "checkout_db_pool_connections_max 20",
-                      "# TYPE checkout_jobs_queue_depth gauge", f"checkout_jobs_queue_depth {400 if self.fault == 'pool' else 2}"]
+                      "# TYPE checkout_jobs_queue_depth gauge", f"checkout_jobs_queue_depth {400 if self.fault == 'pool' else 2}",
+                      "# TYPE checkout_build_info gauge",
+                      f'checkout_build_info{{version="{"1.5.0" if self.fault == "deploy" else "1.4.2"}"}} 1']
             return "\n".join(lines) + "\n"
 
     def close(self):
@@ -95,15 +100,24 @@ def test_services_add_onboards_a_service_whose_each_fault_opens_one_incident_led
     shutil.copytree(ROOT / "policies", policy)
     rules = yaml.safe_load((policy / "rules.yaml").read_text())
     (policy / "rules.yaml").write_text((policy / "rules.yaml").read_text().replace(
-        "rules:\n", "noise: {evaluation_interval: 1s}\nrules:\n", 1))
+        # on the test's time scale; each fault flips the errors rule again, so flapping is judged over 20 s
+        "rules:\n", "noise: {evaluation_interval: 1s, flap_window: 20s}\nrules:\n", 1))
     hypotheses = policy / "hypotheses.yaml"  # the hypotheses look back on this test's time scale too
     hypotheses.write_text(hypotheses.read_text().replace("before: 30m", f"before: {LOOK_BACK.seconds}s", 1))
     args = ["--policy", str(policy), "--data", str(tmp_path / "var"), "services", "add", "checkout",
             "--prometheus", peers.prometheus.url, "--selector", '{job="checkout"}', "--interval", "1s",
             "--rate-window", "5s"]  # Prometheus scrapes every second here
+    checkout.fault = "errors"  # some history for the backtest: an error burst of 10 s, 10 s before onboarding
+    started = utcnow()
+    wait_until(lambda: utcnow() - started > timedelta(seconds=10), "an error burst")
+    checkout.fault = None
+    wait_until(lambda: utcnow() - started > timedelta(seconds=20), "the burst to pass")
 
-    assert main(args) == 1  # without --yes, and no terminal to ask: nothing written
+    assert main([*args, "--history", "40s"]) == 1  # without --yes, and no terminal to ask: nothing written
     out = capsys.readouterr().out
+    assert "Backtest of the rules over Prometheus's last 40s:" in out
+    assert "checkout-errors: would have fired 1 time(s) over the last 40s" in out  # the burst
+    assert "checkout-latency: would have fired 0 time(s)" in out and "checkout-saturation: would have fired 0" in out
     assert "checkout_http_requests_total: traffic, errors where code is 5xx" in out
     assert "checkout_http_request_duration_seconds_bucket: latency" in out
     assert "checkout_db_pool_connections_in_use / checkout_db_pool_connections_max: saturation of a pool" in out
@@ -111,17 +125,19 @@ def test_services_add_onboards_a_service_whose_each_fault_opens_one_incident_led
     assert "checkout" not in (policy / "targets.yaml").read_text()
 
     assert main([*args, "--yes"]) == 0
-    assert "Written: 6 target(s), 3 rule(s), golden signals of checkout" in capsys.readouterr().out
+    assert "Written: 8 target(s), 3 rule(s), golden signals of checkout" in capsys.readouterr().out
     text = (policy / "targets.yaml").read_text()
     assert text.startswith("# What the workbench watches.")  # the operator's comments are kept
     loaded = load_policy(policy)
     assert {t.name for t in loaded.targets} >= {"checkout-up", "checkout-traffic", "checkout-errors",
-                                                "checkout-latency", "checkout-db-pool-connections-utilization",
+                                                "checkout-latency", "checkout-latency-buckets", "checkout-build-info",
+                                                "checkout-db-pool-connections-utilization",
                                                 "checkout-jobs-queue-depth"}
     signals = loaded.rules.services["checkout"]
-    assert (signals.latency, signals.traffic, signals.errors, signals.saturation) == (
-        "checkout_latency_p95_seconds", "checkout_requests_per_second", "checkout_errors_per_second",
-        ["checkout_db_pool_connections_utilization"])
+    assert (signals.latency.series, signals.latency.type, signals.traffic.series, signals.errors.series) == (
+        "checkout_latency_buckets", "histogram", "checkout_requests_per_second", "checkout_errors_per_second")
+    assert [(s.series, s.unit, s.name) for s in signals.saturation] == [
+        ("checkout_db_pool_connections_utilization", "ratio", "db pool connections in use")]
     assert len(loaded.rules.rules) == len(rules["rules"]) + 3
     assert main([*args, "--yes"]) == 1  # twice: refused, nothing changes
     assert "already there" in capsys.readouterr().err
@@ -144,7 +160,7 @@ def test_services_add_onboards_a_service_whose_each_fault_opens_one_incident_led
             top = draft.hypotheses[0]
             assert top.id in causes, (fault, [h.id for h in draft.hypotheses])
             kinds = {e.id: e.kind for e in draft.evidence}
-            assert {"rule", "probe"} & {kinds[e] for e in top.evidence_ids}, (fault, top.evidence_ids)
+            assert {"rule", "probe", "change"} & {kinds[e] for e in top.evidence_ids}, (fault, top.evidence_ids)
             checkout.fault = None
             resolved = wait_until(lambda: queries.incident_detail(engine, incident.id).resolved_at,
                                   f"the {fault} incident to resolve", attempts=600)
@@ -161,4 +177,33 @@ FAULTS = [
     ("errors", "rule:checkout-errors", ("error-rate",)),
     ("latency", "rule:checkout-latency", ("latency-regression", "latency-rule")),
     ("down", "probe:prometheus", ("instance-down",)),
+    ("deploy", "rule:checkout-errors", ("new-version",)),
 ]
+
+
+def test_quantiles_from_the_buckets_are_those_histogram_quantile_computes(checkout, peers):
+    """The Trends page's p50/p95/p99 of a histogram signal come from its buckets' rates: at each of
+    several instants over fast, slow and mixed traffic, the workbench's quantile of the rates
+    Prometheus returns equals Prometheus's own histogram_quantile over the same rates."""
+    rates = 'sum by (le) (rate(checkout_http_request_duration_seconds_bucket{job="checkout"}[5s]))'
+    wait_until(lambda: len(instant(peers, rates, utcnow().timestamp())) == len(BUCKETS) + 1, "a rate of each bucket",
+               attempts=200)
+    checked = []
+    for fault in (None, "latency", None):
+        checkout.fault = fault
+        for _ in range(3):
+            at = utcnow().timestamp()
+            wait_until(lambda: utcnow().timestamp() > at + 2, "two scrapes", attempts=100)
+            buckets = [(float(s["metric"]["le"]), float(s["value"][1])) for s in instant(peers, rates, at)]
+            for q in (0.5, 0.95, 0.99):
+                expected = instant(peers, f"histogram_quantile({q}, {rates})", at)
+                assert len(expected) == 1 and len(buckets) == len(BUCKETS) + 1
+                assert bucket_quantile(q, buckets) == float(expected[0]["value"][1]), (fault, q, buckets)
+                checked.append(float(expected[0]["value"][1]))
+    assert min(checked) <= 0.05 and max(checked) >= 2.0  # fast, slow and between were all compared
+
+
+def instant(peers, query: str, at: float) -> list[dict]:
+    answer = httpx.get(f"{peers.prometheus.url}/api/v1/query", params={"query": query, "time": at}, timeout=10).json()
+    assert answer["status"] == "success", answer
+    return answer["data"]["result"]

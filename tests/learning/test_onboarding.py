@@ -27,8 +27,11 @@ def test_a_status_label_a_failed_counter_a_utilization_gauge_and_nothing_known()
                                                                   api_requests_failed_total=set()))
     assert failed.targets[1]["query"] == 'sum(rate(api_requests_failed_total{job="api"}[1m]))'
     assert [r["name"] for r in failed.rules] == ["api-errors"] and failed.signals["errors"] == "api_errors_per_second"
-    gauge = plan("api", "http://prom:9090", '{job="api"}', found(api_worker_utilization=set()))
-    assert gauge.signals == {"saturation": ["api_worker_utilization"]}
+    gauge = plan("api", "http://prom:9090", '{job="api"}', found(api_worker_utilization=set(),
+                                                                 api_disk_utilization_percent=set()))
+    assert gauge.signals == {"saturation": [{"series": "api_disk_utilization_percent", "unit": "percent"},
+                                            {"series": "api_worker_utilization", "unit": "ratio"}]}
+    assert [rule["above"] for rule in gauge.rules] == [90, 0.9]
     assert (gauge.rules[0]["window"], gauge.rules[0]["for"]) == ("2m", "1m")  # 8 and 4 runs of 15 s
     with pytest.raises(WorkbenchError, match=r"nothing recognised among 2 series names \(go_gc_seconds, "
                                              r"process_open_fds\)"):

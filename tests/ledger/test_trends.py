@@ -141,8 +141,55 @@ def test_declared_signals(tmp_path, sqlite_engine):
     assert signals["traffic"].unit == "req/s" and set(values(signals["traffic"].frame, "requests")) == {100.0}
     assert set(values(signals["errors"].frame, "error ratio")) == {0.05}
     assert set(values(signals["latency"].frame, "p99")) == {200.0}
-    assert signals["saturation"].unit == "" and \
-        set(values(signals["saturation"].frame, 'db_pool_in_use_ratio{instance=a, job=shop}')) == {0.25}
+    assert signals["saturation"].unit == "%" and \
+        set(values(signals["saturation"].frame, 'db_pool_in_use_ratio{instance=a, job=shop}')) == {25.0}
+
+
+def test_signals_as_users_have_them(tmp_path, sqlite_engine):
+    """A histogram's buckets (p50/p95/p99 computed from them), a percentile series (as it is), a
+    request counter (its increase per second, across a reset), an error ratio (as it is), and
+    saturation in percent under its name."""
+    job = {"job": "shop"}
+    store = SampleStore(tmp_path / "samples", now=lambda: NOW)
+    count = 0.0
+    for second in range(0, 3600, 15):
+        at = T0 + timedelta(hours=1, seconds=second)
+        count = 0.0 if second == 1800 else count + 15 * 20.0  # 20 requests a second; the process restarts at 11:30
+        buckets = {"0.1": 50.0, "0.25": 80.0, "0.5": 95.0, "1": 100.0, "+Inf": 100.0}
+        store.append([*(Sample("http_request_duration_seconds_rate", {**job, "le": le}, rate, at)
+                        for le, rate in buckets.items()),
+                      Sample("http_request_duration_seconds_rate", {**job, "le": "junk"}, 7.0, at),
+                      Sample("shop_latency_p95_seconds", job, 0.3, at),
+                      Sample("http_requests_total", job, count, at),
+                      Sample("shop_error_ratio", job, 0.02, at),
+                      Sample("pool_used_percent", job, 35.0, at),
+                      Sample("queue_fill_ratio", job, 0.5, at)])
+    store.flush()
+    rollups = Rollups(store)
+    rollups.maintain(LATE, KEEP)
+    declared = {"shop": ServiceSignals.model_validate({
+        "latency": {"series": 'http_request_duration_seconds_rate{job="shop"}', "type": "histogram"},
+        "traffic": {"series": "http_requests_total", "type": "counter"},
+        "errors": {"series": "shop_error_ratio", "type": "ratio"},
+        "saturation": [{"series": "pool_used_percent", "unit": "percent", "name": "database pool"},
+                       {"series": "queue_fill_ratio", "name": "queue"}]})}
+    signals = read_trends(rollups, sqlite_engine, declared, "shop", "1h", NOW).signals
+    # rank 50 of 100 is the top of the first bucket; 95 the top of the third; 99 four fifths into the fourth
+    assert (set(values(signals["latency"].frame, "p50")), set(values(signals["latency"].frame, "p95")),
+            set(values(signals["latency"].frame, "p99"))) == ({100.0}, {500.0}, {900.0})
+    traffic = signals["traffic"].current
+    # 11:02 to 11:59 in range; the minute of the restart counts from 0 (900 requests in its 45 s)
+    assert traffic.height == 58 and traffic.filter(pl.col("value") != 20.0).select("at", "value").rows() == [
+        (T0 + timedelta(hours=1, minutes=30), 15.0)]
+    assert set(values(signals["errors"].frame, "error ratio")) == {0.02}
+    assert signals["errors"].note == "from 1 series, ratios: the highest"
+    assert signals["latency"].note.startswith("computed from 6 bucket series as histogram_quantile does")
+    assert set(values(signals["saturation"].frame, "database pool")) == {35.0}
+    assert set(values(signals["saturation"].frame, "queue")) == {50.0}
+    declared["shop"] = ServiceSignals.model_validate(
+        {"latency": {"series": "shop_latency_p95_seconds", "type": "percentile", "quantile": 0.95}})
+    latency = read_trends(rollups, sqlite_engine, declared, "shop", "1h", NOW).signals["latency"]
+    assert set(latency.current["series"]) == {"p95"} and set(values(latency.frame, "p95")) == {300.0}
 
 
 def test_a_service_without_samples_is_empty(rollups, sqlite_engine):

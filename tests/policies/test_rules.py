@@ -51,10 +51,46 @@ rules:
 
 def test_default_golden_signals_come_from_the_probes():
     signals = golden_signals({}, "demo")
-    assert signals["latency"] == 'probe_duration_seconds{service="demo", kind!="host"}'
-    assert signals["errors"] is None and signals["success"] == 'probe_success{service="demo"}'
-    assert parse_selector(signals["saturation"][0]).matches("probe_value", {"service": "demo", "kind": "host",
-                                                                             "value": "CPU"})
+    assert signals.latency.series == 'probe_duration_seconds{service="demo", kind!="host"}'
+    assert signals.latency.type == "durations" and signals.traffic is None
+    assert signals.errors is None and signals.success == 'probe_success{service="demo"}'
+    assert signals.saturation[0].unit == "percent" and parse_selector(signals.saturation[0].series).matches(
+        "probe_value", {"service": "demo", "kind": "host", "value": "CPU"})
+
+
+def test_signals_are_bare_selectors_or_say_what_they_are(tmp_path):
+    """A bare selector keeps its meaning (durations, rates, a ratio); a mapping says the type."""
+    (tmp_path / "rules.yaml").write_text(
+        "services:\n"
+        "  shop:\n"
+        "    latency: {series: 'http_request_duration_seconds_rate{job=\"shop\"}', type: histogram}\n"
+        "    traffic: {series: http_requests_total, type: counter}\n"
+        "    errors: {series: shop_error_ratio, type: ratio}\n"
+        "    saturation: [pool_ratio, {series: cpu_percent, unit: percent, name: CPU}]\n"
+        "  cart: {latency: cart_seconds, traffic: cart_rps, errors: cart_errors}\n")
+    services = load_policy(tmp_path).rules.services
+    assert (services["shop"].latency.type, services["shop"].traffic.type, services["shop"].errors.type) == (
+        "histogram", "counter", "ratio")
+    assert [(s.series, s.unit, s.name) for s in services["shop"].saturation] == [
+        ("pool_ratio", "ratio", None), ("cpu_percent", "percent", "CPU")]
+    cart = golden_signals(services, "cart")
+    assert (cart.latency.type, cart.traffic.type, cart.errors.type, cart.errors_rate) == (
+        "durations", "rate", "rate", True)
+    assert not golden_signals(services, "shop").errors_rate
+
+
+@pytest.mark.parametrize("services,rules,expected", [
+    ("{shop: {errors: shop_errors}}", "[]", "errors needs traffic"),
+    ("{shop: {latency: {series: p95, type: percentile}}}", "[]", "a percentile series needs it"),
+    ("{shop: {latency: {series: x, type: summary}}}", "[]", "services.shop.latency.type"),
+    ("{shop: {latency: {series: 'x_bucket_rate', type: histogram}}}", "[{name: slow, kind: latency, service: shop, "
+     "above: 1}]", "a latency rule without series reads shop's latency, which is a histogram"),
+])
+def test_signal_mistakes_are_refused_in_words(tmp_path, services, rules, expected):
+    (tmp_path / "rules.yaml").write_text(f"services: {services}\nrules: {rules}\n")
+    with pytest.raises(PolicyError) as caught:
+        load_policy(tmp_path)
+    assert expected in str(caught.value)
 
 
 @pytest.mark.parametrize("rules,expected", [

@@ -103,13 +103,30 @@ def execute(notebook, timeout: int = EXECUTE_TIMEOUT):
     return notebook
 
 
-def export_html(notebook, path: Path) -> Path:
+def html(notebook) -> str:
+    """An executed notebook as one HTML page, its figures drawn."""
     require("nbconvert")
     from nbconvert import HTMLExporter
 
     body, _ = HTMLExporter().from_notebook_node(notebook)
-    path.write_text(body, encoding="utf-8")
+    return body
+
+
+def export_html(notebook, path: Path) -> Path:
+    path.write_text(html(notebook), encoding="utf-8")
     return path
+
+
+def review_notebook(paths: Paths, incident_id: int):
+    """The review notebook of ``incident_id``, its parameters filled in."""
+    return parameterized(notebook_path(REVIEW), review_parameters(paths, incident_id))
+
+
+def as_text(notebook) -> str:
+    """A notebook as the .ipynb file's text."""
+    import nbformat
+
+    return nbformat.writes(notebook)
 
 
 def write(notebook, path: Path) -> Path:
@@ -123,7 +140,7 @@ def write(notebook, path: Path) -> Path:
 def write_review(paths: Paths, incident_id: int, output: Path, run: bool = False) -> list[Path]:
     """The review notebook of ``incident_id`` at ``output``; with ``run``, also the executed copy
     (``NAME.executed.ipynb``) and its HTML export (``NAME.html``) beside it."""
-    notebook = parameterized(notebook_path(REVIEW), review_parameters(paths, incident_id))
+    notebook = review_notebook(paths, incident_id)
     written = [write(notebook, output)]
     if run:
         executed = execute(notebook)

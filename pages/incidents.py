@@ -18,6 +18,7 @@ from app.operator import acknowledge, act, available_actions, feedback, needs_re
 from app.overview_ui import render_overview
 from app.render import relative, span
 from app.requests_ui import render_request
+from app.review_ui import render_review
 from app.ui import SEVERITY_ICONS, actor, confirm, engine, error_boundary, render_confirmation, state_badge
 from ledger import notifications, queries
 from ledger.db import utcnow
@@ -120,8 +121,8 @@ def render_detail(detail: queries.IncidentDetail, now: datetime) -> None:
         st.markdown("**Waiting for your decision**")
         render_request(request, now, with_incident=False)
     render_picture(detail, now)
-    timeline, evidence, findings, observations, hypotheses, sent = st.tabs(
-        ["Timeline", "Evidence", "Findings", "Recent probes", "Hypotheses", "Notifications"])
+    timeline, evidence, findings, observations, hypotheses, sent, review = st.tabs(
+        ["Timeline", "Evidence", "Findings", "Recent probes", "Hypotheses", "Notifications", "Review"])
     with timeline:
         st.dataframe(
             [{"at (UTC)": t.at, "actor": t.actor, "kind": t.kind,
@@ -149,6 +150,8 @@ def render_detail(detail: queries.IncidentDetail, now: datetime) -> None:
                      hide_index=True, width="stretch", column_config={"at (UTC)": WHEN})
         if not rows:
             st.caption("No notification about this incident (channels and routes: channels.yaml).")
+    with review, error_boundary("Drafting the review"):
+        render_review(detail.id)
 
 
 def render_list(rows: list[queries.IncidentSummary], now: datetime) -> int | None:

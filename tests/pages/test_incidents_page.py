@@ -264,3 +264,20 @@ def test_a_rule_findings_evidence_shows_its_query_window_threshold_value_and_poi
     [chart] = [json.loads(c.proto.spec) for c in evidence.get("plotly_chart")]
     assert chart["data"][0]["y"] == [0.3, 1.1, 1.2]
     assert chart["layout"]["shapes"][0]["y0"] == 0.5  # the threshold, drawn across
+
+
+def test_the_review_tab_shows_the_post_mortem_and_offers_it_and_the_notebook(incidents):
+    """The Review tab: the post-mortem draft as `workbench incidents postmortem` writes it, with
+    the review notebook of this incident to download, its parameters filled in."""
+    at = page(incident=incidents["shop"])
+    review = at.tabs[6]
+    assert review.label == "Review"
+    draft = texts(review.markdown)
+    assert f"#### Post-mortem: incident #{incidents['shop']}: shop-web failing" in draft
+    assert "##### Timeline" in draft and "##### Cause" in draft
+    labels = [b.label for b in review.get("download_button")]
+    assert labels == ["Post-mortem (.md)", "Review notebook (.ipynb)"]
+    assert [b.label for b in review.button] == ["Run it for an HTML report"]
+    at = run(review.button[0].click())
+    report = [b for b in at.tabs[6].get("download_button") if b.label == "Report (.html)"]
+    assert len(report) == 1  # the notebook ran in a real kernel and was exported

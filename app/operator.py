@@ -5,7 +5,7 @@ explicit argument: the CLI passes the local OS user, the web app its logged-in u
 from __future__ import annotations
 
 import getpass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
@@ -113,12 +113,17 @@ def feedback(engine: Engine, incident_id: int, verdict: str, *, actor: str, reas
     return marked
 
 
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)  # times an operator means
+
+
 def parse_when(text: str, now: datetime) -> datetime:
-    """``now`` or an ISO 8601 time, UTC unless it carries an offset."""
+    """``now`` or an ISO 8601 time, UTC unless it carries an offset, from 1970 to 9000."""
     if text.strip().lower() == "now":
         return now
     try:
-        when = datetime.fromisoformat(text.strip())
-    except ValueError:
+        when = as_utc(datetime.fromisoformat(text.strip()))
+    except (ValueError, OverflowError):
         raise ValueError(f"not a time: {text!r} (use ISO 8601, e.g. 2026-03-28T22:00Z, or now)") from None
-    return as_utc(when)
+    if not EARLIEST <= when < LATEST:
+        raise ValueError(f"{text!r} is not a time between 1970 and 9000")
+    return when

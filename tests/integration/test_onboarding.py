@@ -8,6 +8,7 @@ citing the evidence that holds its numbers."""
 
 from __future__ import annotations
 
+import math
 import shutil
 import threading
 from datetime import timedelta
@@ -191,15 +192,19 @@ def test_quantiles_from_the_buckets_are_those_histogram_quantile_computes(checko
     checked = []
     for fault in (None, "latency", None):
         checkout.fault = fault
-        for _ in range(3):
+        compared = 0
+        while compared < 3:
             at = utcnow().timestamp()
             wait_until(lambda: utcnow().timestamp() > at + 2, "two scrapes", attempts=100)
             buckets = [(float(s["metric"]["le"]), float(s["value"][1])) for s in instant(peers, rates, at)]
+            if len(buckets) < len(BUCKETS) + 1:
+                continue  # a scrape missed in this instant's window (a loaded machine): another instant
             for q in (0.5, 0.95, 0.99):
-                expected = instant(peers, f"histogram_quantile({q}, {rates})", at)
-                assert len(expected) == 1 and len(buckets) == len(BUCKETS) + 1
-                assert bucket_quantile(q, buckets) == float(expected[0]["value"][1]), (fault, q, buckets)
-                checked.append(float(expected[0]["value"][1]))
+                (expected,) = instant(peers, f"histogram_quantile({q}, {rates})", at)
+                value, mine = float(expected["value"][1]), bucket_quantile(q, buckets)
+                assert mine == value or (math.isnan(mine) and math.isnan(value)), (fault, q, buckets, value)
+                checked.append(value)
+            compared += 1
     assert min(checked) <= 0.05 and max(checked) >= 2.0  # fast, slow and between were all compared
 
 

@@ -36,8 +36,8 @@ def parse_since(text: str, now: datetime) -> datetime:
     try:
         return parse_when(text, now)
     except ValueError:
-        raise WorkbenchError(f"--since {text!r}: use an ISO 8601 time (2026-03-01T12:00Z) from 1970 on, or a "
-                             "duration (24h, 7d)") from None
+        raise WorkbenchError(f"--since {text!r}: use an ISO 8601 time (2026-03-01T12:00Z) or a duration (24h, 7d)"
+                             ) from None
 
 
 def read_import(name: str) -> tuple[Path, bytes]:

@@ -83,7 +83,7 @@ RATE = {  # a rollup row's requests (or errors) per second
                "/ epoch(ts - lag(ts) OVER w)",
 }
 TRAFFIC = {"probe runs": "'probe runs' AS series, sum(count) / {minutes} AS value",
-           "rate": "'requests' AS series, sum(rate) AS value"}  # counters: rates
+           "rate": "'requests' AS series, sum(rate) AS value"}  # a counter's rows are rates by then (RATE)
 ERRORS = {
     "probe runs": "SELECT 'errors', ts, 'error ratio', 1 - sum(sum) / sum(count) FROM r WHERE role = 'success' "
                   "GROUP BY ts",

@@ -11,16 +11,17 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from app import operator as act_as
+from app.access import Identity
 from ledger.db import write_session
 from ledger.errors import TransitionRefused
 from ledger.repo import incidents
 from ledger.repo import notifications as outbox
 from ledger.tables import ChannelPrompt
 from notifications.answers import Answer
+from policies.errors import WorkbenchError
 from policies.loader import Policy
-from remediation import flow
 from remediation.errors import RemediationError
-from remediation.tokens import signing_key
 
 PURPOSE = {"approve": "approval", "reject": "approval", "ack": "acknowledge"}
 
@@ -44,7 +45,7 @@ def take_answer(engine: Engine, policy: Policy, data_dir: Path, answer: Answer, 
         request_id, incident_id = prompt.request_id, prompt.incident_id
     try:
         done = _act(engine, policy, data_dir, answer.verb, request_id, incident_id, operator, via, now)
-    except (RemediationError, TransitionRefused) as exc:
+    except (RemediationError, TransitionRefused, WorkbenchError) as exc:
         with write_session(engine) as session:
             _record(session, answer, operator, now, "refused", str(exc))
         return f"Refused: {exc}"
@@ -65,15 +66,16 @@ def _refusal(answer: Answer, allowed: bool, prompt: ChannelPrompt | None, now: d
 
 def _act(engine: Engine, policy: Policy, data_dir: Path, verb: str, request_id: int | None, incident_id: int | None,
          operator: str, via: str, now: datetime) -> str:
+    """Through the operator actions, as the approver the channel's list names (a person on the list
+    answers for themselves: the button press is their login)."""
+    identity = Identity(operator, "approver", via, now)
     if verb == "approve":
-        key = signing_key(policy.settings.approval_key_env, data_dir)
-        flow.approve(engine, policy, key, request_id, actor=operator, reason=f"approved {via}", now=now)
+        act_as.approve(engine, policy, data_dir, request_id, actor=identity, reason=f"approved {via}", now=now)
         return f"Approved action request #{request_id} as {operator}: it runs at the next remediation pass"
     if verb == "reject":
-        flow.reject(engine, request_id, actor=operator, reason=f"rejected {via}", now=now)
+        act_as.reject(engine, request_id, actor=identity, reason=f"rejected {via}", now=now)
         return f"Rejected action request #{request_id} as {operator}"
-    with write_session(engine) as session:
-        incidents.acknowledge(session, incident_id, operator, now, via)
+    act_as.acknowledge(engine, incident_id, actor=identity, via=via, now=now)
     return f"Acknowledged incident #{incident_id} as {operator}"
 
 

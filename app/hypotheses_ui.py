@@ -7,7 +7,8 @@ from __future__ import annotations
 import streamlit as st
 
 from app import settings
-from app.ui import actor, engine, error_boundary, policy
+from app.operator import request_refinement
+from app.ui import actor, engine, error_boundary, may, policy
 from hypotheses import refine
 from hypotheses.checks import run_check
 from hypotheses.models import Draft, Hypothesis, Refinement
@@ -49,10 +50,10 @@ def render_hypotheses(incident_id: int) -> None:
 
 def render_refinement(incident_id: int, draft: Draft, run: queries.HypothesisRunItem | None) -> None:
     busy = run is not None and run.status in STATUS
-    if st.button("Ask the model" if run is None else "Ask the model again", key=f"refine-{incident_id}",
-                 disabled=busy or not draft.evidence):
+    if may("operator") and st.button("Ask the model" if run is None else "Ask the model again",
+                                     key=f"refine-{incident_id}", disabled=busy or not draft.evidence):
         with error_boundary("Asking for a refinement"):
-            refine.request(engine(), incident_id, actor(), utcnow())
+            request_refinement(engine(), incident_id, actor=actor(), now=utcnow())
             st.rerun()
     if run is None:
         st.caption("No refinement yet: the worker refines open incidents in the background, or ask for one.")

@@ -1,6 +1,7 @@
 """An action request waiting for the operator, as the Approvals page and the incident page show
 it: the exact action and parameters, the risk, the plan, what the policy gate checked, the latest
-evidence, and Approve / Reject with a reason. The worker runs what is approved."""
+evidence, and Approve / Reject with a reason for an approver (a disruptive action asks a login older
+than the policy allows to be confirmed first). The worker runs what is approved."""
 
 from __future__ import annotations
 
@@ -9,18 +10,27 @@ from datetime import datetime
 import streamlit as st
 
 from app import operator, settings
+from app.access import StepUpRequired
+from app.login import confirm_again
 from app.render import moment
-from app.ui import actor, confirm, engine, error_boundary, state_badge
+from app.ui import actor, confirm, engine, error_boundary, may, policy, state_badge
 from ledger import db, queries
 
 RISK_BADGES = {"read_only": ":green-badge[read-only]", "containment": ":orange-badge[containment]",
                "disruptive": ":red-badge[disruptive]"}
 EVIDENCE_SHOWN = 3
+STEP_UP = "step-up"  # session state: (request id, reason) of an approval waiting for the login to be confirmed
 
 
 def decide(request_id: int, verb: str, reason: str) -> None:
     if verb == "approve":
-        operator.approve(engine(), settings.resolve(), request_id, actor=actor(), reason=reason, now=db.utcnow())
+        try:
+            operator.approve(engine(), policy(), settings.resolve().data_dir, request_id, actor=actor(), reason=reason,
+                             now=db.utcnow())
+        except StepUpRequired:
+            st.session_state[STEP_UP] = (request_id, reason)
+            st.rerun()
+        st.session_state.pop(STEP_UP, None)
         confirm(f"Action request #{request_id} approved: the worker runs it")
     else:
         operator.reject(engine(), request_id, actor=actor(), reason=reason, now=db.utcnow())
@@ -70,11 +80,25 @@ def render_request(item: queries.ActionRequestItem, now: datetime, with_incident
             with evidence:
                 st.markdown("**Evidence**")
                 render_evidence(item.incident_id)
-        with st.form(f"decide-{item.id}"):
-            reason = st.text_input("Reason", key=f"reason-{item.id}", placeholder="why (kept on the timeline)")
-            approve, reject = st.columns(2)
-            verb = ("approve" if approve.form_submit_button("Approve", type="primary")
-                    else "reject" if reject.form_submit_button("Reject") else None)
-        if verb:
-            with error_boundary(f"{verb.title()} action request #{item.id}"):
-                decide(item.id, verb, reason)
+        if may("approver"):
+            render_decision(item)
+        else:
+            st.caption("An approver decides this request.")
+
+
+def render_decision(item: queries.ActionRequestItem) -> None:
+    """Approve or reject with a reason; first the login confirmed again, when a step-up is due."""
+    waiting = st.session_state.get(STEP_UP)
+    if waiting and waiting[0] == item.id:
+        if confirm_again(policy().settings.access, engine(), actor(), key=f"confirm-{item.id}") is not None:
+            with error_boundary(f"Approve action request #{item.id}"):
+                decide(item.id, "approve", waiting[1])
+        return
+    with st.form(f"decide-{item.id}"):
+        reason = st.text_input("Reason", key=f"reason-{item.id}", placeholder="why (kept on the timeline)")
+        approve, reject = st.columns(2)
+        verb = ("approve" if approve.form_submit_button("Approve", type="primary")
+                else "reject" if reject.form_submit_button("Reject") else None)
+    if verb:
+        with error_boundary(f"{verb.title()} action request #{item.id}"):
+            decide(item.id, verb, reason)

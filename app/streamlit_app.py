@@ -11,12 +11,14 @@ if str(ROOT) not in sys.path:  # pages import app, ledger and policies from the 
     sys.path.insert(0, str(ROOT))
 
 from app import logs  # once sys.path has the tree
-from app.ui import TITLE, render_inbox
+from app.login import render_signed_in
+from app.ui import TITLE, actor, engine, policy, render_inbox
 
 logs.configure(os.environ.get(logs.ENV_LOG_FORMAT, "text"))
 
 # A local file: a material or emoji icon would have every page fetch its favicon from the internet.
 st.set_page_config(page_title=TITLE, page_icon=ROOT / "app" / "static" / "favicon.png", layout="wide")
+identity = actor()  # with access: in the policy, nobody goes past the login page without logging in
 navigation = st.navigation([
     st.Page(ROOT / "pages" / "incidents.py", title="Incidents", icon=":material/emergency:", default=True),
     st.Page(ROOT / "pages" / "overview.py", title="Overview", icon=":material/monitor_heart:"),
@@ -28,5 +30,6 @@ navigation = st.navigation([
     st.Page(ROOT / "pages" / "notifications.py", title="Notifications", icon=":material/notifications:"),
 ])
 with st.sidebar:
+    render_signed_in(identity, engine(), with_logout=policy().settings.access is not None)
     render_inbox()
 navigation.run()

@@ -1,4 +1,5 @@
-"""Pieces every page shares: the cached ledger engine, who acts, the error boundary and the inbox badge."""
+"""Pieces every page shares: the cached ledger engine, who acts (and what they may), the error boundary
+and the inbox badge."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from app import settings
-from app.operator import operator_name
+from app.access import Identity
+from app.login import current_identity
 from ledger.notifications import inbox
 from policies.errors import WorkbenchError
 from policies.loader import Policy, load_policy
@@ -38,12 +40,16 @@ def policy() -> Policy:
     return load_policy(settings.resolve().policy_dir)
 
 
-def actor() -> str:
-    """Who acts from the web app: the logged-in user when login is configured (st.login), else the
-    local OS user."""
-    if st.user.get("is_logged_in"):
-        return str(st.user.get("email") or st.user.get("name") or st.user.get("sub"))
-    return operator_name()
+def actor() -> Identity:
+    """Who acts from the web app: the logged-in identity when the policy has ``access:`` (else the
+    login page, and the script stops), or the box's own user."""
+    return current_identity(policy().settings.access, engine())
+
+
+def may(role: str) -> bool:
+    """Whether whoever is here holds ``role``: the pages show an action only to those who may take
+    it (the operator actions check again)."""
+    return actor().may(role)
 
 
 @contextmanager

@@ -16,8 +16,10 @@ from ledger.db import as_utc, known_secrets, read_session
 from ledger.errors import NotFound
 from ledger.lifecycle import OPEN_STATES, RunStatus
 from ledger.tables import (
+    Account,
     ActionRequest,
     Alert,
+    ApiToken,
     AssistantCall,
     Evidence,
     Finding,
@@ -25,6 +27,7 @@ from ledger.tables import (
     HypothesisRun,
     Incident,
     LogCursor,
+    LoginEvent,
     Observation,
     RoutingDecision,
     Silence,
@@ -599,3 +602,54 @@ def assistant_calls(engine: Engine, limit: int = 50) -> list[AssistantCallItem]:
     with read_session(engine) as session:
         rows = session.exec(select(AssistantCall).order_by(col(AssistantCall.id).desc()).limit(limit)).all()
         return [_shown(session, AssistantCallItem.model_validate(row, from_attributes=True)) for row in rows]
+
+
+class AccountItem(BaseModel):
+    """A local account as ``workbench users list`` shows it: never its hash or TOTP secret."""
+
+    name: str
+    role: str
+    totp: bool
+    failed_logins: int
+    locked_until: datetime | None
+    last_login_at: datetime | None
+    created_at: datetime
+    created_by: str
+
+
+def accounts(engine: Engine) -> list[AccountItem]:
+    with read_session(engine) as session:
+        return [AccountItem(totp=row.totp_secret is not None, **row.model_dump(exclude={"totp_secret", "password_hash"}))
+                for row in session.exec(select(Account).order_by(Account.name)).all()]
+
+
+class LoginItem(BaseModel):
+    at: datetime
+    name: str
+    method: str
+    outcome: str
+    detail: str
+
+
+def logins(engine: Engine, limit: int = 50) -> list[LoginItem]:
+    """The latest logins to the web app, let in or refused, and logouts; newest first."""
+    with read_session(engine) as session:
+        rows = session.exec(select(LoginEvent).order_by(col(LoginEvent.id).desc()).limit(limit)).all()
+        return [_shown(session, LoginItem.model_validate(row, from_attributes=True)) for row in rows]
+
+
+class ApiTokenItem(BaseModel):
+    """An API token as ``workbench tokens list`` shows it: never the token or its hash."""
+
+    name: str
+    scopes: list[str]
+    created_at: datetime
+    created_by: str
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+def api_tokens(engine: Engine) -> list[ApiTokenItem]:
+    with read_session(engine) as session:
+        return [ApiTokenItem.model_validate(row, from_attributes=True)
+                for row in session.exec(select(ApiToken).order_by(ApiToken.name)).all()]

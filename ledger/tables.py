@@ -462,3 +462,46 @@ class AssistantCall(SQLModel, table=True):
     outcome: str  # answered | refused | failed
     bytes: int  # of the answer sent (after cutting)
     detail: str = ""  # why refused or failed; what was cut
+
+
+class Account(SQLModel, table=True):
+    """A local operator account (``workbench users add``): the password's hash (argon2), never the
+    password; the TOTP secret encrypted with the access key; failed logins in a row and the lock."""
+
+    __tablename__ = "account"
+    name: str = Field(primary_key=True)
+    role: str  # viewer | operator | approver
+    password_hash: str
+    totp_secret: str | None = None  # Fernet token of the base32 secret, or none enrolled
+    failed_logins: int = 0
+    locked_until: datetime | None = None
+    created_at: datetime
+    created_by: str
+    last_login_at: datetime | None = None
+
+
+class LoginEvent(SQLModel, table=True):
+    """Every login to the web app, let in or refused, and every logout: who, how, and why not."""
+
+    __tablename__ = "login_event"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True)
+    name: str
+    method: str  # password | totp | oidc | logout
+    outcome: str  # in | refused | locked | out
+    detail: str = ""
+
+
+class ApiToken(SQLModel, table=True):
+    """A token for the webhook and for scripts: its SHA-256 only, its scopes (ingest, read, act),
+    who made it, when it was last used and whether it is revoked."""
+
+    __tablename__ = "api_token"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    token_hash: str = Field(unique=True)
+    scopes: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime
+    created_by: str
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None

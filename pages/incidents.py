@@ -19,7 +19,7 @@ from app.overview_ui import render_overview
 from app.render import relative, span
 from app.requests_ui import render_request
 from app.review_ui import render_review
-from app.ui import SEVERITY_ICONS, actor, confirm, engine, error_boundary, render_confirmation, state_badge
+from app.ui import SEVERITY_ICONS, actor, confirm, engine, error_boundary, may, render_confirmation, state_badge
 from ledger import notifications, queries
 from ledger.db import utcnow
 from ledger.errors import NotFound
@@ -74,7 +74,7 @@ def render_findings(incident_id: int, findings: list[queries.FindingItem]) -> No
     st.dataframe([{"feedback": f.feedback or "", "suppressed by": f.suppressed_by or "",
                    **f.model_dump(exclude={"suppressed_by", "feedback"})} for f in findings],
                  hide_index=True, width="stretch")
-    if not findings:
+    if not findings or not may("operator"):
         return
     with st.form(f"feedback-{incident_id}", clear_on_submit=True):
         st.markdown("**Was this worth an alert?** Your word tunes the rules learned from history.")
@@ -104,12 +104,7 @@ def header_line(detail: queries.IncidentDetail, now: datetime) -> str:
     return " · ".join(p for p in parts if p)
 
 
-def render_detail(detail: queries.IncidentDetail, now: datetime) -> None:
-    st.subheader(f"Incident #{detail.id}")
-    st.markdown(f"`{detail.title}`")
-    st.markdown(header_line(detail, now))
-    st.caption(f"opened {detail.opened_at:%Y-%m-%d %H:%M:%S} UTC · key `{detail.correlation_key}`"
-               + (f" · resolved {detail.resolved_at:%Y-%m-%d %H:%M:%S} UTC" if detail.resolved_at else ""))
+def render_actions(detail: queries.IncidentDetail) -> None:
     allowed = available_actions(detail.state)
     with st.container(horizontal=True):
         render_acknowledge(detail)
@@ -117,6 +112,16 @@ def render_detail(detail: queries.IncidentDetail, now: datetime) -> None:
             render_action(detail.id, action, action in allowed)
         if st.button("Silence this…", key=f"silence-{detail.id}", icon=":material/notifications_off:"):
             open_dialog("silence", detail.id)
+
+
+def render_detail(detail: queries.IncidentDetail, now: datetime) -> None:
+    st.subheader(f"Incident #{detail.id}")
+    st.markdown(f"`{detail.title}`")
+    st.markdown(header_line(detail, now))
+    st.caption(f"opened {detail.opened_at:%Y-%m-%d %H:%M:%S} UTC · key `{detail.correlation_key}`"
+               + (f" · resolved {detail.resolved_at:%Y-%m-%d %H:%M:%S} UTC" if detail.resolved_at else ""))
+    if may("operator"):
+        render_actions(detail)
     for request in queries.list_action_requests(engine(), statuses=[RequestStatus.PENDING], incident_id=detail.id):
         st.markdown("**Waiting for your decision**")
         render_request(request, now, with_incident=False)

@@ -13,11 +13,12 @@ import streamlit as st
 import yaml
 
 from app import settings
+from app.operator import accept_suggestion, reject_suggestion
 from app.render import moment
-from app.ui import actor, engine, error_boundary
+from app.ui import actor, engine, error_boundary, may
 from detectors.cycle import load_windows
 from learning.backtests import backtest_rule
-from learning.suggestions import RULE, accept, as_written, reject, revisions, summary
+from learning.suggestions import RULE, as_written, revisions, summary
 from ledger.db import read_session, utcnow
 from ledger.lifecycle import SuggestionStatus
 from ledger.queries import incidents_in_window
@@ -130,6 +131,8 @@ def render_suggestion(suggestion, policy, now) -> None:
         if st.button("Backtest again", key=f"again-{suggestion.id}"):
             with error_boundary(f"Backtest of suggestion #{suggestion.id}"):
                 backtest_again(suggestion, policy, days)
+        if not may("operator"):
+            return
         with st.form(f"decide-{suggestion.id}"):
             reason = st.text_input(f"Reason for #{suggestion.id}", key=f"reason-{suggestion.id}",
                                    placeholder="why (kept with the decision)")
@@ -146,11 +149,12 @@ def decide(suggestion_id: int, verb: str, reason: str) -> None:
         st.error("Say why: the reason is kept with the decision.")
         return
     if verb == "accept":
-        revision = accept(engine(), settings.resolve().policy_dir, suggestion_id, actor(), reason, utcnow())
+        revision = accept_suggestion(engine(), settings.resolve().policy_dir, suggestion_id, actor=actor(),
+                                     reason=reason, now=utcnow())
         st.toast(f"Suggestion #{suggestion_id} accepted: revision {revision} in learned-rules.yaml; the worker "
                  "evaluates it after its next policy reload")
     else:
-        reject(engine(), suggestion_id, actor(), reason, utcnow())
+        reject_suggestion(engine(), suggestion_id, actor=actor(), reason=reason, now=utcnow())
         st.toast(f"Suggestion #{suggestion_id} rejected")
     st.rerun()
 

@@ -7,7 +7,7 @@ import streamlit as st
 
 from app.operator import create_silence, expire_silence
 from app.render import describe_when, matchers_text, span
-from app.ui import actor, engine, error_boundary
+from app.ui import actor, engine, error_boundary, may
 from ledger import queries
 from ledger.db import utcnow
 from ledger.silences import EXPIRING_WITHIN, WEEKDAYS
@@ -73,7 +73,7 @@ def render_item(item: queries.SilenceItem, now) -> None:
                     f"`{{{matchers_text(item.matchers)}}}` · {describe_when(item, now)}")
         expired = f" · expired by {item.expired_by}" if item.expired_by else ""
         st.caption(f"{item.author}, {item.created_at:%Y-%m-%d %H:%M:%S} UTC: {item.comment}{expired}")
-        if item.status != "expired" and st.button("Expire", key=f"expire-{item.id}"):
+        if item.status != "expired" and may("operator") and st.button("Expire", key=f"expire-{item.id}"):
             with error_boundary(f"Expire {item.kind} #{item.id}"):
                 expire_silence(engine(), item.id, actor(), utcnow())
                 st.toast(f"{item.kind} #{item.id} expired")
@@ -120,9 +120,10 @@ def render_silences() -> None:
         render_suppressed(queries.suppressed_findings(engine()))
 
 
-new_silence, new_window = st.tabs(["New silence", "New maintenance window"])
-with new_silence:
-    render_silence_form()
-with new_window:
-    render_maintenance_form()
+if may("operator"):
+    new_silence, new_window = st.tabs(["New silence", "New maintenance window"])
+    with new_silence:
+        render_silence_form()
+    with new_window:
+        render_maintenance_form()
 render_silences()

@@ -15,6 +15,11 @@ from policies.conditions import Condition
 Severity = Literal["info", "warning", "critical"]
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}  # how bad, for "the highest of"
 Posture = Literal["demo", "staging", "production"]  # where the workbench runs (settings: posture)
+Role = Literal["viewer", "operator", "approver"]
+ROLES: tuple[Role, ...] = ("viewer", "operator", "approver")  # each may do what the ones before it may
+Scope = Literal["ingest", "read", "act"]
+SCOPES: tuple[Scope, ...] = ("ingest", "read", "act")  # of an API token
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _DURATION = re.compile(r"^(?P<n>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h|d)$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _NAME = r"^[a-z0-9][a-z0-9_.-]*$"
@@ -280,6 +285,77 @@ class AssistantSettings(Strict):
                                   "is cut, with a note saying so")
 
 
+class OidcAccess(Strict):
+    """Single sign-on through an OpenID Connect provider, by Streamlit's ``st.login`` (Authlib):
+    who is let in (subjects or e-mail domains) and which claim says their role."""
+
+    server_metadata_url: str = Field(pattern=r"^https?://", description="the provider's discovery document "
+                                     "(…/.well-known/openid-configuration)")
+    client_id: str = Field(min_length=1, description="the workbench's client id at the provider")
+    client_secret_env: str = Field(default="WORKBENCH_OIDC_CLIENT_SECRET", pattern=_ENV_NAME,
+                                   description="environment variable holding the client secret")
+    redirect_uri: str = Field(pattern=r"^https?://.+/oauth2callback$", description="the web app's address as the "
+                              "browser reaches it, ending in /oauth2callback (registered at the provider)")
+    allow_subjects: list[str] = Field(default_factory=list, description="subjects (sub claims) let in")
+    allow_domains: list[str] = Field(default_factory=list, description="e-mail domains let in (a verified "
+                                     "e-mail address is required)")
+    role_claim: str = Field(default="groups", min_length=1, description="the ID token claim (a string or a list) "
+                            "whose values map to roles")
+    roles: dict[str, Role] = Field(default_factory=dict, description="claim value → role; the highest one matched "
+                                   "is taken")
+    default_role: Role | None = Field(default="viewer", description="the role of an allowed identity no claim "
+                                      "value maps; null refuses them")
+    label: str = Field(default="Log in with single sign-on", min_length=1, description="the button's text")
+
+    @model_validator(mode="after")
+    def _someone(self) -> OidcAccess:
+        if not self.allow_subjects and not self.allow_domains:
+            raise ValueError("oidc lets nobody in: list allow_subjects or allow_domains")
+        return self
+
+    @field_validator("allow_domains")
+    @classmethod
+    def _domains(cls, value: list[str]) -> list[str]:
+        return [d.strip().lower().removeprefix("@") for d in value]
+
+
+class AccessSettings(Strict):
+    """Login to the web app (local accounts, OIDC, or both), roles, and the limits of a login."""
+
+    local_accounts: bool = Field(default=True, description="accounts made with `workbench users add` may log in")
+    oidc: OidcAccess | None = Field(default=None, description="single sign-on through an OpenID Connect provider")
+    session_ttl: timedelta = Field(default=timedelta(hours=12), description="a login lasts this long, then asks "
+                                   "again")
+    max_failed_logins: int = Field(default=5, ge=1, le=100, description="failed logins in a row that lock an "
+                                   "account")
+    lockout: timedelta = Field(default=timedelta(minutes=15), description="how long a locked account stays locked")
+    step_up_after: timedelta = Field(default=timedelta(minutes=10), description="approving a disruptive action "
+                                     "asks for the password (or a fresh sign-in) again when the login is older")
+    self_approval: bool = Field(default=False, description="a person may approve a request they proposed "
+                                "(single-operator set-ups); the audit says so")
+    cli_role: Role = Field(default="approver", description="the role of an OS user at the command line who has "
+                           "no account of the same name (who has a shell here has the ledger)")
+    metrics_token: bool = Field(default=False, description="the worker's /metrics asks for an API token with the "
+                                "read scope")
+    cookie_secret_env: str = Field(default="WORKBENCH_COOKIE_SECRET", pattern=_ENV_NAME, description="environment "
+                                   "variable holding the key that signs the single sign-on cookie (unset: one is "
+                                   "generated in the data directory)")
+    totp_key_env: str = Field(default="WORKBENCH_TOTP_KEY", pattern=_ENV_NAME, description="environment variable "
+                              "holding the key that encrypts TOTP secrets in the ledger (unset: one is generated "
+                              "in the data directory)")
+
+    @field_validator("session_ttl", "lockout", "step_up_after", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> timedelta:
+        return parse_duration(value)
+
+    @model_validator(mode="after")
+    def _a_way_in(self) -> AccessSettings:
+        if not self.local_accounts and self.oidc is None:
+            raise ValueError("access lets nobody log in: keep local_accounts or configure oidc")
+        return self
+
+
 class SettingsFile(Strict):
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="most bytes of a body a probe reads")
     max_connections: int = Field(default=100, ge=1, description="connection pool size of the probe client")
@@ -288,6 +364,7 @@ class SettingsFile(Strict):
     ui_port: int = Field(default=8501, ge=1, le=65535)
     demo: DemoSettings = Field(default_factory=DemoSettings)
     mcp: AssistantSettings = Field(default_factory=AssistantSettings)
+    access: AccessSettings | None = Field(default=None, description="login and roles (docs/security.md); without it the web app serves loopback only, as the OS user")
     ingest_token_env: str = Field(default="WORKBENCH_INGEST_TOKEN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
                                   description="environment variable whose value, when set, the alert "
                                               "webhook requires as a bearer token")

@@ -81,14 +81,15 @@ def _decode(payload: str) -> Claims:
         raise TokenRefused(f"altered: the claims cannot be read ({type(exc).__name__})") from None
 
 
-def signing_key(env_name: str, data_dir: Path, env: Mapping[str, str] = os.environ) -> bytes:
-    """The key from ``env_name`` when it is set, else the one kept in ``data_dir``, made on first use."""
+def signing_key(env_name: str, data_dir: Path, env: Mapping[str, str] = os.environ, file: str = KEY_FILE) -> bytes:
+    """The key from ``env_name`` when it is set, else the one kept in ``data_dir`` as ``file``, made
+    on first use."""
     value = env.get(env_name)
     if value:
         if len(value) < MIN_KEY_CHARS:
             raise SigningKeyError(f"{env_name} must hold at least {MIN_KEY_CHARS} characters")
         return value.encode()
-    path = Path(data_dir) / KEY_FILE
+    path = Path(data_dir) / file
     if not path.exists():
         _create_key(path)
     return _read_key(path)
@@ -98,7 +99,7 @@ def _create_key(path: Path) -> None:
     """Write a new key beside ``path`` with mode 0600 and link it into place, so that of two
     processes making one at once, both end up reading the same key."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fresh = path.with_name(f".{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+    fresh = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     descriptor = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as file:
         file.write(secrets.token_hex(32) + "\n")
@@ -113,8 +114,8 @@ def _create_key(path: Path) -> None:
 def _read_key(path: Path) -> bytes:
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
-        raise SigningKeyError(f"the approval key {path} is readable by others (mode {mode:04o}): chmod 600 it")
+        raise SigningKeyError(f"the key {path} is readable by others (mode {mode:04o}): chmod 600 it")
     key = path.read_text().strip()
     if len(key) < MIN_KEY_CHARS:
-        raise SigningKeyError(f"the approval key {path} is shorter than {MIN_KEY_CHARS} characters")
+        raise SigningKeyError(f"the key {path} is shorter than {MIN_KEY_CHARS} characters")
     return key.encode()

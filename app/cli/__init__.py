@@ -22,11 +22,12 @@ from app.cli import (
     serve,
     services,
     silences,
+    users,
 )
 from policies.errors import PolicyError, WorkbenchError, one_line
 
 COMMAND_GROUPS = (serve, probe, incidents, notebook, services, rules, samples, routing, silences, approvals, channels,
-                  policy)
+                  users, policy)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from app import operator
 from app.cli.output import add_format, print_rows
 from app.cli.types import positive_integer
+from app.cli.who import operator as who
 from app.settings import Paths
 from ledger import db, queries
 from ledger.lifecycle import RequestStatus
 from policies.errors import WorkbenchError
 from policies.loader import load_policy
-from remediation import flow
 
 
 def register(sub) -> None:
@@ -51,9 +51,8 @@ def request_table(rows: list[queries.ActionRequestItem]) -> str:
 
 def cmd_propose(args, paths: Paths) -> int:
     parameters = dict(_key_value(pair) for pair in args.param or [])
-    request = flow.propose(paths.ledger(), load_policy(paths.policy_dir), args.incident,
-                           args.action, parameters, proposer=operator.operator_name(), reason=args.reason,
-                           now=db.utcnow())
+    request = operator.propose(paths.ledger(), load_policy(paths.policy_dir), args.incident, args.action, parameters, actor=who(paths),
+                               reason=args.reason, now=db.utcnow())
     waiting = (f"waiting for approval: workbench approvals approve {request.id} --reason TEXT"
                if request.status == RequestStatus.PENDING else "approved: it needs no approval; the worker runs it")
     print(f"action request #{request.id} ({request.action} on incident {request.incident_id}) {waiting}")
@@ -68,7 +67,7 @@ def _key_value(pair: str) -> tuple[str, str]:
 
 
 def cmd_approve(args, paths: Paths) -> int:
-    request = operator.approve(paths.ledger(), paths, args.id, actor=operator.operator_name(),
+    request = operator.approve(paths.ledger(), load_policy(paths.policy_dir), paths.data_dir, args.id, actor=who(paths),
                                reason=args.reason, now=db.utcnow())
     print(f"action request #{request.id} approved by {request.decided_by}: approval {request.approval_id}, good for "
           f"one run until {request.approval_expires_at:%Y-%m-%d %H:%M:%S} UTC; the worker runs it")
@@ -77,7 +76,7 @@ def cmd_approve(args, paths: Paths) -> int:
 
 
 def cmd_reject(args, paths: Paths) -> int:
-    request = operator.reject(paths.ledger(), args.id, actor=operator.operator_name(),
+    request = operator.reject(paths.ledger(), args.id, actor=who(paths),
                               reason=args.reason, now=db.utcnow())
     print(f"action request #{request.id} rejected by {request.decided_by}")
     return 0

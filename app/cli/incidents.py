@@ -9,8 +9,9 @@ import sys
 
 from app.cli.output import add_format, print_rows
 from app.cli.types import positive_integer, read_import, write_output
+from app.cli.who import operator
 from app.hypotheses_text import hypotheses_text
-from app.operator import acknowledge, act, feedback, needs_reason, operator_name
+from app.operator import acknowledge, act, feedback, import_history, needs_reason
 from app.render import finding_table, incident_table
 from app.settings import Paths
 from ledger import db, queries
@@ -90,13 +91,13 @@ def cmd_show(args, paths: Paths) -> int:
 
 
 def cmd_act(args, paths: Paths) -> int:
-    state = act(paths.ledger(), args.id, args.action, args.reason, actor=operator_name())
+    state = act(paths.ledger(), args.id, args.action, args.reason, actor=operator(paths))
     print(f"incident {args.id} is now {state}")
     return 0
 
 
 def cmd_ack(args, paths: Paths) -> int:
-    incident = acknowledge(paths.ledger(), args.id, actor=operator_name(), via="CLI")
+    incident = acknowledge(paths.ledger(), args.id, actor=operator(paths))
     print(f"incident {args.id} acknowledged by {incident.acknowledged_by} at "
           f"{incident.acknowledged_at:%Y-%m-%d %H:%M:%S} UTC")
     return 0
@@ -121,10 +122,8 @@ def cmd_postmortem(args, paths: Paths) -> int:
 
 
 def cmd_import(args, paths: Paths) -> int:
-    from learning.imports import import_incidents
-
     path, data = read_import(args.file)
-    report = import_incidents(paths.ledger(), data, path.name, operator_name())
+    report = import_history(paths.ledger(), data, path.name, actor=operator(paths))
     shown = one_line(str(path))
     for number, reason in report.invalid:
         print(f"{shown}: line {number}: {one_line(reason)}", file=sys.stderr)
@@ -134,7 +133,7 @@ def cmd_import(args, paths: Paths) -> int:
 
 
 def cmd_feedback(args, paths: Paths) -> int:
-    marked = feedback(paths.ledger(), args.id, args.verdict, actor=operator_name(), reason=args.reason,
+    marked = feedback(paths.ledger(), args.id, args.verdict, actor=operator(paths), reason=args.reason,
                       finding_id=args.finding)
     print(f"incident {args.id}: finding(s) {', '.join(f'#{i}' for i in marked)} marked {args.verdict}")
     return 0

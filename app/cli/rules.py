@@ -11,7 +11,8 @@ from pydantic import BaseModel
 
 from app.cli.output import add_format, print_rows
 from app.cli.types import parse_since, positive_integer
-from app.operator import operator_name, parse_when
+from app.cli.who import operator
+from app.operator import accept_suggestion, parse_when, reject_suggestion, roll_back_rule
 from app.settings import Paths
 from learning.backtests import backtest, backtest_text
 from ledger import db
@@ -170,13 +171,12 @@ def suggestion_table(rows) -> str:
 
 
 def cmd_decide(args, paths: Paths) -> int:
-    from learning.suggestions import accept, reject
-
     if args.verb == "accept":
-        revision = accept(paths.ledger(), paths.policy_dir, args.id, operator_name(), args.reason, db.utcnow())
+        revision = accept_suggestion(paths.ledger(), paths.policy_dir, args.id, actor=operator(paths),
+                                     reason=args.reason, now=db.utcnow())
         print(f"suggestion {args.id} accepted: revision {revision} written to {paths.policy_dir / LEARNED}")
     else:
-        reject(paths.ledger(), args.id, operator_name(), args.reason, db.utcnow())
+        reject_suggestion(paths.ledger(), args.id, actor=operator(paths), reason=args.reason, now=db.utcnow())
         print(f"suggestion {args.id} rejected")
     return 0
 
@@ -210,9 +210,7 @@ def revision_number(text: str) -> int:
 
 
 def cmd_rollback(args, paths: Paths) -> int:
-    from learning.suggestions import rollback
-
-    new = rollback(paths.ledger(), paths.policy_dir, args.name, args.revision, operator_name(), args.reason,
-                   db.utcnow())
+    new = roll_back_rule(paths.ledger(), paths.policy_dir, args.name, args.revision, actor=operator(paths),
+                         reason=args.reason, now=db.utcnow())
     print(f"{args.name}: revision {args.revision} back in force as revision {new}")
     return 0

@@ -10,6 +10,7 @@ import sys
 import httpx
 
 from app import logs, settings
+from app.access import LOOPBACK, beyond_loopback_refused, streamlit_auth_file
 from app.demo import MODES as FAULTS
 from app.demo import make_server, set_fault
 from app.supervisor import supervise
@@ -23,16 +24,21 @@ STREAMLIT_APP = settings.ROOT / "app" / "streamlit_app.py"
 
 def register(sub) -> None:
     p = sub.add_parser("up", help="start the worker, the web app and the demo service; Ctrl-C stops all")
+    p.add_argument("--bind", default=LOOPBACK, metavar="ADDRESS", help=f"address the web app and the worker listen "
+                   f"on (default {LOOPBACK}); beyond loopback only with access: in settings.yaml")
     p.set_defaults(handler=cmd_up)
 
     p = sub.add_parser("worker", help="run the scheduler and the /healthz, /metrics endpoint")
     p.add_argument("--port", type=int, help=f"port (env {settings.ENV_PORT}; default 8502)")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1); beyond loopback "
-                   "the webhook's bearer token must be set (settings.yaml, ingest_token_env)")
+    p.add_argument("--bind", "--host", dest="bind", default=LOOPBACK, metavar="ADDRESS", help=f"address to listen "
+                   f"on (default {LOOPBACK}); beyond loopback only with access: in settings.yaml, and the webhook "
+                   "then takes only a bearer token")
     p.set_defaults(handler=cmd_worker)
 
-    p = sub.add_parser("ui", help="run the Streamlit web app on 127.0.0.1")
+    p = sub.add_parser("ui", help="run the Streamlit web app (on 127.0.0.1 unless --bind)")
     p.add_argument("--port", type=int, help="port (default from settings.yaml, 8501)")
+    p.add_argument("--bind", default=LOOPBACK, metavar="ADDRESS", help=f"address to listen on (default {LOOPBACK}); "
+                   "beyond loopback only with access: in settings.yaml")
     p.set_defaults(handler=cmd_ui)
 
     p = sub.add_parser("mcp", help="serve the workbench's reads as read-only MCP tools over stdio, for assistants")
@@ -53,11 +59,14 @@ def register(sub) -> None:
 def cmd_up(args, paths: settings.Paths) -> int:
     policy = load_policy(paths.policy_dir)
     env = {**os.environ, **paths.environment(), logs.ENV_LOG_FORMAT: args.log_format}
-    commands = {"worker": ["worker"], "ui": ["ui"]}
+    for what in ("the web app", "the worker"):
+        if reason := beyond_loopback_refused(args.bind, policy.settings, what):
+            raise WorkbenchError(reason)
+    commands = {"worker": ["worker", "--bind", args.bind], "ui": ["ui", "--bind", args.bind]}
     if policy.settings.demo.enabled:
         commands["demo"] = ["demo", "--port", str(policy.settings.demo.port)]
-    print(f"workbench up: web app on http://127.0.0.1:{policy.settings.ui_port}, worker on "
-          f"http://127.0.0.1:{policy.settings.worker_port}/healthz, ledger {paths.database_url}; Ctrl-C stops",
+    print(f"workbench up: web app on http://{args.bind}:{policy.settings.ui_port}, worker on "
+          f"http://{args.bind}:{policy.settings.worker_port}/healthz, ledger {paths.database_url}; Ctrl-C stops",
           file=sys.stderr)
     exited = supervise({name: [sys.executable, "-m", "app.cli", *argv] for name, argv in commands.items()}, env,
                        cwd=settings.ROOT)
@@ -73,17 +82,23 @@ def cmd_worker(args, paths: settings.Paths) -> int:
 
     port = args.port or (int(os.environ[settings.ENV_PORT]) if os.environ.get(settings.ENV_PORT) else None)
     try:
-        serve(paths.policy_dir, open_ledger(paths.database_url), SampleStore(paths.samples_dir), port, args.host)
+        serve(paths.policy_dir, open_ledger(paths.database_url), SampleStore(paths.samples_dir), port, args.bind)
     except OSError as exc:
         raise WorkbenchError(f"worker cannot serve on its port: {exc}") from exc
     return 0
 
 
 def cmd_ui(args, paths: settings.Paths) -> int:
-    port = args.port or load_policy(paths.policy_dir).settings.ui_port
-    argv = [sys.executable, "-m", "streamlit", "run", str(STREAMLIT_APP), "--server.address=127.0.0.1",
+    policy = load_policy(paths.policy_dir)
+    if reason := beyond_loopback_refused(args.bind, policy.settings, "the web app"):
+        raise WorkbenchError(reason)
+    port = args.port or policy.settings.ui_port
+    argv = [sys.executable, "-m", "streamlit", "run", str(STREAMLIT_APP), f"--server.address={args.bind}",
             f"--server.port={port}", "--server.headless=true", "--browser.gatherUsageStats=false",
             "--client.toolbarMode=minimal"]
+    access = policy.settings.access
+    if access is not None and access.oidc is not None:
+        argv.append(f"--secrets.files={streamlit_auth_file(access, paths.data_dir, os.environ)}")
     os.execvpe(sys.executable, argv, {**os.environ, **paths.environment(), logs.ENV_LOG_FORMAT: args.log_format})
 
 

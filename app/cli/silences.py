@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from app.cli.output import add_format, print_rows
 from app.cli.types import positive_integer
-from app.operator import create_silence, expire_silence, operator_name
+from app.cli.who import operator
+from app.operator import create_silence, expire_silence
 from app.render import describe_when, silence_table
 from app.settings import Paths
 from ledger import db, queries
@@ -39,7 +41,7 @@ def register(sub) -> None:
     add.add_argument("--comment", required=True, help="why (shown with it)")
     add.add_argument("--starts", default="now", metavar="ISO-8601|now",
                      help="when it starts, UTC unless the time has an offset (default now)")
-    add.add_argument("--author", metavar="NAME", help="who (default: the local user)")
+    add.add_argument("--author", metavar="NAME", help="on whose behalf (recorded with the local user who entered it)")
     add.add_argument("--maintenance", action="store_true", help="a maintenance window rather than a silence")
     rec = add.add_argument_group("recurring maintenance window")
     rec.add_argument("--every", choices=("daily", "weekly"), help="repeat the window every day or week")
@@ -71,7 +73,7 @@ def cmd_add(args, paths: Paths) -> int:
     now = db.utcnow()
     silence = create_silence(
         paths.ledger(), kind="maintenance" if args.maintenance else "silence",
-        matchers=args.match, duration=args.duration, comment=args.comment, author=args.author or operator_name(),
+        matchers=args.match, duration=args.duration, comment=args.comment, author=_author(args.author, paths),
         now=now, starts=args.starts, every=args.every, at=args.at, timezone=args.timezone, until=args.until,
         days=[day.strip() for day in args.days.split(",")] if args.days else None,
     )
@@ -79,9 +81,17 @@ def cmd_add(args, paths: Paths) -> int:
     return 0
 
 
+def _author(on_behalf_of: str | None, paths: Paths):
+    """Who adds the silence: the OS user, and whom they name with --author, if anyone."""
+    identity = operator(paths)
+    if on_behalf_of and on_behalf_of != identity.name:
+        return dataclasses.replace(identity, name=f"{on_behalf_of} (entered by {identity.name})")
+    return identity
+
+
 def cmd_expire(args, paths: Paths) -> int:
     now = db.utcnow()
-    silence = expire_silence(paths.ledger(), args.id, operator_name(), now)
+    silence = expire_silence(paths.ledger(), args.id, operator(paths), now)
     end = silence.expired_at or silence.ends_at
     verb = "expired" if silence.expired_at == now else "had already ended"
     print(f"{silence.kind} #{silence.id} {verb} at {end:%Y-%m-%d %H:%M:%S} UTC")

@@ -1,11 +1,12 @@
 """The worker's HTTP endpoints (on 127.0.0.1 unless told otherwise), served by aiohttp on the
-scheduler's event loop: /healthz, /metrics, the Alertmanager webhook and Slack's button answers; ``serve`` runs them
-beside the scheduler until SIGINT or SIGTERM."""
+scheduler's event loop: /healthz, /metrics, the Alertmanager webhook, Slack's button answers and the
+API for scripts (/api/incidents, with an API token); ``serve`` runs them beside the scheduler until
+SIGINT or SIGTERM."""
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
+import json
 import logging
 import os
 import signal
@@ -15,9 +16,14 @@ from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 from sqlalchemy import Engine
 
+from app import operator
+from app.access import LOOPBACK, Identity, beyond_loopback_refused, is_loopback, token_identity
 from app.answers import take_answer
 from app.worker.jobs import Worker
+from ledger import queries
 from ledger.db import utcnow
+from ledger.errors import NotFound, TransitionRefused
+from ledger.lifecycle import OPEN_STATES, OPERATOR_ACTIONS
 from ledger.samples import SampleStore
 from notifications.answers import Refused, slack_answer
 from policies.errors import WorkbenchError
@@ -25,7 +31,6 @@ from policies.holder import PolicyHolder
 from probes.ingest import authorized
 
 log = logging.getLogger("workbench.worker")
-LOOPBACK = "127.0.0.1"
 BODY_TIMEOUT = 5.0  # seconds for a webhook body to arrive whole (loopback only), else 408
 KEEPALIVE_TIMEOUT = 5.0  # an idle connection, or one still sending its headers, is closed after this
 LINGER = 1.0  # seconds a refused body is read and dropped, so that the client gets the answer
@@ -33,6 +38,7 @@ STOP_GRACE = 1.0  # seconds requests in flight at a stop get to be answered
 INGEST_SLOTS = 64  # webhook requests reading their body or waiting for their commit; more wait their turn
 BACKLOG = 128
 SLACK_MAX_BYTES = 64 * 1024  # an interaction payload is a few kilobytes
+API_MAX_BYTES = 16 * 1024  # a script's request: a reason at most
 
 
 def make_app(worker: Worker, host: str = LOOPBACK) -> web.Application:
@@ -44,13 +50,22 @@ def make_app(worker: Worker, host: str = LOOPBACK) -> web.Application:
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response(worker.health())
 
+    async def bearer(request: web.Request, scope: str) -> Identity | None:
+        return await asyncio.to_thread(token_identity, worker.engine, request.headers.get("Authorization"), scope,
+                                       utcnow())
+
     async def metrics(request: web.Request) -> web.Response:
+        access = worker.holder.policy.settings.access
+        if access is not None and access.metrics_token and await bearer(request, "read") is None:
+            return web.json_response({"error": "an API token with the read scope is required"}, status=401)
         encode, content_type = choose_encoder(request.headers.get("Accept", ""))
         body = await asyncio.to_thread(encode, worker.registry)  # the ledger's gauges are read from it
         return web.Response(body=body, headers={"Content-Type": content_type})
 
     async def ingest(request: web.Request) -> web.Response:
         refusal = _refusal(request, worker.holder.policy.settings, token_required)
+        if refusal is not None and refusal[0] == 401 and await bearer(request, "ingest") is not None:
+            refusal = _body_refusal(request, worker.holder.policy.settings)
         if refusal is None:
             async with slots:
                 body, refusal = await _read_body(request)
@@ -80,33 +95,69 @@ def make_app(worker: Worker, host: str = LOOPBACK) -> web.Application:
         log.info("answer %r from %s user %s: %s", answer.verb, answer.channel, answer.identity, reply)
         return web.json_response({"response_type": "ephemeral", "replace_original": False, "text": reply})
 
+    async def api_incidents(request: web.Request) -> web.Response:
+        """The open incidents (or those of ``?state=``), as `workbench incidents list --format json` prints them."""
+        if await bearer(request, "read") is None:
+            return web.json_response({"error": "an API token with the read scope is required"}, status=401)
+        states = request.query.getall("state", None) or list(OPEN_STATES)
+        rows = await asyncio.to_thread(queries.list_incidents, worker.engine, states=states)
+        return web.json_response([row.model_dump(mode="json") for row in rows])
+
+    async def api_act(request: web.Request) -> web.Response:
+        """Acknowledge an incident, or one of the operator actions, as the token (with the act scope)."""
+        identity = await bearer(request, "act")
+        if identity is None:
+            return web.json_response({"error": "an API token with the act scope is required"}, status=401)
+        verb = request.match_info["verb"]
+        if verb != "acknowledge" and verb not in OPERATOR_ACTIONS:
+            return web.json_response({"error": f"no action {verb[:40]!r}: acknowledge or "
+                                               f"{', '.join(OPERATOR_ACTIONS)}"}, status=404)
+        reason, refusal = await _json_reason(request)
+        if refusal is not None:
+            return web.json_response({"error": refusal[1]}, status=refusal[0])
+        incident_id = int(request.match_info["id"])
+        try:
+            if verb == "acknowledge":
+                await asyncio.to_thread(operator.acknowledge, worker.engine, incident_id, actor=identity)
+                state = "acknowledged"
+            else:
+                state = await asyncio.to_thread(operator.act, worker.engine, incident_id, verb, reason, actor=identity)
+        except NotFound as exc:
+            return web.json_response({"error": str(exc)}, status=404)
+        except (TransitionRefused, WorkbenchError) as exc:
+            return web.json_response({"error": str(exc)}, status=409)
+        return web.json_response({"incident": incident_id, "state": state, "by": identity.name})
+
     app = web.Application()
     app.add_routes([web.get("/healthz", healthz), web.get("/metrics", metrics),
                     web.post("/ingest/alertmanager", ingest),
-                    web.post("/channels/slack/interactions", slack_interactions)])
+                    web.post("/channels/slack/interactions", slack_interactions),
+                    web.get("/api/incidents", api_incidents),
+                    web.post(r"/api/incidents/{id:\d{1,18}}/{verb}", api_act)])
     return app
+
+
+async def _json_reason(request: web.Request) -> tuple[str | None, tuple[int, str] | None]:
+    """The optional ``{"reason": "..."}`` of an API request, or why it is refused."""
+    if not request.can_read_body:
+        return None, None
+    if request.content_length is None or request.content_length > API_MAX_BYTES:
+        return None, (413, f"a Content-Length of at most {API_MAX_BYTES} bytes is required")
+    body, refusal = await _read_body(request)
+    if refusal is not None:
+        return None, refusal
+    try:
+        reason = json.loads(body or b"{}").get("reason") if body.strip() else None
+    except (ValueError, AttributeError):
+        return None, (400, 'send JSON: {"reason": "..."}')
+    if reason is not None and not isinstance(reason, str):
+        return None, (400, "reason must be a string")
+    return reason, None
 
 
 # What a web page can POST without the browser asking the server first (a "simple request"):
 # the webhook takes none of them, so no page open in the operator's browser can post an alert.
 BROWSER_FORM_TYPES = frozenset({"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"})
-
-
-def is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
-def open_webhook_refused(host: str, settings) -> str | None:
-    """Why the worker must not listen on ``host``, if it must not: beyond loopback, anyone who
-    reaches the port could post alerts unless a bearer token is required."""
-    if is_loopback(host) or os.environ.get(settings.ingest_token_env):
-        return None
-    return (f"the worker would listen on {host}, beyond loopback, with a webhook anyone reaching it could post "
-            f"alerts to: set {settings.ingest_token_env} to a bearer token (Alertmanager sends it with "
-            f"http_config.authorization), or listen on {LOOPBACK}")
 
 
 def _refusal(request: web.Request, settings, token_required: bool) -> tuple[int, str] | None:
@@ -118,9 +169,14 @@ def _refusal(request: web.Request, settings, token_required: bool) -> tuple[int,
         return 415, f"Content-Type {request.content_type} is refused: send application/json"
     token = os.environ.get(settings.ingest_token_env)
     if token_required and not token:  # the policy reloaded names a variable that is not set
-        return 401, f"the worker listens beyond loopback and {settings.ingest_token_env} is not set: no token, no alerts"
+        return 401, (f"the worker listens beyond loopback: send an API token with the ingest scope (workbench tokens "
+                     f"add) or the token of {settings.ingest_token_env}")
     if not authorized(request.headers.get("Authorization"), token):
         return 401, "missing or wrong bearer token"
+    return _body_refusal(request, settings)
+
+
+def _body_refusal(request: web.Request, settings) -> tuple[int, str] | None:
     if request.content_length is None:
         return 411, "a Content-Length header is required"
     if request.content_length > settings.ingest_max_bytes:
@@ -144,7 +200,7 @@ def serve(policy_dir: Path, engine: Engine, store: SampleStore, port: int | None
           host: str = LOOPBACK) -> None:
     """Run the worker until SIGINT or SIGTERM."""
     holder = PolicyHolder(policy_dir, now=utcnow)
-    if reason := open_webhook_refused(host, holder.policy.settings):
+    if reason := beyond_loopback_refused(host, holder.policy.settings, "the worker"):
         raise WorkbenchError(reason)
     worker = Worker(holder, engine, store)
     asyncio.run(_serve(worker, host, port or holder.policy.settings.worker_port))

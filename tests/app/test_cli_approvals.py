@@ -11,8 +11,8 @@ from datetime import timedelta
 import pytest
 
 import ledger.db
+from app.access import os_user as operator_name
 from app.cli import main
-from app.operator import operator_name
 from app.settings import ENV_DATA, ENV_DB, ENV_POLICY
 from ledger.db import open_ledger
 from remediation.tokens import KEY_FILE, signing_key, verify

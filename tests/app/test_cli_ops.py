@@ -146,14 +146,17 @@ def test_a_json_log_line_carries_the_exception():
     assert line["exception"].startswith("Traceback") and "RuntimeError: probe store unwritable" in line["exception"]
 
 
-def test_a_worker_beyond_loopback_without_the_ingest_token_does_not_start(tmp_path):
-    """It never listens: the check comes before the port is opened."""
+@pytest.mark.parametrize("command", [["worker"], ["worker", "--host"], ["ui"], ["up"]])
+def test_nothing_listens_beyond_loopback_without_login_configured(tmp_path, command):
+    """It never listens: the check comes before the port is opened (--host: the worker's older name of --bind)."""
     (tmp_path / "policy").mkdir()
     (tmp_path / "policy" / "targets.yaml").write_text(TARGET.format(url="http://127.0.0.1:9/"))
-    done = workbench(tmp_path, "--policy", str(tmp_path / "policy"), "worker", "--host", "0.0.0.0",
-                     "--port", str(free_port()))
+    flag = command[1] if len(command) > 1 else "--bind"
+    done = workbench(tmp_path, "--policy", str(tmp_path / "policy"), command[0], flag, "0.0.0.0",
+                     *(["--port", str(free_port())] if command[0] != "up" else []))
     assert done.returncode == 1
+    what = "the worker" if command[0] == "worker" else "the web app"
     assert done.stderr.strip().splitlines()[-1] == (
-        "workbench: the worker would listen on 0.0.0.0, beyond loopback, with a webhook anyone reaching it could "
-        "post alerts to: set WORKBENCH_INGEST_TOKEN to a bearer token (Alertmanager sends it with "
-        "http_config.authorization), or listen on 127.0.0.1")
+        f"workbench: {what} would listen on 0.0.0.0, beyond loopback, and settings.yaml has no access: section: "
+        "anyone reaching it could act without logging in. Configure access (docs/security.md), or listen on "
+        "127.0.0.1")

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import ledger.db
+from app.access import os_user as operator_name
 from app.cli import main
-from app.operator import operator_name
 from app.settings import ENV_DATA, ENV_DB, ENV_POLICY
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)  # a Sunday, 13:00 in Berlin

@@ -12,9 +12,9 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import ledger.db
+from app.access import os_user as operator_name
 from app.cli import main
 from app.cli.serve import STREAMLIT_APP
-from app.operator import operator_name
 from app.settings import ENV_DATA, ENV_DB, ENV_POLICY
 from detectors.cycle import run_rules
 from ledger.db import open_ledger, sqlite_url

@@ -3,6 +3,7 @@ metrics render (without a gauge whose ledger read fails), and a ledger error ans
 batch 503. (A real worker process is in tests/integration.)"""
 
 import asyncio
+import json
 import re
 import threading
 
@@ -13,10 +14,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import generate_latest
 
 import policies.holder
+from app import access
 from app.worker.http import make_app
 from app.worker.jobs import Worker
 from ledger.db import known_secrets, open_ledger, sqlite_url, utcnow, write_session
-from ledger.queries import list_incidents
+from ledger.queries import incident_detail, list_incidents
 from ledger.samples import SampleStore
 from policies.holder import PolicyHolder
 from probes.context import observe
@@ -196,7 +198,8 @@ def test_what_a_web_page_can_post_is_refused_and_alertmanager_is_not(worker, hea
 
 
 @pytest.mark.parametrize("token, authorization, status, reason", [
-    (None, None, 401, "the worker listens beyond loopback and WORKBENCH_INGEST_TOKEN is not set: no token, no alerts"),
+    (None, None, 401, "the worker listens beyond loopback: send an API token with the ingest scope (workbench tokens "
+                      "add) or the token of WORKBENCH_INGEST_TOKEN"),
     ("t0ken-for-alertmanager", None, 401, "missing or wrong bearer token"),
     ("t0ken-for-alertmanager", "Bearer t0ken-for-alertmanager", 200, None),
 ])
@@ -257,3 +260,54 @@ def test_the_learning_job_follows_the_policy_and_counts_what_it_suggests(worker,
     assert job.trigger.interval.total_seconds() == 86400 and gone is None
     metrics = generate_latest(worker.registry).decode()
     assert "workbench_rule_suggestions_total 2.0" in metrics and "workbench_learning_errors_total 1.0" in metrics
+
+
+def test_api_tokens_open_the_webhook_metrics_and_the_api_each_to_its_scope(tmp_path, policy_dir, monkeypatch):
+    """A worker beyond loopback with access: (metrics behind a token) and no ingest variable: an API
+    token with the ingest scope posts alerts, the read scope reads /metrics and /api/incidents, the
+    act scope acknowledges and resolves as the token, recorded as such; any other is refused."""
+    monkeypatch.delenv("WORKBENCH_INGEST_TOKEN", raising=False)
+    holder = PolicyHolder(policy_dir(POLICY, "access:\n  metrics_token: true\n"), now=lambda: None)
+    worker = Worker(holder, open_ledger(sqlite_url(tmp_path / "var")), SampleStore(tmp_path / "var" / "samples"))
+    tokens = {scope: access.add_token(worker.engine, f"for-{scope}", [scope], created_by="root", now=utcnow())
+              for scope in ("ingest", "read", "act")}
+    webhook = (SAMPLES / "alertmanager-webhook.json").read_bytes()
+
+    def bearer(scope):
+        return {"Authorization": f"Bearer {tokens[scope]}"}
+
+    async def main():
+        runner = web.AppRunner(make_app(worker, host="0.0.0.0"))
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        seen = []
+        async with aiohttp.ClientSession() as client:
+            async def call(method, path, headers, **kwargs):
+                async with client.request(method, base + path, headers=headers, **kwargs) as response:
+                    seen.append((path, response.status))
+                    return await response.text()
+
+            json_type = {"Content-Type": "application/json"}
+            await call("POST", "/ingest/alertmanager", {**json_type, **bearer("read")}, data=webhook)
+            await call("POST", "/ingest/alertmanager", {**json_type, **bearer("ingest")}, data=webhook)
+            await call("GET", "/metrics", {})
+            metrics = await call("GET", "/metrics", bearer("read"))
+            await call("GET", "/api/incidents", bearer("ingest"))
+            listed = json.loads(await call("GET", "/api/incidents", bearer("read")))
+            incident = listed[0]["id"]
+            await call("POST", f"/api/incidents/{incident}/acknowledge", bearer("read"))
+            await call("POST", f"/api/incidents/{incident}/acknowledge", bearer("act"))
+            await call("POST", f"/api/incidents/{incident}/resolve", {**json_type, **bearer("act")},
+                       data=json.dumps({"reason": "fixed by the deploy script"}))
+            await call("POST", f"/api/incidents/{incident}/explode", bearer("act"))
+        await runner.cleanup()
+        await worker.alert_batches.close()
+        return seen, metrics, incident
+
+    seen, metrics, incident = asyncio.run(main())
+    assert [status for _, status in seen] == [401, 200, 401, 200, 401, 200, 401, 200, 200, 404]
+    assert "workbench_" in metrics
+    detail = incident_detail(worker.engine, incident)
+    assert (detail.state, detail.acknowledged_by) == ("resolved", "token for-act")
+    assert [t.actor for t in detail.timeline if t.to_state == "resolved"] == ["token for-act"]

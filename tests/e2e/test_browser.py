@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from app.access import os_user as operator_name
 from app.demo import set_fault
-from app.operator import operator_name
 from ledger import queries
 from ledger.db import open_ledger, sqlite_url
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from app.access import Identity
 from app.operator import acknowledge, create_silence
 from ledger.db import open_ledger
 from tests.notifications.support import NOW, channels_policy, open_incident, outbox, resolve, run_pass
@@ -105,7 +106,7 @@ def test_the_notification_log_in_the_ledger_survives_a_restart(ledger_url, tmp_p
 def test_silenced_and_suppressed_incidents_are_not_notified(engine, tmp_path, receiver):
     policy = channels_policy(tmp_path / "p", routes(receiver.url))
     create_silence(engine, kind="maintenance", matchers=["service=shop"], duration="1h", comment="planned work",
-                   author="alice", now=NOW)
+                   author=Identity("alice", "operator", "test"), now=NOW)
     open_incident(engine, service="shop")
     notified = open_incident(engine, service="cart")
     run_pass(engine, policy, NOW + 31 * S)
@@ -146,7 +147,7 @@ def test_an_unacknowledged_critical_incident_escalates_and_an_acknowledged_one_d
     taken = open_incident(engine, service="cart")
     warning = open_incident(engine, service="blog", severity="warning")
     run_pass(engine, policy, NOW + 2 * S)
-    acknowledge(engine, taken, actor="bob")
+    acknowledge(engine, taken, actor=Identity("bob", "operator", "test"))
     run_pass(engine, policy, NOW + timedelta(minutes=9))
     assert not [p for p, _, _ in receiver.received if p == "/pager"]
     run_pass(engine, policy, NOW + timedelta(minutes=10, seconds=1))

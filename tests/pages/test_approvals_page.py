@@ -10,8 +10,8 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import ledger.db
+from app.access import os_user as operator_name
 from app.cli.serve import STREAMLIT_APP
-from app.operator import operator_name
 from app.settings import ENV_DATA, ENV_DB, ENV_POLICY
 from ledger import queries
 from ledger.db import open_ledger, sqlite_url

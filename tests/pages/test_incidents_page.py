@@ -11,8 +11,10 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from app.access import Identity
+from app.access import os_user as operator_name
 from app.cli.serve import STREAMLIT_APP
-from app.operator import act, operator_name
+from app.operator import act
 from app.settings import ENV_DATA, ENV_DB, ENV_POLICY
 from ledger import queries
 from ledger.db import open_ledger, sqlite_url, utcnow
@@ -147,7 +149,7 @@ def test_detail_shows_since_when_how_bad_timeline_and_evidence(incidents):
 
 
 def test_a_deep_link_opens_exactly_that_incident_or_says_it_does_not_exist(incidents, ledger):
-    act(ledger, incidents["shop"], "resolve", "fixed", actor="alice")
+    act(ledger, incidents["shop"], "resolve", "fixed", actor=Identity("alice", "operator", "test"))
     at = page(incident=incidents["shop"])  # resolved: not in the default list, shown all the same
     assert shown_incident(at) == f"Incident #{incidents['shop']}" and at.query_params["incident"] == str(incidents["shop"])
     assert ":gray-badge[resolved]" in texts(at.markdown)

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 
+from app.access import Identity
 from app.operator import act
 from ledger import queries
 from ledger.db import open_ledger, write_session
@@ -386,7 +387,7 @@ def test_requests_waiting_when_an_incident_resolves_are_withdrawn_with_the_reaso
     pol = policy(tmp_path / "policy", actions=canned_action(canned.url, approval=True))
     incident = open_incident(engine)
     waiting = flow.propose(engine, pol, incident, "page-shop", {}, proposer="bob", reason="r", now=NOW)
-    act(engine, incident, "resolve", "fixed by hand", actor="alice")
+    act(engine, incident, "resolve", "fixed by hand", actor=Identity("alice", "operator", "test"))
 
     assert request(engine, waiting.id).status == "withdrawn"
     assert f"workbench|action||action request #{waiting.id} page-shop: withdrawn (pending when the incident " \
@@ -402,7 +403,7 @@ def test_an_approved_request_not_yet_run_is_withdrawn_when_its_incident_resolves
     incident = open_incident(engine)
     proposed = flow.propose(engine, pol, incident, "page-shop", {}, proposer="bob", reason="r", now=NOW)
     approve(engine, pol, proposed.id)
-    act(engine, incident, "resolve", "fixed by hand", actor="alice")
+    act(engine, incident, "resolve", "fixed by hand", actor=Identity("alice", "operator", "test"))
     assert request(engine, proposed.id).status == "withdrawn"
     assert run_pass(engine, pol, tmp_path, NOW, env=ENV).results == {} and canned.posted == []
 

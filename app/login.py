@@ -1,0 +1,135 @@
+"""Login to the web app, when the policy has ``access:``: the form of local accounts (password, then
+the TOTP code of an account that has one), single sign-on by Streamlit's ``st.login``, the refusal
+of an identity the policy does not let in, logout, and logins that expire. Without ``access:``
+the app serves loopback only and whoever reaches it is the box's own user."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta
+
+import streamlit as st
+
+from app import access, settings
+from app.access import AccessDenied, CodeRequired, Identity, LoginRefused
+from ledger.db import utcnow
+from policies.schema import AccessSettings
+
+SESSION = "identity"  # session state: the logged-in Identity
+PENDING = "login-pending"  # session state: the account whose password was right, until its TOTP code
+NOTICE = "login-notice"  # session state: why the login page is shown again (expired, logged out)
+CODE_WITHIN = timedelta(minutes=5)  # after the right password, how long the code may take
+
+
+def current_identity(access_settings: AccessSettings | None, engine, now: datetime | None = None) -> Identity:
+    """Who is at this browser. With ``access:`` and nobody logged in, the login page is shown and the
+    script stops here."""
+    if access_settings is None:
+        return access.box_identity()
+    now = now or utcnow()
+    identity: Identity | None = st.session_state.get(SESSION)
+    if identity is None and access_settings.oidc is not None and st.user.get("is_logged_in"):
+        identity = _single_sign_on(access_settings, now)
+    if identity is not None and now - identity.authenticated_at > access_settings.session_ttl:
+        end_session(engine, identity, now, "Your login expired: log in again.")
+        identity = None
+    if identity is None:
+        render_login(access_settings, engine, now)
+        st.stop()
+    return identity
+
+
+def _single_sign_on(access_settings: AccessSettings, now: datetime) -> Identity | None:
+    try:
+        identity = access.oidc_identity(access_settings.oidc, st.user.to_dict(), now)
+    except AccessDenied as exc:
+        st.title("Not allowed")
+        st.error(str(exc))
+        if st.button("Log out", key="logout-refused"):
+            st.logout()
+        st.stop()
+    st.session_state[SESSION] = identity
+    return identity
+
+
+def render_login(access_settings: AccessSettings, engine, now: datetime) -> None:
+    st.title("Log in")
+    if notice := st.session_state.pop(NOTICE, None):
+        st.info(notice)
+    if access_settings.oidc is not None:
+        if st.button(access_settings.oidc.label, type="primary", icon=":material/login:"):
+            st.login()
+    if access_settings.local_accounts:
+        _password_form(access_settings, engine, now)
+
+
+def _password_form(access_settings: AccessSettings, engine, now: datetime) -> None:
+    name, verified_at = st.session_state.get(PENDING) or (None, None)
+    if verified_at is not None and now - verified_at > CODE_WITHIN:  # start again from the password
+        del st.session_state[PENDING]
+        name = None
+    with st.form("login", clear_on_submit=True):
+        if name is None:
+            name = st.text_input("Name", key="login-name")
+            password, code = st.text_input("Password", type="password", key="login-password"), None
+        else:
+            st.markdown(f"**{name}**: the password is right.")
+            password, code = None, st.text_input("Code from your authenticator app", max_chars=8, key="login-code")
+        if not st.form_submit_button("Log in", type="primary"):
+            return
+    try:
+        identity = access.log_in(engine, access_settings, settings.resolve().data_dir, name, password, code, now)
+    except CodeRequired as exc:
+        st.session_state[PENDING] = (name, now)
+        st.session_state[NOTICE] = str(exc)
+        st.rerun()
+    except LoginRefused as exc:
+        st.session_state.pop(PENDING, None)
+        st.error(str(exc))
+        return
+    st.session_state.pop(PENDING, None)
+    st.session_state[SESSION] = identity
+    st.rerun()
+
+
+def end_session(engine, identity: Identity, now: datetime, notice: str) -> None:
+    access.record_logout(engine, identity, now)
+    st.session_state.pop(SESSION, None)
+    st.session_state[NOTICE] = notice
+    if identity.via == "single sign-on":
+        st.logout()
+
+
+def render_signed_in(identity: Identity, engine, with_logout: bool) -> None:
+    """The sidebar's line: who is logged in and as what, and the way out."""
+    st.caption(f":material/person: **{identity.name}** · {identity.role}")
+    if with_logout and st.button("Log out", key="logout", icon=":material/logout:"):
+        end_session(engine, identity, utcnow(), "You logged out.")
+        st.rerun()
+
+
+def confirm_again(access_settings: AccessSettings, engine, identity: Identity, key: str) -> Identity | None:
+    """A step-up: the password (and code) again, or a fresh single sign-on; return the identity with
+    its login renewed once it is confirmed."""
+    if identity.via == "single sign-on":
+        st.warning("Sign in again to approve this: your sign-in is older than the policy allows for a disruptive "
+                   "action.")
+        if st.button("Sign in again", key=f"{key}-sso"):
+            end_session(engine, identity, utcnow(), "Sign in again to approve the disruptive action.")
+        return None
+    with st.form(f"{key}-step-up"):
+        st.markdown(f"**Confirm it is you, {identity.name}**: approving a disruptive action takes a login younger "
+                    f"than {access_settings.step_up_after.total_seconds() / 60:g} minutes.")
+        password = st.text_input("Password", type="password", key=f"{key}-password")
+        code = st.text_input("Code from your authenticator app (if you have one)", max_chars=8, key=f"{key}-code")
+        if not st.form_submit_button("Confirm", type="primary"):
+            return None
+    try:
+        renewed = access.log_in(engine, access_settings, settings.resolve().data_dir, identity.name, password,
+                                code or None, utcnow())
+    except LoginRefused as exc:
+        st.error(str(exc))
+        return None
+    renewed = dataclasses.replace(identity, role=renewed.role, authenticated_at=renewed.authenticated_at)
+    st.session_state[SESSION] = renewed
+    return renewed

@@ -229,9 +229,45 @@ def _password_matches(password_hash: str, password: str) -> bool:
         return False
 
 
-def record_logout(engine: Engine, identity: Identity, now: datetime) -> None:
+def open_session(engine: Engine, identity: Identity, access: AccessSettings, now: datetime) -> str:
+    """A login that outlasts the browser tab: return the token for its cookie (the ledger keeps its
+    SHA-256); it lasts ``access.session_ttl`` from the login."""
+    token = secrets.token_urlsafe(32)
+    with write_session(engine) as session:
+        repo.add_login_session(session, token_hash=_digest(token), name=identity.name,
+                               authenticated_at=identity.authenticated_at or now,
+                               expires_at=(identity.authenticated_at or now) + access.session_ttl)
+    return token
+
+
+def session_identity(engine: Engine, token: str | None, now: datetime) -> Identity | None:
+    """Who a login cookie's token speaks for, while the login lasts and the account exists, with the
+    account's role as it is now (a role changed or an account removed takes effect at once)."""
+    if not token:
+        return None
+    with read_session(engine) as session:
+        row = repo.login_session(session, _digest(token))
+        if row is None or row.ended_at is not None or as_utc(row.expires_at) <= now:
+            return None
+        account = repo.account(session, row.name)
+        if account is None:
+            return None
+        return Identity(account.name, account.role, "web app", as_utc(row.authenticated_at))
+
+
+def renew_session(engine: Engine, token: str | None, identity: Identity) -> None:
+    """A step-up proved who they are again: the login's time moves to now (not its end)."""
+    if token:
+        with write_session(engine) as session:
+            if row := repo.login_session(session, _digest(token)):
+                row.authenticated_at = identity.authenticated_at
+
+
+def record_logout(engine: Engine, identity: Identity, now: datetime, token: str | None = None) -> None:
     with write_session(engine) as session:
         repo.record_login(session, name=identity.name, method=identity.via, outcome="out", at=now)
+        if token and (row := repo.login_session(session, _digest(token))):
+            row.ended_at = now
 
 
 def _cipher(access: AccessSettings | None, data_dir: Path) -> Fernet:

@@ -1,11 +1,15 @@
 """Login to the web app, when the policy has ``access:``: the form of local accounts (password, then
 the TOTP code of an account that has one), single sign-on by Streamlit's ``st.login``, the refusal
-of an identity the policy does not let in, logout, and logins that expire. Without ``access:``
-the app serves loopback only and whoever reaches it is the box's own user."""
+of an identity the policy does not let in, logout, and logins that expire. A local login lasts
+beyond the tab: a cookie holds its token (the ledger its hash), so a reload or a link opened in
+another tab needs no new login; it is checked against the ledger again every RECHECK, so a logout,
+a removed account or a changed role takes effect within seconds. Without ``access:`` the app serves
+loopback only and whoever reaches it is the box's own user."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import datetime, timedelta
 
 import streamlit as st
@@ -18,6 +22,11 @@ from policies.schema import AccessSettings
 SESSION = "identity"  # session state: the logged-in Identity
 PENDING = "login-pending"  # session state: the account whose password was right, until its TOTP code
 NOTICE = "login-notice"  # session state: why the login page is shown again (expired, logged out)
+TOKEN = "login-token"  # session state: the token of this browser's local login (its cookie's value)
+SEND_COOKIE = "login-cookie"  # session state: the cookie value to give the browser at the next run ("" ends it)
+CHECKED = "login-checked"  # session state: when the local login was last checked against the ledger
+COOKIE = "workbench_session"
+RECHECK = timedelta(seconds=15)
 CODE_WITHIN = timedelta(minutes=5)  # after the right password, how long the code may take
 
 
@@ -27,7 +36,13 @@ def current_identity(access_settings: AccessSettings | None, engine, now: dateti
     if access_settings is None:
         return access.box_identity()
     now = now or utcnow()
+    _send_cookie(access_settings)
     identity: Identity | None = st.session_state.get(SESSION)
+    token = st.session_state.get(TOKEN)
+    if identity is not None and token and now - st.session_state.get(CHECKED, now) >= RECHECK:
+        identity = _from_ledger(engine, token, now)
+    if identity is None and (token := st.context.cookies.get(COOKIE)):
+        identity = _from_ledger(engine, token, now)
     if identity is None and access_settings.oidc is not None and st.user.get("is_logged_in"):
         identity = _single_sign_on(access_settings, now)
     if identity is not None and now - identity.authenticated_at > access_settings.session_ttl:
@@ -37,6 +52,32 @@ def current_identity(access_settings: AccessSettings | None, engine, now: dateti
         render_login(access_settings, engine, now)
         st.stop()
     return identity
+
+
+def _from_ledger(engine, token: str, now: datetime) -> Identity | None:
+    """The local login the token belongs to, while it lasts; forgotten (and its cookie too) when not."""
+    identity = access.session_identity(engine, token, now)
+    if identity is None:
+        if st.session_state.pop(SESSION, None) is not None:
+            st.session_state[NOTICE] = "Your login ended (expired, logged out elsewhere, or the account changed): log in again."
+        for key in (TOKEN, CHECKED):
+            st.session_state.pop(key, None)
+        st.session_state[SEND_COOKIE] = ""
+        return None
+    st.session_state.update({SESSION: identity, TOKEN: token, CHECKED: now})
+    return identity
+
+
+def _send_cookie(access_settings: AccessSettings) -> None:
+    """Give the browser the login's cookie (or end it), once, by a script in the page: Streamlit
+    has no way to set a cookie from Python."""
+    value = st.session_state.pop(SEND_COOKIE, None)
+    if value is None:
+        return
+    age = int(access_settings.session_ttl.total_seconds()) if value else 0
+    secure = "; Secure" if str(st.context.url or "").startswith("https:") else ""
+    st.html(f"<script>document.cookie = {json.dumps(f'{COOKIE}={value}; Path=/; Max-Age={age}; SameSite=Strict{secure}')};"
+            "</script>", unsafe_allow_javascript=True)
 
 
 def _single_sign_on(access_settings: AccessSettings, now: datetime) -> Identity | None:
@@ -88,14 +129,15 @@ def _password_form(access_settings: AccessSettings, engine, now: datetime) -> No
         st.error(str(exc))
         return
     st.session_state.pop(PENDING, None)
-    st.session_state[SESSION] = identity
+    token = access.open_session(engine, identity, access_settings, now)
+    st.session_state.update({SESSION: identity, TOKEN: token, CHECKED: now, SEND_COOKIE: token})
     st.rerun()
 
 
 def end_session(engine, identity: Identity, now: datetime, notice: str) -> None:
-    access.record_logout(engine, identity, now)
+    access.record_logout(engine, identity, now, st.session_state.pop(TOKEN, None))
     st.session_state.pop(SESSION, None)
-    st.session_state[NOTICE] = notice
+    st.session_state.update({NOTICE: notice, SEND_COOKIE: ""})
     if identity.via == "single sign-on":
         st.logout()
 
@@ -131,5 +173,6 @@ def confirm_again(access_settings: AccessSettings, engine, identity: Identity, k
         st.error(str(exc))
         return None
     renewed = dataclasses.replace(identity, role=renewed.role, authenticated_at=renewed.authenticated_at)
+    access.renew_session(engine, st.session_state.get(TOKEN), renewed)
     st.session_state[SESSION] = renewed
     return renewed

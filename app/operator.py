@@ -14,16 +14,20 @@ from sqlalchemy import Engine
 
 from app.access import Identity, StepUpRequired, require
 from hypotheses import refine
+from hypotheses.imports import ImportReport as DecisionsReport
+from hypotheses.imports import import_decisions
 from learning import suggestions
 from learning.imports import ImportReport, import_incidents
 from ledger.db import as_utc, read_session, utcnow, write_session
 from ledger.errors import TransitionRefused
 from ledger.lifecycle import OPERATOR_ACTIONS, REASON_REQUIRED, TRANSITIONS, Verdict
 from ledger.repo import actions, incidents, silences
+from ledger.repo import notifications as outbox
 from ledger.silences import recurrence
 from ledger.tables import ActionRequest, Incident, Silence
 from policies.errors import WorkbenchError
 from policies.loader import Policy
+from policies.routing import RoutingFile
 from policies.schema import parse_duration
 from policies.selectors import parse_matcher
 from remediation import flow
@@ -97,20 +101,20 @@ def propose(engine: Engine, policy: Policy, incident_id: int, action_id: str, pa
 def approve(engine: Engine, policy: Policy, data_dir: Path, request_id: int, *, actor: Identity, reason: str,
             now: datetime) -> ActionRequest:
     """Approve a pending action request under the policy in force, signing its single-use token with
-    the key of the environment or the data directory. Whoever proposed it may approve it only where
-    the policy allows self-approval (always without ``access:``: one operator), and the audit says so;
+    the key of the environment or the data directory. With ``access:``, whoever proposed it may approve
+    it only where the policy allows self-approval, and the reason recorded says so (without it there
+    is one operator, the box's user);
     a disruptive action asks for a login younger than ``access.step_up_after``."""
     require(actor, "approver", "decide action requests")
     access = policy.settings.access
     with read_session(engine) as session:
         request = actions.action_request(session, request_id)
         proposer, action = request.proposed_by, policy.actions.action(request.action)
-    if proposer == actor.name:
-        if access is not None and not access.self_approval:
+    if proposer == actor.name and access is not None:
+        if not access.self_approval:
             raise WorkbenchError(f"{actor.name} proposed request #{request_id}: another approver decides it "
                                  "(access.self_approval is off)")
-        reason = f"{reason} (self-approved: {actor.name} proposed it; "
-        reason += "access.self_approval allows it)" if access else "one operator, no access: in the policy)"
+        reason = f"{reason} (self-approved: {actor.name} proposed it; access.self_approval allows it)"
     if (access is not None and action is not None and action.risk == "disruptive" and actor.authenticated_at
             and now - actor.authenticated_at > access.step_up_after):
         raise StepUpRequired(f"approving the disruptive action {request.action!r} takes a login younger than "
@@ -157,6 +161,20 @@ def import_history(engine: Engine, data: bytes, origin: str, *, actor: Identity)
     """Incidents from another tool's export, for backtests and suggestions to learn from."""
     require(actor, "operator", "import incidents")
     return import_incidents(engine, data, origin, actor.name)
+
+
+def import_routing_decisions(engine: Engine, data: bytes, origin: str, routing: RoutingFile, *,
+                             actor: Identity) -> DecisionsReport:
+    """LLM routing decisions another system logged, compared with the routing policy."""
+    require(actor, "operator", "import routing decisions")
+    return import_decisions(engine, data, origin, routing)
+
+
+def mark_read(engine: Engine, notification_ids: list[int] | None, *, actor: Identity, now: datetime) -> int:
+    """Notifications that reached no channel, read: they leave the inbox's count; return how many."""
+    require(actor, "operator", "mark notifications read")
+    with write_session(engine) as session:
+        return outbox.mark_read(session, notification_ids, now)
 
 
 def feedback(engine: Engine, incident_id: int, verdict: str, *, actor: Identity, reason: str | None = None,

@@ -492,6 +492,19 @@ class LoginEvent(SQLModel, table=True):
     detail: str = ""
 
 
+class LoginSession(SQLModel, table=True):
+    """A login to the web app that lasts beyond one browser tab: the SHA-256 of the token its
+    cookie holds, whose login, since when (a step-up renews it), until when, and whether it ended."""
+
+    __tablename__ = "login_session"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True)
+    name: str
+    authenticated_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None = None
+
+
 class ApiToken(SQLModel, table=True):
     """A token for the webhook and for scripts: its SHA-256 only, its scopes (ingest, read, act),
     who made it, when it was last used and whether it is revoked."""

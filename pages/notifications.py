@@ -6,12 +6,12 @@ from datetime import timedelta
 
 import streamlit as st
 
+from app.operator import mark_read
 from app.render import moment, span
-from app.ui import engine, error_boundary
+from app.ui import actor, engine, error_boundary, may
 from ledger import notifications
-from ledger.db import utcnow, write_session
+from ledger.db import utcnow
 from ledger.lifecycle import DeliveryStatus
-from ledger.repo import notifications as outbox
 
 REFRESH = "5s"
 WHEN = st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")
@@ -47,10 +47,10 @@ def render_undelivered(now) -> None:
         incident = f" · [incident #{item.incident_id}](./?incident={item.incident_id})" if item.incident_id else ""
         st.markdown(f"{STATUS_BADGES['failed']} **#{item.id}** `{item.title}` to **{item.channel}**{incident} · "
                     f"{moment(item.at, now)}  \n:red[{item.error}]")
-    if st.button("Mark all read", key="mark-read"):
-        with write_session(engine()) as session:
-            outbox.mark_read(session, [n.id for n in rows], utcnow())
-        st.rerun()
+    if may("operator") and st.button("Mark all read", key="mark-read"):
+        with error_boundary("Mark read"):
+            mark_read(engine(), [n.id for n in rows], actor=actor(), now=utcnow())
+            st.rerun()
 
 
 def render_health(now) -> None:

@@ -7,9 +7,9 @@ import plotly.express as px
 import polars as pl
 import streamlit as st
 
-from app.ui import engine, error_boundary, policy
+from app.operator import import_routing_decisions
+from app.ui import actor, engine, error_boundary, may, policy
 from hypotheses import divergence
-from hypotheses.imports import import_decisions
 from ledger import queries
 from ledger.db import utcnow
 from policies.schema import parse_duration
@@ -85,7 +85,8 @@ def render_import() -> None:
         upload = st.file_uploader("Decisions file", type=["jsonl", "json", "txt", "log"], key="routing_upload")
         if upload is not None and st.button("Import", key="routing_import"):
             with error_boundary(f"Importing {upload.name}"):
-                report = import_decisions(engine(), upload.getvalue(), upload.name, policy().routing)
+                report = import_routing_decisions(engine(), upload.getvalue(), upload.name, policy().routing,
+                                                  actor=actor())
                 load.clear()
                 st.success(f"{upload.name}: imported {report.imported} decision(s); {report.already_imported} "
                            f"already imported, {len(report.invalid)} invalid line(s)")
@@ -96,7 +97,8 @@ def render_import() -> None:
 st.title("Routing")
 st.caption("Every LLM call follows the routing policy (routing.yaml): its route, its gates, and the provider "
            "that actually served it.")
-render_import()
+if may("operator"):
+    render_import()
 
 
 @st.fragment(run_every=REFRESH)

@@ -12,12 +12,13 @@ from pydantic import BaseModel
 
 from app.cli.output import add_format, print_rows
 from app.cli.types import positive_integer
+from app.cli.who import operator
+from app.operator import mark_read
 from app.render import channel_table, notification_table
 from app.settings import Paths
 from ledger import db
 from ledger.lifecycle import DeliveryStatus
 from ledger.notifications import channel_health, list_notifications
-from ledger.repo import notifications as outbox
 from notifications.outbox import send_test
 from policies.channels import ANSWERING
 from policies.errors import WorkbenchError
@@ -120,7 +121,6 @@ def cmd_notifications(args, paths: Paths) -> int:
 
 
 def cmd_read(args, paths: Paths) -> int:
-    with db.write_session(paths.ledger()) as session:
-        count = outbox.mark_read(session, args.ids or None, db.utcnow())
+    count = mark_read(paths.ledger(), args.ids or None, actor=operator(paths), now=db.utcnow())
     print(f"{count} notification(s) marked read")
     return 0

@@ -7,7 +7,9 @@ import sys
 
 from app.cli.output import add_format, print_rows
 from app.cli.types import parse_since, positive_integer, read_import
+from app.cli.who import operator
 from app.hypotheses_text import decision_table
+from app.operator import import_routing_decisions
 from app.settings import Paths
 from ledger import db, queries
 from policies.errors import one_line
@@ -35,11 +37,9 @@ def cmd_decisions(args, paths: Paths) -> int:
 
 
 def cmd_import(args, paths: Paths) -> int:
-    from hypotheses.imports import import_decisions
-
     path, data = read_import(args.file)
-    report = import_decisions(paths.ledger(), data, path.name,
-                              load_policy(paths.policy_dir).routing)
+    report = import_routing_decisions(paths.ledger(), data, path.name, load_policy(paths.policy_dir).routing,
+                                      actor=operator(paths))
     shown = one_line(str(path))
     for number, reason in report.invalid:
         print(f"{shown}: line {number}: {one_line(reason)}", file=sys.stderr)

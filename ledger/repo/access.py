@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from ledger.errors import NotFound
-from ledger.tables import Account, ApiToken, LoginEvent
+from ledger.tables import Account, ApiToken, LoginEvent, LoginSession
 
 
 def account(session: Session, name: str) -> Account | None:
@@ -32,6 +32,17 @@ def existing_account(session: Session, name: str) -> Account:
 
 def record_login(session: Session, *, name: str, method: str, outcome: str, at: datetime, detail: str = "") -> None:
     session.add(LoginEvent(at=at, name=name[:200], method=method, outcome=outcome, detail=detail))
+
+
+def add_login_session(session: Session, *, token_hash: str, name: str, authenticated_at: datetime,
+                      expires_at: datetime) -> LoginSession:
+    row = LoginSession(token_hash=token_hash, name=name, authenticated_at=authenticated_at, expires_at=expires_at)
+    session.add(row)
+    return row
+
+
+def login_session(session: Session, token_hash: str) -> LoginSession | None:
+    return session.exec(select(LoginSession).where(LoginSession.token_hash == token_hash)).first()
 
 
 def add_token(session: Session, *, name: str, token_hash: str, scopes: list[str], created_by: str,

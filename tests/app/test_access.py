@@ -16,7 +16,7 @@ from app import access, operator
 from app.access import AccessDenied, CodeRequired, Identity, LoginRefused, StepUpRequired
 from ledger.db import read_session
 from ledger.repo import actions
-from ledger.tables import Account, ApiToken, LoginEvent, TimelineEntry
+from ledger.tables import Account, ApiToken, LoginEvent, LoginSession, TimelineEntry
 from policies.errors import WorkbenchError
 from policies.loader import load_policy
 from policies.schema import AccessSettings, OidcAccess
@@ -180,3 +180,21 @@ def test_the_command_line_is_the_os_user_with_the_role_the_policy_gives(engine, 
     access.add_account(engine, tmp_path, ACCESS, name=access.os_user(), role="viewer", password=PASSWORD, totp=False,
                        created_by="root", now=NOW)
     assert access.cli_identity(engine, with_access).role == "viewer"
+
+
+def test_a_login_session_lasts_its_time_follows_the_account_and_ends_at_logout(engine, tmp_path):
+    add(engine, tmp_path)
+    alice = access.log_in(engine, ACCESS, tmp_path, "alice", PASSWORD, None, NOW)
+    token = access.open_session(engine, alice, ACCESS, NOW)
+    with read_session(engine) as session:
+        assert token not in str([row.model_dump() for row in session.exec(select(LoginSession))])
+    assert access.session_identity(engine, token, NOW + timedelta(hours=1)) == alice
+    access.set_role(engine, "alice", "viewer")
+    assert access.session_identity(engine, token, NOW).role == "viewer"  # a changed role takes effect at once
+    assert access.session_identity(engine, token, NOW + ACCESS.session_ttl) is None
+    assert access.session_identity(engine, "not-a-token", NOW) is None
+    access.record_logout(engine, alice, NOW, token)
+    assert access.session_identity(engine, token, NOW) is None
+    other = access.open_session(engine, alice, ACCESS, NOW)
+    access.remove_account(engine, "alice")
+    assert access.session_identity(engine, other, NOW) is None

@@ -56,7 +56,7 @@ def test_add_list_and_expire_a_silence(cli, clock):
         "id": 1, "kind": "silence", "status": "active",
         "matchers": [{"label": "service", "op": "=", "value": "shop"}, {"label": "target", "op": "=~", "value": "web-.*"}],
         "starts_at": "2026-03-01T12:00:00Z", "ends_at": "2026-03-01T14:00:00Z", "recurrence": None,
-        "author": "alice", "comment": "deploy of shop", "created_at": "2026-03-01T12:00:00Z",
+        "author": f"alice (entered by {operator_name()})", "comment": "deploy of shop", "created_at": "2026-03-01T12:00:00Z",
         "expired_at": None, "expired_by": None,
     }]
     code, out, _ = cli("silences", "list")

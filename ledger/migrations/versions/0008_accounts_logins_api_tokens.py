@@ -1,4 +1,4 @@
-"""Local operator accounts, the log of logins, and API tokens.
+"""Local operator accounts, the log of logins, login sessions, and API tokens.
 
 Revision ID: 0008
 Revises: 0007
@@ -37,6 +37,15 @@ def upgrade() -> None:
     )
     op.create_index("ix_login_event_at", "login_event", ["at"])
     op.create_table(
+        "login_session",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("token_hash", sa.String(), nullable=False, unique=True),
+        sa.Column("name", sa.String(), nullable=False),
+        sa.Column("authenticated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    op.create_table(
         "api_token",
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("name", sa.String(), nullable=False, unique=True),
@@ -51,6 +60,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("api_token")
+    op.drop_table("login_session")
     op.drop_index("ix_login_event_at", "login_event")
     op.drop_table("login_event")
     op.drop_table("account")

@@ -11,7 +11,6 @@ tool, arguments, caller, bytes).
 
 from __future__ import annotations
 
-import getpass
 import inspect
 import json
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from typing import Any
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
+from app.access import os_user
 from app.settings import Paths
 from hypotheses.evidence import version_changes
 from hypotheses.refine import hypotheses_view
@@ -254,4 +254,4 @@ def _caller(ctx: Context | None) -> str:
         client = f"{info.name} {info.version}".strip() if info else None
     except (AttributeError, ValueError):
         pass
-    return f"{client or 'an MCP client'} (as {getpass.getuser()})"
+    return f"{client or 'an MCP client'} (as {os_user()})"

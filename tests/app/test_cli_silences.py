@@ -61,7 +61,8 @@ def test_add_list_and_expire_a_silence(cli, clock):
     }]
     code, out, _ = cli("silences", "list")
     assert code == 0 and out.splitlines()[1].split()[:3] == ["1", "silence", "active"]
-    assert '{service="shop", target=~"web-.*"}  until 2026-03-01 14:00:00 UTC (in 2h)  alice: deploy of shop' in out
+    assert ('{service="shop", target=~"web-.*"}  until 2026-03-01 14:00:00 UTC (in 2h)  '
+            f"alice (entered by {operator_name()}): deploy of shop") in out
 
     clock.now = NOW + timedelta(minutes=110)
     assert [s["status"] for s in listed(cli)] == ["expiring"]

@@ -105,6 +105,8 @@ def render_signed_in(identity: Identity, engine, with_logout: bool) -> None:
     st.caption(f":material/person: **{identity.name}** · {identity.role}")
     if with_logout and st.button("Log out", key="logout", icon=":material/logout:"):
         end_session(engine, identity, utcnow(), "You logged out.")
+        if identity.via == "single sign-on":
+            st.stop()  # st.logout() is sending the browser to the provider: a rerun would drop that redirect
         st.rerun()
 
 

@@ -29,7 +29,7 @@ def current_identity(access_settings: AccessSettings | None, engine, now: dateti
     now = now or utcnow()
     identity: Identity | None = st.session_state.get(SESSION)
     if identity is None and access_settings.oidc is not None and st.user.get("is_logged_in"):
-        identity = _single_sign_on(access_settings, now)
+        identity = _single_sign_on(access_settings, engine, now)
     if identity is not None and now - identity.authenticated_at > access_settings.session_ttl:
         end_session(engine, identity, now, "Your login expired: log in again.")
         identity = None
@@ -39,15 +39,19 @@ def current_identity(access_settings: AccessSettings | None, engine, now: dateti
     return identity
 
 
-def _single_sign_on(access_settings: AccessSettings, now: datetime) -> Identity | None:
+def _single_sign_on(access_settings: AccessSettings, engine, now: datetime) -> Identity | None:
+    claims = st.user.to_dict()
     try:
-        identity = access.oidc_identity(access_settings.oidc, st.user.to_dict(), now)
+        identity = access.oidc_identity(access_settings.oidc, claims, now)
     except AccessDenied as exc:
         st.title("Not allowed")
         st.error(str(exc))
         if st.button("Log out", key="logout-refused"):
             st.logout()
+        else:  # logged once, not again as they log out
+            access.record_single_sign_on(engine, str(claims.get("email") or claims.get("sub") or ""), now, str(exc))
         st.stop()
+    access.record_single_sign_on(engine, identity.name, now)
     st.session_state[SESSION] = identity
     return identity
 

@@ -18,7 +18,8 @@ from playwright.sync_api import Page, expect
 from werkzeug.serving import make_server
 
 from app.settings import ENV_DATA, ENV_DB, ENV_POLICY, ENV_PORT, ROOT
-from ledger.db import sqlite_url
+from ledger import queries
+from ledger.db import open_ledger, sqlite_url
 from tests.e2e.conftest import Workbench, answers
 from tests.support import free_port
 
@@ -106,6 +107,15 @@ def sso_app(provider, web_app):
     return web_app(settings, port=port, env={SECRET_ENV: client.json()["client_secret"]})
 
 
+def logins(app: Workbench) -> list[tuple[str, str, str, str]]:
+    """The login log (``workbench users logins``), oldest first."""
+    ledger = open_ledger(sqlite_url(app.data_dir))
+    try:
+        return [(e.name, e.method, e.outcome, e.detail) for e in reversed(queries.logins(ledger))]
+    finally:
+        ledger.dispose()
+
+
 def sign_in(page: Page, subject: str) -> None:
     """From the login page, through the provider's authorization page, as ``subject``."""
     page.get_by_role("button", name="Log in with single sign-on").click()
@@ -142,19 +152,23 @@ def test_single_sign_on_lets_in_an_allowed_person_with_their_role_and_logs_out(s
     page.reload()  # the identity cookie is gone: a new visit is not let in either
     expect(page.get_by_role("button", name="Log in with single sign-on")).to_be_visible(timeout=UI_TIMEOUT_MS)
     expect(page.get_by_text("ann@example.com")).to_have_count(0)
+    assert logins(sso_app) == [("ann@example.com", "single sign-on", "in", ""),
+                               ("ann@example.com", "single sign-on", "out", "")]
 
 
 def test_single_sign_on_refuses_the_identities_the_policy_does_not_allow(sso_app, page, screenshots):
     page.goto(sso_app.ui_url)
-    for subject, why in [("eve", "eve@elsewhere.example is not allowed into this workbench"),
-                         ("bob", "bob@example.com is not allowed into this workbench (its e-mail address is not "
-                                 "verified)")]:
+    refusals = [("eve", "eve@elsewhere.example", "eve@elsewhere.example is not allowed into this workbench"),
+                ("bob", "bob@example.com", "bob@example.com is not allowed into this workbench (its e-mail address "
+                                           "is not verified)")]
+    for subject, _, why in refusals:
         sign_in(page, subject)
         expect(page.get_by_role("heading", name="Not allowed")).to_be_visible(timeout=UI_TIMEOUT_MS)
         expect(page.get_by_text(why, exact=True)).to_be_visible()
         expect(page.get_by_text("Incidents")).to_have_count(0)
         page.screenshot(path=screenshots / f"sso-refused-{subject}.png", full_page=True)
         log_out(page, sso_app)
+    assert logins(sso_app) == [(name, "single sign-on", "refused", why) for _, name, why in refusals]
 
 
 def test_beyond_loopback_with_access_a_browser_from_another_address_gets_the_login_page(web_app, page, screenshots):

@@ -1,7 +1,9 @@
 """Login in a real browser, when the policy has ``access:``: single sign-on through an OpenID Connect
 provider lets in the identities the policy allows, with the role their groups map to, refuses the
 others, and logs out; and a web app listening beyond loopback serves its login page to a browser
-coming from another address."""
+coming from another address. The provider is a local stand-in (oidc-provider-mock on 127.0.0.1)
+that speaks the documented OpenID Connect protocol: discovery, the authorization code flow, ID
+tokens signed with the keys of its JWKS."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 
 import httpx
 import oidc_provider_mock
@@ -47,7 +50,7 @@ PEOPLE = {  # subject -> the claims the provider puts in its ID token
 
 
 @pytest.fixture
-def provider() -> str:
+def provider() -> Iterator[str]:
     """oidc-provider-mock on 127.0.0.1: a local stand-in for the identity provider that speaks the
     documented OpenID Connect protocol (discovery document, authorization code flow with a nonce,
     ID tokens signed with the keys of its JWKS), where clients register and the person at its

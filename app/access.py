@@ -263,6 +263,13 @@ def renew_session(engine: Engine, token: str | None, identity: Identity) -> None
                 row.authenticated_at = identity.authenticated_at
 
 
+def record_single_sign_on(engine: Engine, name: str, now: datetime, refused: str = "") -> None:
+    """Log a single sign-on the policy let in, or refused (``refused``: why)."""
+    with write_session(engine) as session:
+        repo.record_login(session, name=name, method="single sign-on", outcome="refused" if refused else "in", at=now,
+                          detail=refused)
+
+
 def record_logout(engine: Engine, identity: Identity, now: datetime, token: str | None = None) -> None:
     with write_session(engine) as session:
         repo.record_login(session, name=identity.name, method=identity.via, outcome="out", at=now)

@@ -44,7 +44,7 @@ def current_identity(access_settings: AccessSettings | None, engine, now: dateti
     if identity is None and (token := st.context.cookies.get(COOKIE)):
         identity = _from_ledger(engine, token, now)
     if identity is None and access_settings.oidc is not None and st.user.get("is_logged_in"):
-        identity = _single_sign_on(access_settings, now)
+        identity = _single_sign_on(access_settings, engine, now)
     if identity is not None and now - identity.authenticated_at > access_settings.session_ttl:
         end_session(engine, identity, now, "Your login expired: log in again.")
         identity = None
@@ -80,15 +80,19 @@ def _send_cookie(access_settings: AccessSettings) -> None:
             "</script>", unsafe_allow_javascript=True)
 
 
-def _single_sign_on(access_settings: AccessSettings, now: datetime) -> Identity | None:
+def _single_sign_on(access_settings: AccessSettings, engine, now: datetime) -> Identity | None:
+    claims = st.user.to_dict()
     try:
-        identity = access.oidc_identity(access_settings.oidc, st.user.to_dict(), now)
+        identity = access.oidc_identity(access_settings.oidc, claims, now)
     except AccessDenied as exc:
         st.title("Not allowed")
         st.error(str(exc))
         if st.button("Log out", key="logout-refused"):
             st.logout()
+        else:  # logged once, not again as they log out
+            access.record_single_sign_on(engine, str(claims.get("email") or claims.get("sub") or ""), now, str(exc))
         st.stop()
+    access.record_single_sign_on(engine, identity.name, now)
     st.session_state[SESSION] = identity
     return identity
 
@@ -147,6 +151,8 @@ def render_signed_in(identity: Identity, engine, with_logout: bool) -> None:
     st.caption(f":material/person: **{identity.name}** · {identity.role}")
     if with_logout and st.button("Log out", key="logout", icon=":material/logout:"):
         end_session(engine, identity, utcnow(), "You logged out.")
+        if identity.via == "single sign-on":
+            st.stop()  # st.logout() is sending the browser to the provider: a rerun would drop that redirect
         st.rerun()
 
 

@@ -1,7 +1,8 @@
 """What deploy/ holds works as it is. The systemd unit is one systemd accepts: `systemd-analyze
 verify`, which also checks that ExecStart's program exists, reports nothing; and the WORKBENCH_
 variables it sets are ones the workbench reads. The nginx site passes `nginx -t` inside an http
-block, as /etc/nginx/conf.d/ puts it."""
+block, as /etc/nginx/conf.d/ puts it. docs/security.md shows the reverse proxy examples as the
+files are."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ UNITS = sorted((ROOT / "deploy" / "systemd").glob("*.service"))
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")  # not on a user's PATH
 KNOWN = {settings.ENV_POLICY, settings.ENV_DATA, settings.ENV_DB, settings.ENV_PORT, logs.ENV_LOG_FORMAT}
+PROXIES = ["Caddyfile", "nginx-workbench.conf"]
 
 
 @pytest.mark.skipif(SYSTEMD_ANALYZE is None,
@@ -71,3 +73,8 @@ def test_nginx_accepts_the_site(tmp_path):
     done = subprocess.run([NGINX, "-t", "-q", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"),
                            "-e", str(tmp_path / "error.log")], capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stderr) == (0, "")
+
+
+@pytest.mark.parametrize("name", PROXIES)
+def test_the_security_page_shows_the_example_as_it_is(name):
+    assert (ROOT / "deploy" / name).read_text() in (ROOT / "docs" / "security.md").read_text()

@@ -19,13 +19,15 @@ build_llama() {
 if command -v cc c++ cmake >/dev/null 2>&1; then build_llama; fi
 
 # Debian packages the tests start: the browser and the real monitoring servers; the
-# compilers that build llama.cpp for the live-model tests; systemd's unit verifier.
+# compilers that build llama.cpp for the live-model tests; systemd's unit verifier; nginx, whose
+# config test checks the reverse proxy example in deploy/.
 need_apt=()
 for pair in chromium:chromium prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager \
             prometheus-node-exporter:prometheus-node-exporter \
             prometheus-blackbox-exporter:prometheus-blackbox-exporter \
-            cc:build-essential c++:build-essential cmake:cmake systemd-analyze:systemd; do
-  command -v "${pair%%:*}" >/dev/null 2>&1 || need_apt+=("${pair#*:}")
+            cc:build-essential c++:build-essential cmake:cmake systemd-analyze:systemd nginx:nginx; do
+  # nginx lives in /usr/sbin, which a user's PATH leaves out
+  command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need_apt+=("${pair#*:}")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

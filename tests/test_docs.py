@@ -41,7 +41,16 @@ from policies.rules import (
     ServiceSignals,
     Traffic,
 )
-from policies.schema import AssistantSettings, DemoSettings, LogSignature, SettingsFile, Target, TargetsFile
+from policies.schema import (
+    AccessSettings,
+    AssistantSettings,
+    DemoSettings,
+    LogSignature,
+    OidcAccess,
+    SettingsFile,
+    Target,
+    TargetsFile,
+)
 from probes.kinds.registry import PROBES
 from remediation.runners import RUNNERS
 from tests.support import ROOT
@@ -161,6 +170,8 @@ SECTIONS = {
     SettingsFile: ("policy.md", "`settings.yaml`"),
     DemoSettings: ("policy.md", "`demo`"),
     AssistantSettings: ("policy.md", "`mcp`"),
+    AccessSettings: ("policy.md", "`access`"),
+    OidcAccess: ("policy.md", "`oidc`"),
     RulesFile: ("rules.md", "`rules.yaml`"),
     LearnedRulesFile: ("rules.md", "`learned-rules.yaml`"),
     ServiceSignals: ("rules.md", "Golden signals (`services`)"),

@@ -158,11 +158,13 @@ def set_role(engine: Engine, name: str, role: Role) -> None:
         repo.existing_account(session, name).role = role
 
 
-def set_password(engine: Engine, name: str, password: str) -> None:
+def set_password(engine: Engine, name: str, password: str, now: datetime) -> None:
+    """A new password (the account is unlocked, and its open logins end)."""
     check_password(password)
     with write_session(engine) as session:
         account = repo.existing_account(session, name)
         account.password_hash, account.failed_logins, account.locked_until = _HASHER.hash(password), 0, None
+        repo.end_login_sessions(session, name, now)
 
 
 def unlock(engine: Engine, name: str) -> None:
@@ -171,9 +173,11 @@ def unlock(engine: Engine, name: str) -> None:
         account.failed_logins, account.locked_until = 0, None
 
 
-def remove_account(engine: Engine, name: str) -> None:
+def remove_account(engine: Engine, name: str, now: datetime) -> None:
+    """Remove an account and end its open logins (an account added again by that name starts without them)."""
     with write_session(engine) as session:
         session.delete(repo.existing_account(session, name))
+        repo.end_login_sessions(session, name, now)
 
 
 def log_in(engine: Engine, access: AccessSettings, data_dir: Path, name: str, password: str | None,
@@ -182,44 +186,56 @@ def log_in(engine: Engine, access: AccessSettings, data_dir: Path, name: str, pa
     (``max_failed_logins`` in a row lock the account for ``lockout``); a right password without the
     code of an account with TOTP raises CodeRequired and counts nothing. ``password`` None: it was
     verified a moment ago (CodeRequired) and only the code is checked now. Every outcome is logged."""
-    with write_session(engine) as session:
-        account = repo.account(session, name)
-        if account is None:
-            _HASHER.verify(_DUMMY_HASH, "a password nobody has")  # as long as for a known name
-            repo.record_login(session, name=name, method="password", outcome="refused", at=now, detail="no such account")
-            raise LoginRefused("wrong name or password")
-        if account.locked_until is not None and as_utc(account.locked_until) > now:
-            repo.record_login(session, name=name, method="password", outcome="locked", at=now)
-            raise LoginRefused(f"this account is locked after {account.failed_logins} failed logins, until "
-                               f"{as_utc(account.locked_until):%H:%M} UTC (or until `workbench users unlock {name}`)")
-        method, failure = "password", None
-        if password is not None and not _password_matches(account.password_hash, password):
-            failure = "wrong name or password"
-        elif account.totp_secret:
-            method = "totp"
-            if not code:
-                raise CodeRequired("enter the 6-digit code from your authenticator app")
-            try:
-                secret = _cipher(access, data_dir).decrypt(account.totp_secret.encode()).decode()
-            except InvalidToken:
-                raise LoginRefused("this account's TOTP secret cannot be read (the TOTP key changed): enrol "
-                                   f"again with `workbench users totp {name}`") from None
-            if not pyotp.TOTP(secret).verify(code.strip(), for_time=now, valid_window=1):
-                failure = "wrong code"
-        if failure is None:
-            account.failed_logins, account.locked_until, account.last_login_at = 0, None, now
-            repo.record_login(session, name=name, method=method, outcome="in", at=now)
-            return Identity(name, account.role, "web app", now)
-        account.failed_logins += 1
-        locked = account.failed_logins >= access.max_failed_logins
-        if locked:
-            account.locked_until = now + access.lockout
-        repo.record_login(session, name=name, method=method, outcome="locked" if locked else "refused", at=now,
+    with write_session(engine) as session:  # what is logged is committed before a refusal is raised
+        identity, refusal = _attempt(session, access, data_dir, name, password, code, now)
+    if refusal is not None:
+        raise refusal
+    return identity
+
+
+def _attempt(session, access: AccessSettings, data_dir: Path, name: str, password: str | None, code: str | None,
+             now: datetime) -> tuple[Identity | None, LoginRefused | None]:
+    account = repo.account(session, name)
+    if account is None:
+        _HASHER.verify(_DUMMY_HASH, "a password nobody has")  # as long as for a known name
+        repo.record_login(session, name=name, method="password", outcome="refused", at=now, detail="no such account")
+        return None, LoginRefused("wrong name or password")
+    if account.locked_until is not None and as_utc(account.locked_until) > now:
+        repo.record_login(session, name=name, method="password", outcome="locked", at=now)
+        return None, LoginRefused(f"this account is locked after {account.failed_logins} failed logins, until "
+                                  f"{as_utc(account.locked_until):%H:%M} UTC (or until `workbench users unlock {name}`)")
+    if account.locked_until is not None:  # the lock has run out: the count starts again
+        account.failed_logins, account.locked_until = 0, None
+    method, failure = "password", None
+    if password is not None and not _password_matches(account.password_hash, password):
+        failure = "wrong name or password"
+    elif account.totp_secret:
+        method = "totp"
+        if not code:
+            return None, CodeRequired("enter the 6-digit code from your authenticator app")
+        try:
+            secret = _cipher(access, data_dir).decrypt(account.totp_secret.encode()).decode()
+        except InvalidToken:
+            repo.record_login(session, name=name, method=method, outcome="refused", at=now,
+                              detail="the TOTP secret cannot be read with the TOTP key")
+            return None, LoginRefused("this account's TOTP secret cannot be read (the TOTP key changed): enrol "
+                                      f"again with `workbench users totp {name}`")
+        if not pyotp.TOTP(secret).verify(code.strip(), for_time=now, valid_window=1):
+            failure = "wrong code"
+    if failure is None:
+        account.failed_logins, account.locked_until, account.last_login_at = 0, None, now
+        repo.record_login(session, name=name, method=method, outcome="in", at=now)
+        return Identity(name, account.role, "web app", now), None
+    account.failed_logins += 1
+    if account.failed_logins < access.max_failed_logins:
+        repo.record_login(session, name=name, method=method, outcome="refused", at=now,
                           detail=f"{failure} ({account.failed_logins} in a row)")
-    if locked:
-        raise LoginRefused(f"{failure}: {account.failed_logins} failed logins in a row lock this account until "
-                           f"{as_utc(account.locked_until):%H:%M} UTC")
-    raise LoginRefused(failure)
+        return None, LoginRefused(failure)
+    account.locked_until = now + access.lockout
+    repo.record_login(session, name=name, method=method, outcome="locked", at=now,
+                      detail=f"{failure} ({account.failed_logins} in a row)")
+    return None, LoginRefused(f"{failure}: {account.failed_logins} failed logins in a row lock this account until "
+                              f"{as_utc(account.locked_until):%H:%M} UTC")
 
 
 def _password_matches(password_hash: str, password: str) -> bool:
@@ -305,7 +321,8 @@ def streamlit_auth_file(access: AccessSettings, data_dir: Path, env: Mapping[str
     fresh = path.with_name(f".secrets.{secrets.token_hex(4)}")
     descriptor = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as file:  # TOML's basic strings escape as JSON's do
-        file.write("[auth]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in values.items()))
+        file.write("[auth]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in values.items())
+                   + f"[auth.client_kwargs]\nscope = {json.dumps(' '.join(oidc.scopes))}\n")
     fresh.replace(path)
     return path
 

@@ -146,10 +146,10 @@ def end_session(engine, identity: Identity, now: datetime, notice: str) -> None:
         st.logout()
 
 
-def render_signed_in(identity: Identity, engine, with_logout: bool) -> None:
+def render_signed_in(identity: Identity, engine) -> None:
     """The sidebar's line: who is logged in and as what, and the way out."""
     st.caption(f":material/person: **{identity.name}** · {identity.role}")
-    if with_logout and st.button("Log out", key="logout", icon=":material/logout:"):
+    if st.button("Log out", key="logout", icon=":material/logout:"):
         end_session(engine, identity, utcnow(), "You logged out.")
         if identity.via == "single sign-on":
             st.stop()  # st.logout() is sending the browser to the provider: a rerun would drop that redirect

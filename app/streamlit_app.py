@@ -30,6 +30,7 @@ navigation = st.navigation([
     st.Page(ROOT / "pages" / "notifications.py", title="Notifications", icon=":material/notifications:"),
 ])
 with st.sidebar:
-    render_signed_in(identity, engine(), with_logout=policy().settings.access is not None)
+    if policy().settings.access is not None:
+        render_signed_in(identity, engine())
     render_inbox()
 navigation.run()

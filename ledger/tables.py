@@ -487,7 +487,7 @@ class LoginEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(index=True)
     name: str
-    method: str  # password | totp | oidc | logout
+    method: str  # password | totp | single sign-on; a logout: how they had logged in (web app | single sign-on)
     outcome: str  # in | refused | locked | out
     detail: str = ""
 

@@ -305,6 +305,9 @@ class OidcAccess(Strict):
                                    "is taken")
     default_role: Role | None = Field(default="viewer", description="the role of an allowed identity no claim "
                                       "value maps; null refuses them")
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "profile", "email"], description="the scopes "
+                              "asked for (add the one that brings the role claim, e.g. groups, if the provider "
+                              "needs it)")
     label: str = Field(default="Log in with single sign-on", min_length=1, description="the button's text")
 
     @model_validator(mode="after")
@@ -364,7 +367,8 @@ class SettingsFile(Strict):
     ui_port: int = Field(default=8501, ge=1, le=65535)
     demo: DemoSettings = Field(default_factory=DemoSettings)
     mcp: AssistantSettings = Field(default_factory=AssistantSettings)
-    access: AccessSettings | None = Field(default=None, description="login and roles (docs/security.md); without it the web app serves loopback only, as the OS user")
+    access: AccessSettings | None = Field(default=None, description="login and roles (docs/security.md); without "
+                                          "it the web app serves loopback only, as the OS user")
     ingest_token_env: str = Field(default="WORKBENCH_INGEST_TOKEN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
                                   description="environment variable whose value, when set, the alert "
                                               "webhook requires as a bearer token")
@@ -388,6 +392,12 @@ class SettingsFile(Strict):
                                             "proposes, runs and verifies actions")
     action_output_max_bytes: int = Field(default=65_536, ge=1024, description="most bytes of an action's output "
                                          "kept")
+
+    @field_validator("access", mode="before")
+    @classmethod
+    def _access_with_defaults(cls, value: object) -> object:
+        """``access:`` written alone (YAML's null) turns login on with every default."""
+        return {} if value is None else value
 
     @field_validator("policy_reload_interval", "samples_flush_interval", "approval_expiry", "remediation_interval",
                      mode="before")

@@ -77,9 +77,14 @@ def expand(template: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
 def policy_secrets(policy: Policy, env: Mapping[str, str] = os.environ) -> list[str]:
     """The values, set in ``env``, of the secrets ``policy`` references: every ``${NAME}`` in it
     (targets' URLs and headers, actions, routing providers, settings) and the variables its
-    settings name for the webhook's bearer token and the approval signing key."""
+    settings name for the webhook's bearer token, the approval signing key and, with ``access:``,
+    the TOTP key, the sign-on cookie's key and the single sign-on client secret."""
     names = set(references(json.dumps(policy.model_dump(mode="json"))))
     names |= {policy.settings.ingest_token_env, policy.settings.approval_key_env}
+    if access := policy.settings.access:
+        names |= {access.totp_key_env, access.cookie_secret_env}
+        if access.oidc is not None:
+            names.add(access.oidc.client_secret_env)
     return [env[name] for name in sorted(names) if env.get(name)]
 
 

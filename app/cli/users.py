@@ -39,7 +39,7 @@ def register(sub) -> None:
     role.add_argument("name")
     role.add_argument("role", choices=ROLES)
     role.set_defaults(handler=cmd_role)
-    password = users.add_parser("password", help="set a new password (it also unlocks the account)")
+    password = users.add_parser("password", help="set a new password (it also unlocks the account and ends its open logins)")
     password.add_argument("name")
     password.add_argument("--password-stdin", action="store_true", help="read it from standard input")
     password.set_defaults(handler=cmd_password)
@@ -49,7 +49,7 @@ def register(sub) -> None:
     unlock = users.add_parser("unlock", help="unlock an account locked by failed logins")
     unlock.add_argument("name")
     unlock.set_defaults(handler=cmd_unlock)
-    remove = users.add_parser("remove", help="remove an account (its entries in the audit stay)")
+    remove = users.add_parser("remove", help="remove an account and end its open logins (its entries in the audit stay)")
     remove.add_argument("name")
     remove.set_defaults(handler=cmd_remove)
     logins = users.add_parser("logins", help="the latest logins, let in or refused, and logouts")
@@ -135,7 +135,7 @@ def cmd_role(args, paths: Paths) -> int:
 
 def cmd_password(args, paths: Paths) -> int:
     _manager(paths)
-    access.set_password(paths.ledger(), args.name, _password(args.password_stdin))
+    access.set_password(paths.ledger(), args.name, _password(args.password_stdin), db.utcnow())
     print(f"account {args.name!r} has a new password")
     return 0
 
@@ -157,7 +157,7 @@ def cmd_unlock(args, paths: Paths) -> int:
 
 def cmd_remove(args, paths: Paths) -> int:
     _manager(paths)
-    access.remove_account(paths.ledger(), args.name)
+    access.remove_account(paths.ledger(), args.name, db.utcnow())
     print(f"account {args.name!r} removed")
     return 0
 

@@ -219,8 +219,8 @@ async def _serve(worker: Worker, host: str, port: int) -> None:
     except OSError:
         await runner.cleanup()
         raise
-    log.info("serving /healthz, /metrics, /ingest/alertmanager and /channels/slack/interactions on http://%s:%d",
-             host, port)
+    log.info("serving /healthz, /metrics, /ingest/alertmanager, /channels/slack/interactions and /api/incidents on "
+             "http://%s:%d", host, port)
     worker.start()
     try:
         await stop.wait()

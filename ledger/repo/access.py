@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from ledger.errors import NotFound
 from ledger.tables import Account, ApiToken, LoginEvent, LoginSession
@@ -43,6 +43,12 @@ def add_login_session(session: Session, *, token_hash: str, name: str, authentic
 
 def login_session(session: Session, token_hash: str) -> LoginSession | None:
     return session.exec(select(LoginSession).where(LoginSession.token_hash == token_hash)).first()
+
+
+def end_login_sessions(session: Session, name: str, now: datetime) -> None:
+    for row in session.exec(select(LoginSession).where(LoginSession.name == name,
+                                                       col(LoginSession.ended_at).is_(None))):
+        row.ended_at = now
 
 
 def add_token(session: Session, *, name: str, token_hash: str, scopes: list[str], created_by: str,

@@ -76,6 +76,8 @@ def test_failed_logins_lock_the_account_until_it_is_unlocked(engine, tmp_path):
         access.log_in(engine, ACCESS, tmp_path, "alice", "not the password", None, NOW)
     with pytest.raises(LoginRefused, match="locked"):  # the right password does not open a locked account
         access.log_in(engine, ACCESS, tmp_path, "alice", PASSWORD, None, NOW + timedelta(minutes=14))
+    with pytest.raises(LoginRefused, match="^wrong name or password$"):  # a lock that ran out leaves no count
+        access.log_in(engine, ACCESS, tmp_path, "alice", "not the password", None, NOW + timedelta(minutes=16))
     assert access.log_in(engine, ACCESS, tmp_path, "alice", PASSWORD, None, NOW + timedelta(minutes=16)).name == "alice"
     for _ in range(3):
         with pytest.raises(LoginRefused):
@@ -84,9 +86,19 @@ def test_failed_logins_lock_the_account_until_it_is_unlocked(engine, tmp_path):
     assert access.log_in(engine, ACCESS, tmp_path, "alice", PASSWORD, None, NOW).role == "operator"
 
 
-def test_an_unknown_name_reads_as_a_wrong_password(engine, tmp_path):
+def test_an_unknown_name_reads_as_a_wrong_password_and_every_refusal_is_logged(engine, tmp_path):
     with pytest.raises(LoginRefused, match="^wrong name or password$"):
         access.log_in(engine, ACCESS, tmp_path, "mallory", PASSWORD, None, NOW)
+    add(engine, tmp_path)
+    for _ in range(4):
+        with pytest.raises(LoginRefused):
+            access.log_in(engine, ACCESS, tmp_path, "alice", "nope", None, NOW)
+    with read_session(engine) as session:
+        events = [(e.name, e.outcome, e.detail) for e in session.exec(select(LoginEvent).order_by(LoginEvent.id))]
+    assert events == [("mallory", "refused", "no such account"),
+                      ("alice", "refused", "wrong name or password (1 in a row)"),
+                      ("alice", "refused", "wrong name or password (2 in a row)"),
+                      ("alice", "locked", "wrong name or password (3 in a row)"), ("alice", "locked", "")]
 
 
 OIDC = OidcAccess(server_metadata_url="http://127.0.0.1:1/.well-known/openid-configuration", client_id="wb",
@@ -196,5 +208,11 @@ def test_a_login_session_lasts_its_time_follows_the_account_and_ends_at_logout(e
     access.record_logout(engine, alice, NOW, token)
     assert access.session_identity(engine, token, NOW) is None
     other = access.open_session(engine, alice, ACCESS, NOW)
-    access.remove_account(engine, "alice")
+    access.set_password(engine, "alice", "a brand new password", NOW)  # a new password ends the open logins
+    assert access.session_identity(engine, other, NOW) is None
+    third = access.open_session(engine, alice, ACCESS, NOW)
+    access.remove_account(engine, "alice", NOW)
+    access.add_account(engine, tmp_path, ACCESS, name="alice", role="approver", password=PASSWORD, totp=False,
+                       created_by="root", now=NOW)
+    assert access.session_identity(engine, third, NOW) is None  # not revived by an account of the same name
     assert access.session_identity(engine, other, NOW) is None

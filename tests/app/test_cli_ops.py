@@ -121,8 +121,8 @@ def test_a_worker_logs_one_json_object_per_line(tmp_path, policy_dir, shop, how)
 def test_the_default_log_format_stays_text(tmp_path, policy_dir, shop):
     lines = run_worker(tmp_path, policy_dir(TARGET.format(url=shop.url + "/")))
     text = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO workbench.worker: "
-    assert re.match(text + "serving /healthz, /metrics, /ingest/alertmanager and /channels/slack/interactions on "
-                    "http://127.0.0.1:", lines[0])
+    assert re.match(text + "serving /healthz, /metrics, /ingest/alertmanager, /channels/slack/interactions and "
+                           "/api/incidents on http://127.0.0.1:", lines[0])
     assert re.fullmatch(text + "worker stopped", lines[-1])
 
 

@@ -191,3 +191,11 @@ actions:
            "WORKBENCH_APPROVAL_KEY": "a-5", "UNREFERENCED": "u-6", "HOME": "/root"}
     assert policy_secrets(load_policy(tmp_path), env) == ["h-3", "i-4", "p-2", "k-1", "a-5"]
     assert policy_secrets(load_policy(tmp_path), {"PROBE_TOKEN": ""}) == [], "unset or empty: nothing to mask"
+    (tmp_path / "settings.yaml").write_text("""
+access:
+  totp_key_env: TOTP
+  oidc: {server_metadata_url: "http://127.0.0.1:9/.well-known/openid-configuration", client_id: wb,
+         client_secret_env: OIDC, redirect_uri: "http://127.0.0.1:8501/oauth2callback", allow_domains: [example.com]}
+""")
+    env = {"TOTP": "t-7", "OIDC": "o-8", "WORKBENCH_COOKIE_SECRET": "c-9"}
+    assert sorted(policy_secrets(load_policy(tmp_path), env)) == ["c-9", "o-8", "t-7"], "with access: its keys too"

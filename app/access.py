@@ -10,6 +10,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import pwd
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -74,11 +75,12 @@ def require(identity: Identity, role: Role, what: str) -> None:
 
 
 def os_user() -> str:
-    """The local OS user: who acts from the CLI (and from a web app without login)."""
+    """The local OS user: who acts from the CLI (and from a web app without login). The account of
+    the process's user id, not $USER or $LOGNAME, which anyone sets as they like."""
     try:
-        return getpass.getuser()
+        return pwd.getpwuid(os.getuid()).pw_name
     except (KeyError, OSError):
-        return "operator"
+        return getpass.getuser()
 
 
 def cli_identity(engine: Engine, policy: Policy) -> Identity:

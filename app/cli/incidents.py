@@ -97,7 +97,7 @@ def cmd_act(args, paths: Paths) -> int:
 
 
 def cmd_ack(args, paths: Paths) -> int:
-    incident = acknowledge(paths.ledger(), args.id, actor=operator(paths))
+    incident = acknowledge(paths.ledger(), args.id, actor=operator(paths), via="CLI")
     print(f"incident {args.id} acknowledged by {incident.acknowledged_by} at "
           f"{incident.acknowledged_at:%Y-%m-%d %H:%M:%S} UTC")
     return 0

@@ -42,6 +42,17 @@ class Workbench:
     demo_port: int
     logs: Path
     processes: list[subprocess.Popen]
+    policy: Path | None = None  # the policy directory, for cli()
+
+    def cli(self, *args: str, stdin: str = "") -> str:
+        """Run ``python -m app.cli ARGS`` on this workbench's policy and data directory; return what
+        it printed (a failure fails the test with its words)."""
+        done = subprocess.run([sys.executable, "-m", "app.cli", "--policy", str(self.policy), "--data",
+                               str(self.data_dir), *args], cwd=ROOT, env=environment(), input=stdin,
+                              capture_output=True, text=True, timeout=60)
+        if done.returncode:
+            pytest.fail(f"workbench {' '.join(args)} exited with status {done.returncode}: {done.stderr}")
+        return done.stdout
 
     def wait_for(self, what: str, check: Callable[[], object]):
         """Poll ``check`` (bounded) until it returns something truthy; fail at once, with the
@@ -55,6 +66,11 @@ class Workbench:
                                  for log in sorted(self.logs.glob("*.log")))
                 pytest.fail(f"{' '.join(process.args[3:])} exited with status {process.returncode}\n{logs}")
         return True
+
+
+def environment() -> dict[str, str]:
+    """This environment without the workbench's own settings: the command line says them."""
+    return {k: v for k, v in os.environ.items() if k not in (ENV_DATA, ENV_DB, ENV_POLICY, ENV_PORT)}
 
 
 def answers(url: str) -> bool:
@@ -72,16 +88,23 @@ def history():
 
 
 @pytest.fixture
-def workbench(tmp_path, policy_dir, history):
+def settings_yaml() -> str | None:
+    """The policy's settings.yaml (a test module overrides this fixture, e.g. with an access:
+    section); none by default."""
+    return None
+
+
+@pytest.fixture
+def workbench(tmp_path, policy_dir, history, settings_yaml):
     """The demo service (healthy until a test switches its fault), a worker probing it every
     second (2 failures open an incident) and the web app, as ``python -m app.cli`` subprocesses
     on free loopback ports."""
     demo_port, worker_port, ui_port = free_port(), free_port(), free_port()
-    policy = policy_dir(TARGETS.format(port=demo_port))
+    policy = policy_dir(TARGETS.format(port=demo_port), settings_yaml)
     data_dir, logs = tmp_path / "data", tmp_path / "logs"
     logs.mkdir()
     history(data_dir)
-    env = {k: v for k, v in os.environ.items() if k not in (ENV_DATA, ENV_DB, ENV_POLICY, ENV_PORT)}
+    env = environment()
     commands = {
         "demo": ["demo", "--port", str(demo_port)],
         "worker": ["--policy", str(policy), "--data", str(data_dir), "worker", "--port", str(worker_port)],
@@ -93,7 +116,7 @@ def workbench(tmp_path, policy_dir, history):
             with open(logs / f"{name}.log", "wb") as log:
                 processes.append(subprocess.Popen([sys.executable, "-m", "app.cli", *args], cwd=ROOT, env=env,
                                                   stdout=log, stderr=subprocess.STDOUT))
-        stack = Workbench(data_dir, f"http://127.0.0.1:{ui_port}/", demo_port, logs, processes)
+        stack = Workbench(data_dir, f"http://127.0.0.1:{ui_port}/", demo_port, logs, processes, policy)
         stack.wait_for("the web app", lambda: answers(f"{stack.ui_url}_stcore/health"))
         yield stack
     finally:

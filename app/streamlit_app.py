@@ -18,8 +18,7 @@ logs.configure(os.environ.get(logs.ENV_LOG_FORMAT, "text"))
 
 # A local file: a material or emoji icon would have every page fetch its favicon from the internet.
 st.set_page_config(page_title=TITLE, page_icon=ROOT / "app" / "static" / "favicon.png", layout="wide")
-identity = actor()  # with access: in the policy, nobody goes past the login page without logging in
-navigation = st.navigation([
+pages = [
     st.Page(ROOT / "pages" / "incidents.py", title="Incidents", icon=":material/emergency:", default=True),
     st.Page(ROOT / "pages" / "overview.py", title="Overview", icon=":material/monitor_heart:"),
     st.Page(ROOT / "pages" / "trends.py", title="Trends", icon=":material/show_chart:"),
@@ -28,7 +27,12 @@ navigation = st.navigation([
     st.Page(ROOT / "pages" / "approvals.py", title="Approvals", icon=":material/approval:"),
     st.Page(ROOT / "pages" / "rules.py", title="Rule suggestions", icon=":material/rule:"),
     st.Page(ROOT / "pages" / "notifications.py", title="Notifications", icon=":material/notifications:"),
-])
+]
+# The pages, unlisted, before the login page too: else Streamlit forgets the page the address names
+# (a link to Approvals, say) and the login leads to the default page instead.
+st.navigation(pages, position="hidden")
+identity = actor()  # with access: in the policy, nobody goes past the login page without logging in
+navigation = st.navigation(pages)
 with st.sidebar:
     if policy().settings.access is not None:
         render_signed_in(identity, engine())

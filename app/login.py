@@ -16,6 +16,7 @@ import streamlit as st
 
 from app import access, settings
 from app.access import AccessDenied, CodeRequired, Identity, LoginRefused
+from app.render import span
 from ledger.db import utcnow
 from policies.schema import AccessSettings
 
@@ -28,6 +29,7 @@ CHECKED = "login-checked"  # session state: when the local login was last checke
 COOKIE = "workbench_session"
 RECHECK = timedelta(seconds=15)
 CODE_WITHIN = timedelta(minutes=5)  # after the right password, how long the code may take
+LOGIN_WIDTH = 480  # pixels
 
 
 def current_identity(access_settings: AccessSettings | None, engine, now: datetime | None = None) -> Identity:
@@ -98,14 +100,15 @@ def _single_sign_on(access_settings: AccessSettings, engine, now: datetime) -> I
 
 
 def render_login(access_settings: AccessSettings, engine, now: datetime) -> None:
-    st.title("Log in")
-    if notice := st.session_state.pop(NOTICE, None):
-        st.info(notice)
-    if access_settings.oidc is not None:
-        if st.button(access_settings.oidc.label, type="primary", icon=":material/login:"):
-            st.login()
-    if access_settings.local_accounts:
-        _password_form(access_settings, engine, now)
+    with st.container(width=LOGIN_WIDTH):  # a form of two fields, not a page-wide band
+        st.title("Log in")
+        if notice := st.session_state.pop(NOTICE, None):
+            st.info(notice)
+        if access_settings.oidc is not None:
+            if st.button(access_settings.oidc.label, type="primary", icon=":material/login:"):
+                st.login()
+        if access_settings.local_accounts:
+            _password_form(access_settings, engine, now)
 
 
 def _password_form(access_settings: AccessSettings, engine, now: datetime) -> None:
@@ -167,7 +170,7 @@ def confirm_again(access_settings: AccessSettings, engine, identity: Identity, k
         return None
     with st.form(f"{key}-step-up"):
         st.markdown(f"**Confirm it is you, {identity.name}**: approving a disruptive action takes a login younger "
-                    f"than {access_settings.step_up_after.total_seconds() / 60:g} minutes.")
+                    f"than {span(access_settings.step_up_after.total_seconds())}.")
         password = st.text_input("Password", type="password", key=f"{key}-password")
         code = st.text_input("Code from your authenticator app (if you have one)", max_chars=8, key=f"{key}-code")
         if not st.form_submit_button("Confirm", type="primary"):

@@ -43,7 +43,8 @@ def current_identity(access_settings: AccessSettings | None, engine, now: dateti
     token = st.session_state.get(TOKEN)
     if identity is not None and token and now - st.session_state.get(CHECKED, now) >= RECHECK:
         identity = _from_ledger(engine, token, now)
-    if identity is None and (token := st.context.cookies.get(COOKIE)):
+    # to_dict(): the cookies the browser sent, and no others (AppTest's stand-in answers any name)
+    if identity is None and (token := st.context.cookies.to_dict().get(COOKIE)):
         identity = _from_ledger(engine, token, now)
     if identity is None and access_settings.oidc is not None and st.user.get("is_logged_in"):
         identity = _single_sign_on(access_settings, engine, now)

@@ -17,7 +17,7 @@ import streamlit as st
 from app import access, settings
 from app.access import AccessDenied, CodeRequired, Identity, LoginRefused
 from app.render import span
-from ledger.db import utcnow
+from ledger import db
 from policies.schema import AccessSettings
 
 SESSION = "identity"  # session state: the logged-in Identity
@@ -37,7 +37,7 @@ def current_identity(access_settings: AccessSettings | None, engine, now: dateti
     script stops here."""
     if access_settings is None:
         return access.box_identity()
-    now = now or utcnow()
+    now = now or db.utcnow()
     _send_cookie(access_settings)
     identity: Identity | None = st.session_state.get(SESSION)
     token = st.session_state.get(TOKEN)
@@ -154,7 +154,7 @@ def render_signed_in(identity: Identity, engine) -> None:
     """The sidebar's line: who is logged in and as what, and the way out."""
     st.caption(f":material/person: **{identity.name}** · {identity.role}")
     if st.button("Log out", key="logout", icon=":material/logout:"):
-        end_session(engine, identity, utcnow(), "You logged out.")
+        end_session(engine, identity, db.utcnow(), "You logged out.")
         if identity.via == "single sign-on":
             st.stop()  # st.logout() is sending the browser to the provider: a rerun would drop that redirect
         st.rerun()
@@ -167,7 +167,7 @@ def confirm_again(access_settings: AccessSettings, engine, identity: Identity, k
         st.warning("Sign in again to approve this: your sign-in is older than the policy allows for a disruptive "
                    "action.")
         if st.button("Sign in again", key=f"{key}-sso"):
-            end_session(engine, identity, utcnow(), "Sign in again to approve the disruptive action.")
+            end_session(engine, identity, db.utcnow(), "Sign in again to approve the disruptive action.")
         return None
     with st.form(f"{key}-step-up"):
         st.markdown(f"**Confirm it is you, {identity.name}**: approving a disruptive action takes a login younger "
@@ -178,7 +178,7 @@ def confirm_again(access_settings: AccessSettings, engine, identity: Identity, k
             return None
     try:
         renewed = access.log_in(engine, access_settings, settings.resolve().data_dir, identity.name, password,
-                                code or None, utcnow())
+                                code or None, db.utcnow())
     except LoginRefused as exc:
         st.error(str(exc))
         return None

@@ -6,7 +6,7 @@ Refreshes itself. The worker runs what is approved; nothing runs from this page.
 import streamlit as st
 
 from app.requests_ui import parameters_text, render_request
-from app.ui import engine, error_boundary, render_confirmation
+from app.ui import engine, error_boundary, may, render_confirmation
 from ledger import queries
 from ledger.db import utcnow
 from ledger.lifecycle import RequestStatus
@@ -41,7 +41,7 @@ def render_approvals() -> None:
     with error_boundary("Loading action requests"):
         rows = queries.list_action_requests(engine())
         pending = [r for r in rows if r.status == RequestStatus.PENDING]
-        st.subheader(f"Waiting for you ({len(pending)})")
+        st.subheader(f"{'Waiting for you' if may('approver') else 'Waiting for an approver'} ({len(pending)})")
         if not pending:
             st.info("No action request is waiting for a decision.")
         for item in pending:

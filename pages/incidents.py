@@ -123,7 +123,7 @@ def render_detail(detail: queries.IncidentDetail, now: datetime) -> None:
     if may("operator"):
         render_actions(detail)
     for request in queries.list_action_requests(engine(), statuses=[RequestStatus.PENDING], incident_id=detail.id):
-        st.markdown("**Waiting for your decision**")
+        st.markdown("**Waiting for your decision**" if may("approver") else "**Waiting for an approver's decision**")
         render_request(request, now, with_incident=False)
     render_picture(detail, now)
     timeline, evidence, findings, observations, hypotheses, sent, review = st.tabs(

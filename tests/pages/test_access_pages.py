@@ -137,7 +137,8 @@ def test_a_viewer_is_offered_no_action_where_an_operator_is(engine, waiting, rol
     if role == "viewer":  # besides logging out, only what reads: the review notebook run for a report
         assert buttons(at) == {"logout", f"run-review-{incident}"}
     assert ("Was this worth an alert?" in texts(at.markdown)) == (role == "operator")
-    assert "An approver decides this request." in texts(at.caption)  # neither decides a request
+    assert "**Waiting for an approver's decision**" in texts(at.markdown)  # neither decides a request
+    assert "An approver decides this request." in texts(at.caption)
     assert not buttons(at) & {f"FormSubmitter:decide-{request}-Approve", f"FormSubmitter:decide-{request}-Reject"}
 
     at = run(at.switch_page("../pages/silences.py"))
@@ -145,6 +146,7 @@ def test_a_viewer_is_offered_no_action_where_an_operator_is(engine, waiting, rol
     assert ([tab.label for tab in at.tabs] == ["New silence", "New maintenance window"]) == (role == "operator")
 
     at = run(at.switch_page("../pages/approvals.py"))
+    assert texts(at.subheader).startswith("Waiting for an approver (1)")
     assert f"**#{request} restart-web**" in texts(at.markdown)
     assert "An approver decides this request." in texts(at.caption)
     assert not at.text_input and buttons(at) <= {"logout"}

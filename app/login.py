@@ -143,9 +143,9 @@ def _password_form(access_settings: AccessSettings, engine, now: datetime) -> No
 
 
 def end_session(engine, identity: Identity, now: datetime, notice: str) -> None:
-    access.record_logout(engine, identity, now, st.session_state.pop(TOKEN, None))
-    st.session_state.pop(SESSION, None)
-    st.session_state.update({NOTICE: notice, SEND_COOKIE: ""})
+    access.record_logout(engine, identity, now, st.session_state.get(TOKEN))
+    st.session_state.clear()  # nothing of this login (an open dialog, an approval waiting for its step-up) is left
+    st.session_state.update({NOTICE: notice, SEND_COOKIE: ""})  # to whoever logs in next at this browser
     if identity.via == "single sign-on":
         st.logout()
 

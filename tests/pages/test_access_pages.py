@@ -16,7 +16,9 @@ from app.access import Identity
 from app.cli.serve import STREAMLIT_APP
 from app.incident_dialogs import OPEN
 from app.login import SESSION
+from app.requests_ui import STEP_UP
 from app.settings import ENV_DATA, ENV_DB, ENV_POLICY
+from app.ui import CONFIRMATION
 from ledger import queries
 from ledger.db import open_ledger, sqlite_url, utcnow
 from remediation import flow
@@ -34,7 +36,7 @@ actions:
     postures: [demo]
     enabled: true
 """
-NAMES = {"viewer": "vera", "operator": "otto"}
+NAMES = {"viewer": "vera", "operator": "otto", "approver": "april"}
 SILENCE_FORMS = {"FormSubmitter:silence-form-Create silence", "FormSubmitter:maintenance-form-Create maintenance window"}
 
 
@@ -172,3 +174,15 @@ def test_an_action_forged_through_a_viewers_session_is_refused_and_changes_nothi
     assert (after.state, after.timeline) == (before.state, before.timeline)
     assert queries.list_silences(engine, utcnow(), include_expired=True) == []
 
+
+
+def test_logging_out_leaves_nothing_of_the_login_to_the_next(engine, waiting):
+    """A dialog left open, an approval waiting for its step-up, the last confirmation: none of them
+    is waiting for whoever logs in next at this browser."""
+    incident, request = waiting
+    at = incident_page("approver", incident, **{OPEN: ("resolve", incident), STEP_UP: (request, "april's reason"),
+                                                CONFIRMATION: "Incident #1 is now triaged"})
+    assert "Confirm it is you, april" in texts(at.markdown)
+    at = run(at.button(key="logout").click())
+    assert texts(at.title) == "Log in" and texts(at.info) == "You logged out."
+    assert [key for key in (SESSION, OPEN, STEP_UP, CONFIRMATION) if key in at.session_state] == []

@@ -93,6 +93,9 @@ def render_decision(item: queries.ActionRequestItem) -> None:
         if confirm_again(policy().settings.access, engine(), actor(), key=f"confirm-{item.id}") is not None:
             with error_boundary(f"Approve action request #{item.id}"):
                 decide(item.id, "approve", waiting[1])
+        elif st.button("Cancel", key=f"cancel-{item.id}", help="Back to approve or reject"):
+            st.session_state.pop(STEP_UP, None)  # confirming would approve: without this, no way to reject
+            st.rerun()
         return
     with st.form(f"decide-{item.id}"):
         reason = st.text_input("Reason", key=f"reason-{item.id}", placeholder="why (kept on the timeline)")

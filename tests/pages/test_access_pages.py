@@ -186,3 +186,15 @@ def test_logging_out_leaves_nothing_of_the_login_to_the_next(engine, waiting):
     at = run(at.button(key="logout").click())
     assert texts(at.title) == "Log in" and texts(at.info) == "You logged out."
     assert [key for key in (SESSION, OPEN, STEP_UP, CONFIRMATION) if key in at.session_state] == []
+
+
+def test_an_approval_waiting_for_its_step_up_can_be_called_off_and_the_request_rejected(engine, waiting):
+    incident, request = waiting
+    at = incident_page("approver", incident, **{STEP_UP: (request, "april's reason")})
+    assert f"FormSubmitter:decide-{request}-Reject" not in buttons(at)  # confirming would approve it
+    at = run(at.button(key=f"cancel-{request}").click())
+    assert STEP_UP not in at.session_state
+    at.text_input(key=f"reason-{request}").input("not now")
+    run(at.button(key=f"FormSubmitter:decide-{request}-Reject").click())
+    rejected = queries.action_request(engine, request)
+    assert (rejected.status, rejected.decided_by, rejected.decision_reason) == ("rejected", "april", "not now")

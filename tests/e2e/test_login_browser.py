@@ -169,6 +169,8 @@ def test_a_viewer_sees_no_action_and_an_operator_does(workbench, page, screensho
     expect(page.get_by_role("tab", name="Findings")).to_be_visible()  # the page is drawn down to its tabs
     for name in [*INCIDENT_ACTIONS, "Approve", "Reject", "Record"]:
         expect(button(page, name)).to_have_count(0)
+    plan = f"POST http://127.0.0.1:{workbench.demo_port}/fault?mode=none"
+    expect(page.get_by_text(plan)).to_be_visible(timeout=UI_TIMEOUT_MS)  # a code block is drawn a moment later
     page.screenshot(path=screenshots / "viewer-incident.png", full_page=True)
     page.get_by_role("tab", name="Findings").click()
     expect(page.get_by_text("Was this worth an alert?")).to_have_count(0)

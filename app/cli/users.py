@@ -81,11 +81,13 @@ def _manager(paths: Paths) -> None:
 def _password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise WorkbenchError("no terminal to ask the password on: pipe it with --password-stdin")
     try:
         first = getpass.getpass("Password: ")
         if getpass.getpass("Again: ") != first:
             raise WorkbenchError("the two passwords differ")
-    except EOFError:
+    except (EOFError, OSError):
         raise WorkbenchError("no password given (use --password-stdin to pipe one)") from None
     return first
 

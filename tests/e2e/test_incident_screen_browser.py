@@ -73,7 +73,8 @@ def test_the_incident_screen_from_healthy_to_failing_to_resolved(workbench, page
         expect(page).to_have_url(f"{workbench.ui_url}?incident={incident.id}")
         page.get_by_role("button", name="Silence this…").click()
         dialog = page.get_by_role("dialog")
-        expect(dialog.get_by_role("textbox", name="Matchers")).to_have_value('service="demo"\ntarget="demo-web"')
+        expect(dialog.get_by_role("textbox", name="Matchers")).to_have_value('service="demo"\ntarget="demo-web"',
+                                                                               timeout=UI_TIMEOUT_MS)
         expect(dialog.get_by_text("1 firing finding(s), 1 target(s) of the policy")).to_be_visible()
         dialog.get_by_role("textbox", name="Comment").fill("deploying the fix")
         page.screenshot(path=screenshots / "incident-silence-this.png", full_page=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from app.access import Identity, StepUpRequired, require
+from app.render import span
 from hypotheses import refine
 from hypotheses.imports import ImportReport as DecisionsReport
 from hypotheses.imports import import_decisions
@@ -118,13 +119,9 @@ def approve(engine: Engine, policy: Policy, data_dir: Path, request_id: int, *, 
     if (access is not None and action is not None and action.risk == "disruptive" and actor.authenticated_at
             and now - actor.authenticated_at > access.step_up_after):
         raise StepUpRequired(f"approving the disruptive action {request.action!r} takes a login younger than "
-                             f"{_minutes(access.step_up_after)}: confirm who you are again")
+                             f"{span(access.step_up_after.total_seconds())}: confirm who you are again")
     key = signing_key(policy.settings.approval_key_env, data_dir)
     return flow.approve(engine, policy, key, request_id, actor=actor.name, reason=reason, now=now)
-
-
-def _minutes(length) -> str:
-    return f"{length.total_seconds() / 60:g} min"
 
 
 def reject(engine: Engine, request_id: int, *, actor: Identity, reason: str, now: datetime) -> ActionRequest:

@@ -176,7 +176,7 @@ def test_who_proposed_does_not_approve_unless_the_policy_allows(engine, proposed
 def test_a_disruptive_approval_asks_for_a_fresh_login(engine, proposed, tmp_path):
     policy, request_id = proposed
     stale = Identity("bob", "approver", "web app", NOW - timedelta(minutes=11))
-    with pytest.raises(StepUpRequired, match="a login younger than 10 min"):
+    with pytest.raises(StepUpRequired, match="a login younger than 10m: confirm"):
         operator.approve(engine, policy, tmp_path, request_id, actor=stale, reason="go", now=NOW)
     with read_session(engine) as session:
         assert actions.action_request(session, request_id).status == "pending"

@@ -1,5 +1,6 @@
 """The overview: every service the workbench watches with one status colour, and each of its
-targets and rules with its state, last result and uptime over 24 hours and 30 days."""
+targets and rules with its state, last result and uptime over 24 hours and 30 days; with a fleet,
+its workers."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import streamlit as st
 from app import settings
 from app.render import relative
 from app.ui import engine, policy
-from ledger import db, overview
+from ledger import db, overview, queries
 from ledger.rollups import Rollups
 from ledger.samples import SampleStore
 
@@ -25,7 +26,40 @@ def load() -> list[overview.ServiceHealth]:
     return overview.overview(engine(), rollups, policy(), db.utcnow())
 
 
+@st.cache_data(ttl=TTL, show_spinner=False)
+def load_workers() -> list[queries.FleetWorkerItem]:
+    fleet = policy().settings.fleet
+    return [] if fleet is None else queries.fleet_workers(engine(), db.utcnow(), fleet.dead_after)
+
+
 def render_overview() -> None:
+    workers = load_workers()
+    silent = [w.name for w in workers if w.silent]
+    if silent:
+        several = len(silent) > 1
+        st.error(f"{len(silent)} worker{'s' if several else ''} of the fleet silent: {', '.join(silent)}; "
+                 f"{'their' if several else 'its'} buckets go to the others (Workers, below)", icon=":material/error:")
+    render_services()
+    if workers:
+        render_workers(workers)
+
+
+def render_workers(workers: list[queries.FleetWorkerItem]) -> None:
+    """The fleet's workers: where, whether alive, what they hold and how fast they go."""
+    now = db.utcnow()
+    st.subheader("Workers")
+    digests = {w.policy_digest for w in workers if not w.stopped_at and not w.silent}
+    if len(digests) > 1:
+        st.warning("The live workers run different policy files (see the policy column).", icon=":material/warning:")
+    st.dataframe(
+        [{"state": "stopped" if w.stopped_at else "silent" if w.silent else "live", "name": w.name,
+          "location": w.location, "host": w.host, "heartbeat": relative(w.heartbeat_at, now), "house": w.house,
+          "buckets": w.buckets, "targets": w.targets, "probes/s": w.probes_per_second,
+          "lag p99 (s)": w.lag_p99_seconds, "policy": w.policy_digest} for w in workers],
+        hide_index=True, width="stretch")
+
+
+def render_services() -> None:
     services = load()
     if not services:
         st.info("Nothing is watched yet: add targets (targets.yaml) or rules (rules.yaml) to the policy and start "

@@ -21,7 +21,7 @@ bench starts is stopped on exit. It measures:
    times, round-robin, each in its own child process; medians and the ratio to
    blackbox-exporter are printed.
 2. schedule lag: APScheduler as app/worker/jobs.py builds it (coalesce, max_instances=1,
-   misfire_grace_time=interval), first runs at ``utcnow() + app.worker.jobs.spread(name,
+   misfire_grace_time=interval), first runs at ``utcnow() + app.worker.buckets.spread(name,
    interval)``, ``--sched-targets`` (10,000) targets at 60 s, each job a real probe of the
    target (``probes.cycle.probe``) through ``ProbeClient(max_connections)``; lag = planned
    run time -> job start, over a 75 s window. The old behaviour (all first runs at
@@ -291,7 +291,7 @@ def run_sched(args) -> None:
     )
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-    from app.worker.jobs import spread
+    from app.worker.buckets import spread
     from ledger.db import utcnow
     from probes.context import ProbeClient, ProbeContext
     from probes.cycle import probe

@@ -8,6 +8,13 @@ write transaction takes a transaction-level advisory lock first, so writers take
 the same way and the repository's read-then-write steps never act on a stale row (under
 READ COMMITTED a finding could otherwise fold into an incident resolved meanwhile).
 
+The writes a fleet makes all the time (probe results, threshold state, heartbeats, sample
+batches) do not take turns: ``write_session(engine, turns=False)`` begins without the lock,
+each such write locks the rows it changes (``SELECT ... FOR UPDATE``, unique keys for what it
+creates), and takes its turn (``take_turn``) only when it goes on to change incidents, the
+rare step. A deadlock between a row lock and the turn (PostgreSQL ends one of the two
+transactions) is retried by ``retry_deadlock``.
+
 The SQLite ledger is its owner's alone: a data directory make_engine creates is 0700 and a
 ledger file it creates is 0600 (SQLite gives the -wal and -shm files the same mode);
 directories and files that already exist keep theirs. Schema migrations are Alembic
@@ -25,9 +32,12 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
-from sqlalchemy import Engine, event, make_url
+from psycopg import errors
+from sqlalchemy import Engine, event, make_url, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
 
 from ledger import migrations
@@ -35,6 +45,7 @@ from ledger import migrations
 BUSY_TIMEOUT_MS = 15_000
 POSTGRES_WRITE_LOCK = 0x5E1ED6E5  # pg_advisory_xact_lock key of the ledger's write lock
 SECRETS_OPTION = "ledger_secrets"  # the execution option that carries with_secrets' source
+T = TypeVar("T")
 
 
 def utcnow() -> datetime:
@@ -91,8 +102,27 @@ def _sqlite_begin(conn: Connection) -> None:
 
 
 def _postgres_begin(conn: Connection) -> None:
-    if conn.get_execution_options().get("ledger_write"):
+    if conn.get_execution_options().get("ledger_write") == "turns":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({POSTGRES_WRITE_LOCK})")
+
+
+def take_turn(session: Session) -> None:
+    """In a ``write_session(engine, turns=False)``: from here on, take turns with every other
+    writer (as a plain write session does from its start)."""
+    if session.get_bind().dialect.name == "postgresql" and not session.info.get("turn"):
+        session.exec(text(f"SELECT pg_advisory_xact_lock({POSTGRES_WRITE_LOCK})"))
+        session.info["turn"] = True
+
+
+def retry_deadlock(write: Callable[[], T], attempts: int = 3) -> T:
+    """``write()`` (one whole transaction), again if PostgreSQL ended it to break a deadlock."""
+    for attempt in range(attempts):
+        try:
+            return write()
+        except OperationalError as exc:
+            if not isinstance(exc.orig, errors.DeadlockDetected) or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def with_secrets(engine: Engine, secrets: Callable[[], Iterable[str]]) -> Engine:
@@ -108,9 +138,10 @@ def known_secrets(session: Session) -> frozenset[str]:
 
 
 @contextmanager
-def write_session(engine: Engine) -> Iterator[Session]:
-    """A session whose transaction holds the write lock from its first statement; commits on exit."""
-    with Session(engine.execution_options(ledger_write=True), expire_on_commit=False) as session:
+def write_session(engine: Engine, turns: bool = True) -> Iterator[Session]:
+    """A session whose transaction holds the write lock from its first statement; commits on exit.
+    ``turns=False``: on PostgreSQL, only the rows it locks, until ``take_turn`` (see the module's text)."""
+    with Session(engine.execution_options(ledger_write="turns" if turns else "rows"), expire_on_commit=False) as session:
         with session.begin():
             yield session
 
@@ -130,6 +161,6 @@ def open_ledger(url: str) -> Engine:
     with engine.connect() as conn:
         current = migrations.is_current(conn)
     if not current:
-        with engine.execution_options(ledger_write=True).begin() as conn:
+        with engine.execution_options(ledger_write="turns").begin() as conn:
             migrations.upgrade(conn)
     return engine

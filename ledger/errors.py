@@ -3,7 +3,8 @@
     WorkbenchError                 (policies.errors)
     └── LedgerError                the ledger cannot do what was asked
         ├── NotFound               no incident (or other row) with that id
-        └── TransitionRefused      the lifecycle table does not allow that change
+        ├── TransitionRefused      the lifecycle table does not allow that change
+        └── WorkerNameTaken        a live worker of the fleet already has that name
 """
 
 from __future__ import annotations
@@ -20,4 +21,8 @@ class NotFound(LedgerError):
 
 
 class TransitionRefused(LedgerError):
+    pass
+
+
+class WorkerNameTaken(LedgerError):
     pass

@@ -24,6 +24,7 @@ from ledger.tables import (
     Evidence,
     Finding,
     FindingFeedback,
+    FleetWorker,
     HypothesisRun,
     Incident,
     LogCursor,
@@ -653,3 +654,51 @@ def api_tokens(engine: Engine) -> list[ApiTokenItem]:
     with read_session(engine) as session:
         return [ApiTokenItem.model_validate(row, from_attributes=True)
                 for row in session.exec(select(ApiToken).order_by(ApiToken.name)).all()]
+
+
+def recorded_runs(engine: Engine, slot_keys: dict[str, str]) -> set[str]:
+    """Which of the targets in ``slot_keys`` (target -> its run's slot key) have that run recorded."""
+    if not slot_keys:
+        return set()
+    with read_session(engine) as session:
+        rows = session.exec(select(Observation.target, Observation.slot_key).where(
+            col(Observation.target).in_(list(slot_keys)), col(Observation.slot_key).in_(set(slot_keys.values())))).all()
+    return {target for target, key in rows if slot_keys.get(target) == key}
+
+
+def live_locations(engine: Engine, since: datetime) -> set[str]:
+    """The locations with a worker that heartbeat since ``since`` and did not stop."""
+    with read_session(engine) as session:
+        return set(session.exec(select(FleetWorker.location).where(
+            col(FleetWorker.heartbeat_at) >= since, col(FleetWorker.stopped_at).is_(None))).all())
+
+
+class FleetWorkerItem(BaseModel):
+    """A worker of the fleet as ``workbench workers list`` and the Overview page show it."""
+
+    name: str
+    location: str
+    host: str
+    pid: int
+    started_at: datetime
+    heartbeat_at: datetime
+    stopped_at: datetime | None
+    house: bool
+    buckets: int
+    targets: int
+    probes_per_second: float
+    lag_p99_seconds: float
+    policy_digest: str
+    silent: bool  # no heartbeat for fleet.dead_after, and it did not stop on purpose
+
+
+def fleet_workers(engine: Engine, now: datetime, dead_after) -> list[FleetWorkerItem]:
+    """The fleet's workers, by location and name: the live ones, the silent ones, the stopped ones."""
+    with read_session(engine) as session:
+        rows = session.exec(select(FleetWorker).order_by(FleetWorker.location, FleetWorker.name)).all()
+        items = []
+        for row in rows:
+            times = {name: as_utc(getattr(row, name)) for name in ("started_at", "heartbeat_at")}
+            items.append(FleetWorkerItem(**{**row.model_dump(exclude={"dead_finding_id"}), **times},
+                                         silent=row.stopped_at is None and now - times["heartbeat_at"] > dead_after))
+        return items

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import duckdb
 import polars as pl
@@ -242,6 +242,14 @@ class SegmentStore:
         return span[0] // self.period.ms == span[1] // self.period.ms
 
 
+class SampleSink(Protocol):
+    """Where a probe's samples go: the store itself, or the ledger on their way to it (a fleet worker)."""
+
+    def append(self, samples: Iterable[Sample]) -> None: ...
+
+    def flush(self) -> int: ...
+
+
 class SampleStore(SegmentStore):
     """Raw samples: appended from any thread, written as one segment per day per flush."""
 
@@ -259,7 +267,7 @@ class SampleStore(SegmentStore):
         at once; return how many. Importing the same history twice keeps one copy."""
         if not samples:
             return 0
-        frame = _to_frame(samples).unique(["name", "labels", "ts"], keep="first", maintain_order=True)
+        frame = to_frame(samples).unique(["name", "labels", "ts"], keep="first", maintain_order=True)
         since, until = frame["ts"].min(), frame["ts"].max()
         names = frame["name"].unique().to_list()
         held = self.query(f"SELECT name, labels, ts FROM samples WHERE ts BETWEEN ? AND ? AND name IN "
@@ -277,7 +285,7 @@ class SampleStore(SegmentStore):
             batch, self._buffer = self._buffer, []
         if not batch:
             return 0
-        self.write(_to_frame(batch))
+        self.write(to_frame(batch))
         return len(batch)
 
 
@@ -296,7 +304,7 @@ def series_labels(labels: dict[str, str]) -> str:
     return json.dumps(labels, sort_keys=True, separators=(",", ":"))
 
 
-def _to_frame(batch: list[Sample]) -> pl.DataFrame:
+def to_frame(batch: list[Sample]) -> pl.DataFrame:
     return pl.DataFrame(
         {
             "ts": [s.at for s in batch],

@@ -23,6 +23,60 @@ class Observation(SQLModel, table=True):
     error: str | None = None
     checks: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     values: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    location: str | None = None  # the location of the worker that probed (several workers); None: the only one
+    # which run this was, for runs the fleet schedules: "<slot start, epoch seconds>", and "@<location>" for a
+    # target probed from several; a run taken up twice (a lease that ran out) is recorded once
+    slot_key: str | None = None
+
+    __table_args__ = (Index("uq_observation_slot", "target", "slot_key", unique=True),)
+
+
+class LocationState(SQLModel, table=True):
+    """Threshold state of a target probed from several locations, per location: the target's
+    finding (in target_state) opens when a quorum of locations is failing."""
+
+    __tablename__ = "location_state"
+    target: str = Field(primary_key=True)
+    location: str = Field(primary_key=True)
+    consecutive_failures: int = 0
+    consecutive_successes: int = 0
+    failing: bool = False
+    last_ok: bool | None = None
+    last_error: str | None = None
+    last_observed_at: datetime | None = None
+
+
+class FleetWorker(SQLModel, table=True):
+    """A worker of a fleet sharing the ledger: where it runs, when it last said it was alive, and
+    what it did over its last heartbeat; ``dead_finding_id`` is the open finding its silence raised."""
+
+    __tablename__ = "fleet_worker"
+    name: str = Field(primary_key=True)
+    location: str
+    host: str
+    pid: int
+    started_at: datetime
+    heartbeat_at: datetime = Field(index=True)
+    stopped_at: datetime | None = None
+    house: bool = False  # holds the house duties (detectors, rollups, notifications, ...)
+    buckets: int = 0  # buckets running at the last heartbeat
+    targets: int = 0  # targets in them
+    probes_per_second: float = 0.0
+    lag_p99_seconds: float = 0.0  # schedule lag of its runs over the last heartbeat
+    policy_digest: str = ""
+    dead_finding_id: int | None = Field(default=None, foreign_key="finding.id")
+
+
+class SampleBatch(SQLModel, table=True):
+    """Samples a fleet worker flushed, as one Parquet file, waiting for the worker that holds
+    the samples store to take them in."""
+
+    __tablename__ = "sample_batch"
+    id: int | None = Field(default=None, primary_key=True)
+    worker: str
+    created_at: datetime
+    rows: int
+    data: bytes
 
 
 class TargetState(SQLModel, table=True):

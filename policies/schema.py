@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from policies.conditions import Condition
 
 Severity = Literal["info", "warning", "critical"]
-SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}  # how bad, for "the highest of"
+SEVERITIES = ("info", "warning", "critical")
+SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}  # how bad, for "the highest of"
 Posture = Literal["demo", "staging", "production"]  # where the workbench runs (settings: posture)
 Role = Literal["viewer", "operator", "approver"]
 ROLES: tuple[Role, ...] = ("viewer", "operator", "approver")  # each may do what the ones before it may
@@ -99,6 +100,13 @@ class _TargetBase(Strict):
     enabled: bool = Field(default=True, description="false keeps the target in the file but never probes it")
     parent: str | None = Field(default=None, pattern=_NAME, description="a target this one depends on: while "
                                "the parent has an open incident, this target's findings are suppressed")
+    locations: list[Annotated[str, Field(pattern=_NAME)]] = Field(
+        default_factory=list, description="worker locations that each probe it every interval (several workers, "
+        "docs/fleet.md); empty: once per interval, from any one")
+    quorum: int | None = Field(default=None, ge=1, description="locations that must fail for the incident (default: "
+                               "a majority of locations)")
+    partial_severity: Severity | None = Field(default=None, description="severity of the finding while fewer than "
+                                              "quorum locations fail (default: one step below severity)")
 
     @field_validator("interval", mode="before")
     @classmethod
@@ -132,6 +140,25 @@ class _TargetBase(Strict):
         if self.timeout is not None and self.timeout > self.interval:
             raise ValueError(f"timeout ({self.timeout}) must not exceed interval ({self.interval})")
         return self
+
+    @model_validator(mode="after")
+    def _quorum_of_locations(self) -> "_TargetBase":
+        require_unique(self.locations, "location")
+        if self.quorum is not None and self.quorum > max(1, len(self.locations)):
+            raise ValueError(f"quorum {self.quorum} is more than the {len(self.locations)} locations listed")
+        return self
+
+    @property
+    def location_quorum(self) -> int:
+        """Locations that must fail for the incident: ``quorum``, or a majority of ``locations``."""
+        return self.quorum or len(self.locations) // 2 + 1
+
+    @property
+    def lower_severity(self) -> str:
+        """The severity of a finding from fewer than quorum locations."""
+        if self.partial_severity is not None:
+            return self.partial_severity
+        return SEVERITIES[max(0, SEVERITY_RANK[self.severity] - 1)]
 
     @cached_property
     def parsed_conditions(self) -> tuple[Condition, ...]:
@@ -359,6 +386,37 @@ class AccessSettings(Strict):
         return self
 
 
+class FleetSettings(Strict):
+    """Several workers, on one host or many, sharing the PostgreSQL ledger (docs/fleet.md)."""
+
+    bucket_size: int = Field(default=500, ge=1, le=100_000, description="most targets in one bucket, the unit "
+                             "of work a worker takes from the queue")
+    window: timedelta = Field(default=timedelta(seconds=10), description="an interval is cut into windows of this "
+                              "length; a bucket holds targets whose run falls in the same window")
+    heartbeat: timedelta = Field(default=timedelta(seconds=5), description="how often a worker says it is alive "
+                                 "and plans the buckets of the coming windows")
+    lease: timedelta = Field(default=timedelta(seconds=20), description="a bucket, or the house duties, whose "
+                             "worker stopped heartbeating is taken by another after this")
+    dead_after: timedelta = Field(default=timedelta(seconds=60), description="a worker silent this long opens a "
+                                  "fleet incident (one per worker)")
+    max_buckets: int = Field(default=64, ge=2, le=10_000, description="buckets one worker runs at once")
+
+    @field_validator("window", "heartbeat", "lease", "dead_after", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> timedelta:
+        return parse_duration(value)
+
+    @model_validator(mode="after")
+    def _lease_outlives_heartbeats(self) -> FleetSettings:
+        if self.lease < 2 * self.heartbeat:
+            raise ValueError(f"lease ({format_duration(self.lease)}) must be at least two heartbeats "
+                             f"({format_duration(2 * self.heartbeat)})")
+        if self.dead_after < self.lease:
+            raise ValueError(f"dead_after ({format_duration(self.dead_after)}) must not be shorter than lease "
+                             f"({format_duration(self.lease)})")
+        return self
+
+
 class SettingsFile(Strict):
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="most bytes of a body a probe reads")
     max_connections: int = Field(default=100, ge=1, description="connection pool size of the probe client")
@@ -369,6 +427,8 @@ class SettingsFile(Strict):
     mcp: AssistantSettings = Field(default_factory=AssistantSettings)
     access: AccessSettings | None = Field(default=None, description="login and roles (docs/security.md); without "
                                           "it the web app serves loopback only, as the OS user")
+    fleet: FleetSettings | None = Field(default=None, description="several workers share the PostgreSQL ledger "
+                                        "(docs/fleet.md); without it one worker probes every target")
     ingest_token_env: str = Field(default="WORKBENCH_INGEST_TOKEN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
                                   description="environment variable whose value, when set, the alert "
                                               "webhook requires as a bearer token")
@@ -393,10 +453,10 @@ class SettingsFile(Strict):
     action_output_max_bytes: int = Field(default=65_536, ge=1024, description="most bytes of an action's output "
                                          "kept")
 
-    @field_validator("access", mode="before")
+    @field_validator("access", "fleet", mode="before")
     @classmethod
-    def _access_with_defaults(cls, value: object) -> object:
-        """``access:`` written alone (YAML's null) turns login on with every default."""
+    def _section_with_defaults(cls, value: object) -> object:
+        """``access:`` (or ``fleet:``) written alone (YAML's null) turns it on with every default."""
         return {} if value is None else value
 
     @field_validator("policy_reload_interval", "samples_flush_interval", "approval_expiry", "remediation_interval",

@@ -68,7 +68,8 @@ class ProbeContext:
         if verify_tls:
             return self.client
         if self._unverified is None:
-            self._unverified = ProbeClient(UNVERIFIED_MAX_CONNECTIONS, verify=False, keepalive=False)
+            self._unverified = ProbeClient(UNVERIFIED_MAX_CONNECTIONS, verify=False, keepalive=False,
+                                           user_agent=self.client.user_agent)
         return self._unverified
 
     def verifying_context(self) -> ssl.SSLContext:
@@ -102,8 +103,10 @@ class ProbeClient:
     eighth of the probes per second (bench/probe_throughput.py). Callers bound each request
     with their own deadline; ``certificate`` gives the certificate a TLS server presented."""
 
-    def __init__(self, max_connections: int, *, verify: bool | ssl.SSLContext = True, keepalive: bool = True):
+    def __init__(self, max_connections: int, *, verify: bool | ssl.SSLContext = True, keepalive: bool = True,
+                 user_agent: str = USER_AGENT):
         self.max_connections, self.verify, self.keepalive = max_connections, verify, keepalive
+        self.user_agent = user_agent
         self._connector: _CertificateConnector | None = None
         self._session: aiohttp.ClientSession | None = None
 
@@ -112,7 +115,7 @@ class ProbeClient:
         if self._session is None:
             self._connector = _CertificateConnector(ssl=self.verify, limit=self.max_connections,
                                                     force_close=not self.keepalive)
-            self._session = aiohttp.ClientSession(connector=self._connector, headers={"User-Agent": USER_AGENT},
+            self._session = aiohttp.ClientSession(connector=self._connector, headers={"User-Agent": self.user_agent},
                                                   timeout=aiohttp.ClientTimeout(total=None), trust_env=False)
         return self._session
 

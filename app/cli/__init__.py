@@ -23,11 +23,12 @@ from app.cli import (
     services,
     silences,
     users,
+    workers,
 )
 from policies.errors import PolicyError, WorkbenchError, one_line
 
 COMMAND_GROUPS = (serve, probe, incidents, notebook, services, rules, samples, routing, silences, approvals, channels,
-                  users, policy)
+                  users, workers, policy)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sys
 
 import httpx
@@ -14,11 +15,13 @@ from app.access import LOOPBACK, beyond_loopback_refused, streamlit_auth_file
 from app.demo import MODES as FAULTS
 from app.demo import make_server, set_fault
 from app.supervisor import supervise
+from app.worker.buckets import DEFAULT_LOCATION
 from ledger.db import open_ledger
 from ledger.samples import SampleStore
 from policies.errors import WorkbenchError
 from policies.loader import load_policy
 
+ENV_WORKER_NAME, ENV_LOCATION = "WORKBENCH_WORKER_NAME", "WORKBENCH_LOCATION"
 STREAMLIT_APP = settings.ROOT / "app" / "streamlit_app.py"
 
 
@@ -33,6 +36,12 @@ def register(sub) -> None:
     p.add_argument("--bind", "--host", dest="bind", default=LOOPBACK, metavar="ADDRESS", help=f"address to listen "
                    f"on (default {LOOPBACK}); beyond loopback only with access: in settings.yaml, and the webhook "
                    "then takes only a bearer token")
+    p.add_argument("--name", default=os.environ.get(ENV_WORKER_NAME), help=f"this worker's name in the fleet "
+                   f"(fleet: in settings.yaml; env {ENV_WORKER_NAME}; default the host name)")
+    p.add_argument("--location", default=os.environ.get(ENV_LOCATION), help=f"where this worker probes from, for "
+                   f"targets with locations (env {ENV_LOCATION}; default {DEFAULT_LOCATION})")
+    p.add_argument("--probes-only", action="store_true", help="take probe buckets only, never the house duties "
+                   "(a worker on a host without the samples store the web app reads)")
     p.set_defaults(handler=cmd_worker)
 
     p = sub.add_parser("ui", help="run the Streamlit web app (on 127.0.0.1 unless --bind)")
@@ -78,11 +87,17 @@ def cmd_up(args, paths: settings.Paths) -> int:
 
 
 def cmd_worker(args, paths: settings.Paths) -> int:
+    from app.worker.fleet import Member
     from app.worker.http import serve
 
     port = args.port or (int(os.environ[settings.ENV_PORT]) if os.environ.get(settings.ENV_PORT) else None)
+    member = None
+    if args.name or args.location or args.probes_only:
+        member = Member(name=args.name or socket.gethostname(), location=args.location or DEFAULT_LOCATION,
+                        house=not args.probes_only)
     try:
-        serve(paths.policy_dir, open_ledger(paths.database_url), SampleStore(paths.samples_dir), port, args.bind)
+        serve(paths.policy_dir, open_ledger(paths.database_url), SampleStore(paths.samples_dir), port, args.bind,
+              member)
     except OSError as exc:
         raise WorkbenchError(f"worker cannot serve on its port: {exc}") from exc
     return 0

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import signal
+import socket
 from pathlib import Path
 
 from aiohttp import web
@@ -19,6 +20,8 @@ from sqlalchemy import Engine
 from app import operator
 from app.access import LOOPBACK, Identity, beyond_loopback_refused, is_loopback, token_identity
 from app.answers import take_answer
+from app.worker.buckets import DEFAULT_LOCATION
+from app.worker.fleet import Member
 from app.worker.jobs import Worker
 from ledger import queries
 from ledger.db import utcnow
@@ -197,12 +200,20 @@ async def _read_body(request: web.Request) -> tuple[bytes, tuple[int, str] | Non
 
 
 def serve(policy_dir: Path, engine: Engine, store: SampleStore, port: int | None = None,
-          host: str = LOOPBACK) -> None:
-    """Run the worker until SIGINT or SIGTERM."""
+          host: str = LOOPBACK, member: Member | None = None) -> None:
+    """Run the worker until SIGINT or SIGTERM; ``member``: as one worker of a fleet."""
     holder = PolicyHolder(policy_dir, now=utcnow)
     if reason := beyond_loopback_refused(host, holder.policy.settings, "the worker"):
         raise WorkbenchError(reason)
-    worker = Worker(holder, engine, store)
+    if member is not None and holder.policy.settings.fleet is None:
+        raise WorkbenchError("--name, --location and --probes-only are for a fleet: add fleet: to settings.yaml "
+                             "(docs/fleet.md)")
+    if holder.policy.settings.fleet is not None and engine.dialect.name != "postgresql":
+        raise WorkbenchError(f"fleet: in settings.yaml needs a PostgreSQL ledger (WORKBENCH_DATABASE_URL); this "
+                             f"one is {engine.dialect.name}: remove fleet: for one worker on this ledger")
+    if holder.policy.settings.fleet is not None and member is None:
+        member = Member(name=socket.gethostname(), location=DEFAULT_LOCATION)
+    worker = Worker(holder, engine, store, member)
     asyncio.run(_serve(worker, host, port or holder.policy.settings.worker_port))
 
 
@@ -223,6 +234,8 @@ async def _serve(worker: Worker, host: str, port: int) -> None:
              "http://%s:%d", host, port)
     worker.start()
     try:
+        if worker.fleet is not None:
+            await worker.join_fleet()
         await stop.wait()
     finally:
         await runner.cleanup()  # stop listening; answer what is in flight, within STOP_GRACE

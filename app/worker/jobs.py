@@ -9,7 +9,6 @@ import logging
 import os
 import platform
 import time
-import zlib
 from datetime import timedelta
 from importlib import metadata
 
@@ -30,11 +29,14 @@ from sqlalchemy import Engine
 
 from app.answers import take_answer
 from app.worker.batching import GroupCommit
+from app.worker.buckets import spread
+from app.worker.fleet import FleetMember, Member
 from detectors.cycle import run_rules
 from hypotheses.refine import refine_due
 from learning.suggestions import suggest
 from learning.training import train
 from ledger.db import read_session, utcnow, with_secrets, write_session
+from ledger.fleet_samples import LedgerSamples, take_in
 from ledger.notifications import notification_counts
 from ledger.queries import action_request_counts, open_incident_counts
 from ledger.repo import notifications as outbox
@@ -47,8 +49,8 @@ from notifications.senders import DeliveryFailed
 from policies.channels import TelegramChannel
 from policies.holder import PolicyHolder
 from policies.secrets import redact
-from probes.context import ProbeClient, ProbeContext
-from probes.cycle import run_target
+from probes.context import USER_AGENT, ProbeClient, ProbeContext
+from probes.cycle import Run, run_target
 from probes.ingest import IngestResult, ingest_batch
 from remediation.executor import run_pass
 
@@ -56,8 +58,10 @@ log = logging.getLogger("workbench.worker")
 RELOAD_JOB, FLUSH_JOB, HOUSEKEEPING_JOB, DETECT_JOB = "policy-reload", "samples-flush", "housekeeping", "detect"
 ROLLUP_JOB, REMEDIATE_JOB = "rollups", "remediation"
 HYPOTHESES_JOB, LEARN_JOB, NOTIFY_JOB = "hypotheses", "learning", "notifications"
-HOUSE_JOBS = {HYPOTHESES_JOB, LEARN_JOB, RELOAD_JOB, FLUSH_JOB, HOUSEKEEPING_JOB, DETECT_JOB, ROLLUP_JOB, REMEDIATE_JOB,
-              NOTIFY_JOB}
+FLEET_JOB = "fleet-heartbeat"
+# what runs once for the whole ledger: on the one worker, or on the fleet's holder of the house duties
+HOUSE_DUTIES = {HYPOTHESES_JOB, LEARN_JOB, HOUSEKEEPING_JOB, DETECT_JOB, ROLLUP_JOB, REMEDIATE_JOB, NOTIFY_JOB}
+HOUSE_JOBS = HOUSE_DUTIES | {RELOAD_JOB, FLUSH_JOB, FLEET_JOB}  # every job that is not a target's
 ANSWER_RETRY = 5.0  # seconds before reading a channel's answers again after it failed
 INGEST_BATCH_PAYLOADS, INGEST_BATCH_BYTES = 256, 4 * 1024 * 1024  # the most one group commit takes
 disable_created_metrics()  # no <name>_created series beside each counter and histogram
@@ -75,10 +79,14 @@ def ends_quietly(job):
 
 
 class Worker:
-    def __init__(self, holder: PolicyHolder, engine: Engine, store: SampleStore):
+    def __init__(self, holder: PolicyHolder, engine: Engine, store: SampleStore, member: Member | None = None):
+        """``member``: this worker is one of a fleet (settings.yaml ``fleet:``, a PostgreSQL ledger)."""
         self.holder = holder
         self.engine = with_secrets(engine, lambda: holder.secrets)  # the policy in force's, masked in the ledger
         self.store = store
+        self.fleet = None if member is None else FleetMember(self, member, holder.policy.settings.fleet)
+        # a fleet worker's samples reach the store through the ledger (ledger/fleet_samples.py)
+        self.samples = store if member is None else LedgerSamples(self.engine, member.name)
         self.rollups = Rollups(store)
         self.started = time.monotonic()
         self.scheduler: AsyncIOScheduler | None = None
@@ -157,30 +165,61 @@ class Worker:
     def start(self) -> None:
         """Schedule every job on the running event loop."""
         settings = self.holder.policy.settings
-        self.ctx = ProbeContext(ProbeClient(settings.max_connections), max_body_bytes=settings.max_body_bytes,
+        # a fleet's probes say where they come from, for the target's access log
+        agent = USER_AGENT if self.fleet is None else f"{USER_AGENT} (location {self.fleet.member.location})"
+        self.ctx = ProbeContext(ProbeClient(settings.max_connections, user_agent=agent),
+                                max_body_bytes=settings.max_body_bytes,
                                 engine=self.engine)
         # a job woken late (a busy machine) still runs, once; a target's own runs allow at most its interval
         self.scheduler = AsyncIOScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1,
                                                                           "misfire_grace_time": None})
         self.scheduler.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED)
-        self._schedule_targets()
         self._add_job(self._reload, id=RELOAD_JOB, seconds=settings.policy_reload_interval.total_seconds())
         self._add_job(self._flush_samples, id=FLUSH_JOB, seconds=settings.samples_flush_interval.total_seconds())
-        self._add_job(self._housekeeping, id=HOUSEKEEPING_JOB, minutes=10, next_run_time=utcnow())
-        self._add_job(self._roll_up, id=ROLLUP_JOB, minutes=1, next_run_time=utcnow())
-        self._add_job(self._remediate, id=REMEDIATE_JOB, next_run_time=utcnow(),
-                      seconds=settings.remediation_interval.total_seconds())
+        self.http = aiohttp.ClientSession(trust_env=False)
+        if self.fleet is None:
+            self._schedule_targets()
+            self.schedule_house()
+        self.scheduler.start()
+        log.info("worker started: %d targets", len(self.enabled()))
+
+    async def join_fleet(self) -> None:
+        """Join the fleet (a worker of the same name still alive refuses it) and heartbeat."""
+        await self.fleet.join()
+        self._add_job(self.fleet.beat, id=FLEET_JOB, seconds=self.fleet.settings.heartbeat.total_seconds())
+
+    def schedule_house(self) -> None:
+        """Schedule the house duties: on the one worker, or on the fleet's holder of them."""
+        settings = self.holder.policy.settings
+        for job, options in ((self._housekeeping, {"id": HOUSEKEEPING_JOB, "minutes": 10}),
+                             (self._roll_up, {"id": ROLLUP_JOB, "minutes": 1}),
+                             (self._remediate, {"id": REMEDIATE_JOB,
+                                                "seconds": settings.remediation_interval.total_seconds()})):
+            if self.scheduler.get_job(options["id"]) is None:
+                self._add_job(job, next_run_time=utcnow(), **options)
         self._schedule_detector()
         self._schedule_refinement()
         self._schedule_learning()
-        self.http = aiohttp.ClientSession(trust_env=False)
         self._schedule_notifications()
-        self.scheduler.start()
-        log.info("worker started: %d targets", len(self._enabled()))
+
+    def unschedule_house(self) -> None:
+        """Stop the house duties (another worker of the fleet takes them)."""
+        for job in HOUSE_DUTIES:
+            if self.scheduler.get_job(job) is not None:
+                self.scheduler.remove_job(job)
+        for task in self.answer_loops.values():
+            task.cancel()
+        self.answer_loops.clear()
+
+    @property
+    def holds_house(self) -> bool:
+        return self.fleet is None or self.fleet.house
 
     async def stop(self) -> None:
-        """Stop the jobs (runs in flight are cancelled and end quietly), let the last webhook batch
-        commit, close the probe client and flush the samples."""
+        """Leave the fleet, stop the jobs (runs in flight are cancelled and end quietly), let the last
+        webhook batch commit, close the probe client and flush the samples."""
+        if self.fleet is not None:
+            await self.fleet.leave()
         self.scheduler.shutdown(wait=False)
         for task in self.answer_loops.values():
             task.cancel()
@@ -194,14 +233,14 @@ class Worker:
         """An interval job (``options`` as APScheduler's ``add_job`` takes them)."""
         self.scheduler.add_job(ends_quietly(job), "interval", **options)
 
-    def _enabled(self):
+    def enabled(self):
         return [t for t in self.holder.policy.targets if t.enabled]
 
     def _schedule_targets(self) -> None:
         """One interval job per enabled target. A target's first run falls at a fixed point of
         its interval, drawn from its name, so thousands of targets do not all fire at once (at
         start or at a policy reload); a reload leaves the jobs whose interval did not change."""
-        wanted = {t.name: t for t in self._enabled()}
+        wanted = {t.name: t for t in self.enabled()}
         for job in self.scheduler.get_jobs():
             if job.id not in HOUSE_JOBS and job.id not in wanted:
                 job.remove()
@@ -210,7 +249,7 @@ class Worker:
             if job is not None and job.trigger.interval == target.interval:
                 continue
             self._add_job(
-                self._run_target, args=[name], id=name, replace_existing=True,
+                self.run_target, args=[name], id=name, replace_existing=True,
                 seconds=target.interval.total_seconds(), next_run_time=utcnow() + spread(name, target.interval),
                 misfire_grace_time=max(1, int(target.interval.total_seconds())),
             )
@@ -373,12 +412,10 @@ class Worker:
                                           f"{self.holder.error.problems[0]}")
         if changed:
             self.ctx.max_body_bytes = self.holder.policy.settings.max_body_bytes
-            self._schedule_targets()
-            self._schedule_detector()
-            self._schedule_refinement()
-            self._schedule_learning()
-            self._schedule_notifications()
-        self._schedule_learning()
+            if self.fleet is None:
+                self._schedule_targets()
+        if self.holds_house:
+            self.schedule_house()
 
     async def _detect(self) -> None:
         """Evaluate the detector rules over the samples written so far."""
@@ -403,8 +440,13 @@ class Worker:
             self.lag.observe(max(0.0, (utcnow() - max(event.scheduled_run_times)).total_seconds()))
 
     async def _flush_samples(self) -> None:
-        written = await asyncio.to_thread(self.store.flush)
-        self.samples_written.inc(written)
+        """Write the samples buffered; a fleet worker sends them to the ledger, and the one holding the
+        house duties takes in what the fleet sent."""
+        flushed = await asyncio.to_thread(self.samples.flush)
+        if self.fleet is None:
+            self.samples_written.inc(flushed)
+        elif self.fleet.house:
+            self.samples_written.inc(await asyncio.to_thread(take_in, self.engine, self.store))
 
     async def _housekeeping(self) -> None:
         keep = self.holder.policy.settings.samples_retention
@@ -417,7 +459,7 @@ class Worker:
         """Per-minute and per-hour rollups of the samples, once a bucket's late samples are in:
         a probe's samples are flushed up to its timeout plus a flush interval after their time."""
         settings = self.holder.policy.settings
-        late = 2 * settings.samples_flush_interval + max((t.probe_timeout for t in self._enabled()),
+        late = 2 * settings.samples_flush_interval + max((t.probe_timeout for t in self.enabled()),
                                                          default=timedelta(0))
         keep = {"1m": settings.rollups_1m_retention, "1h": settings.rollups_1h_retention}
         started = time.perf_counter()
@@ -460,18 +502,21 @@ class Worker:
         reason = str(getattr(exc, "orig", None) or exc).split("\n", 1)[0] or type(exc).__name__
         return IngestResult(503, f"the ledger could not commit this payload, retry later: {reason}")
 
-    async def _run_target(self, name: str) -> None:
+    async def run_target(self, name: str, run: Run | None = None) -> None:
+        """Probe the target and record the run (``run``: which run of the fleet's schedule it is)."""
         try:
             target = self.holder.policy.target(name)
         except KeyError:
             return
         try:
-            outcome = await run_target(self.engine, target, self.ctx, self.store)
+            outcome = await run_target(self.engine, target, self.ctx, self.samples, run)
         except Exception:
             self.errors.labels(name).inc()
             log.exception("could not record the probe of %s; it runs again next interval", name)
             return
         observation = outcome.observation
+        if outcome.duplicate:
+            return
         self.runs.labels(name, target.kind).inc()
         self.duration.labels(name).observe(observation.duration_ms / 1000)
         self.write.observe(outcome.write_seconds)
@@ -485,13 +530,11 @@ class Worker:
 
     # --- health -----------------------------------------------------------------------
     def health(self) -> dict:
+        fleet = {} if self.fleet is None else {"fleet": {
+            "name": self.fleet.member.name, "location": self.fleet.member.location, "house": self.fleet.house,
+            "buckets": len(self.fleet.running), "targets": sum(self.fleet.running.values())}}
         return {**self.holder.health(), "uptime_seconds": round(time.monotonic() - self.started, 1),
-                "targets": len(self._enabled())}
-
-
-def spread(name: str, interval: timedelta) -> timedelta:
-    """Where in its interval a target's runs fall: the same for the same name, even across targets."""
-    return interval * (zlib.crc32(name.encode()) / 2**32)
+                "targets": len(self.enabled()), **fleet}
 
 
 class ScrapeTimeGauges:

@@ -279,13 +279,15 @@ def add_evidence(session: Session, incident: Incident, finding: Finding | None, 
     observation = evidence
     verdict = "passed" if observation.ok else "failed"
     summary = f"{observation.kind} probe of {observation.target} {verdict}"
+    if observation.location:
+        summary += f" from {observation.location}"
     if observation.error:
         summary += f": {observation.error}"
     session.add(mask(session, Evidence(
         incident_id=incident.id, finding_id=finding.id if finding else None, observation_id=observation.id,
         at=observation.started_at or now, kind="probe", summary=summary,
         data={"checks": observation.checks, "status": observation.status, "duration_ms": observation.duration_ms,
-              "error": observation.error, "values": observation.values},
+              "error": observation.error, "values": observation.values, "location": observation.location},
     ), EVIDENCE_TEXT))
 
 
@@ -375,6 +377,13 @@ def _close_findings(session: Session, incident: Incident, now: datetime) -> None
         state.active_finding_id = None
         state.consecutive_failures = 0
         state.consecutive_successes = 0
+
+
+def retitle(session: Session, incident_id: int | None, old: str, new: str) -> None:
+    """An incident named after a finding that another replaced takes the new finding's name."""
+    incident = None if incident_id is None else session.get(Incident, incident_id)
+    if incident is not None and incident.title == masked(session, old):
+        incident.title = masked(session, new)
 
 
 def timeline(session: Session, incident: Incident, now: datetime, actor: str, kind: str, message: str,

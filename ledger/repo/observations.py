@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
+from ledger.repo.rows import locked_row
 from ledger.tables import LogCursor, Observation, TargetState
 
 
 def target_state(session: Session, target: str) -> TargetState:
-    state = session.get(TargetState, target)
-    if state is None:
-        state = TargetState(target=target)
-        session.add(state)
-    return state
+    """The target's threshold state, locked until the commit: records of one target (from
+    several workers) take turns; the first one creates it."""
+    return locked_row(session, TargetState, target=target)
+
+
+def recorded(session: Session, target: str, slot_key: str) -> bool:
+    """Whether the run ``slot_key`` of ``target`` is in the ledger already."""
+    return session.exec(select(Observation.id).where(Observation.target == target,
+                                                     Observation.slot_key == slot_key)).first() is not None
 
 
 def save_target_state(session: Session, state: TargetState, *, failures: int, successes: int,

@@ -3,6 +3,8 @@ a row by key or failing with a readable NotFound, and masking secrets in what ca
 
 from __future__ import annotations
 
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from ledger.db import known_secrets
@@ -32,3 +34,16 @@ def mask(session: Session, row, fields: tuple[str, ...]):
     for name in fields:
         setattr(row, name, redact_data(getattr(row, name), secrets))
     return row
+
+
+def locked_row(session: Session, table, **key):
+    """The row of ``table`` with primary key ``key``, created with its defaults if missing, and
+    locked (``SELECT ... FOR UPDATE``) until the transaction ends: transactions that read and then
+    write it take turns, and two that create it at once make one row."""
+    identity = tuple(key.values()) if len(key) > 1 else next(iter(key.values()))
+    row = session.get(table, identity, with_for_update=True)
+    if row is not None:
+        return row
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(table).values(**table(**key).model_dump()).on_conflict_do_nothing())
+    return session.get(table, identity, with_for_update=True, populate_existing=True)

@@ -160,3 +160,18 @@ def test_nothing_listens_beyond_loopback_without_login_configured(tmp_path, comm
         f"workbench: {what} would listen on 0.0.0.0, beyond loopback, and settings.yaml has no access: section: "
         "anyone reaching it could act without logging in. Configure access (docs/security.md), or listen on "
         "127.0.0.1")
+
+
+@pytest.mark.parametrize("settings,flags,says", [
+    ("", ["--location", "office"], "workbench: --name, --location and --probes-only are for a fleet: add fleet: to "
+                                   "settings.yaml (docs/fleet.md)"),
+    ("fleet:\n", [], "workbench: fleet: in settings.yaml needs a PostgreSQL ledger (WORKBENCH_DATABASE_URL); this one "
+                     "is sqlite: remove fleet: for one worker on this ledger"),
+])
+def test_a_fleet_worker_needs_fleet_in_the_policy_and_postgresql(tmp_path, settings, flags, says):
+    (tmp_path / "policy").mkdir()
+    (tmp_path / "policy" / "targets.yaml").write_text(TARGET.format(url="http://127.0.0.1:9/"))
+    (tmp_path / "policy" / "settings.yaml").write_text(settings)
+    done = workbench(tmp_path, "--policy", str(tmp_path / "policy"), "worker", "--port", str(free_port()), *flags)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == says

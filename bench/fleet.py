@@ -4,11 +4,12 @@
 one worker alone (no ``fleet:``), then by ``--workers`` fleet workers (``fleet:`` in the policy,
 pgqueuer). Each set-up runs ``--minutes`` after a warm-up of one interval; for each it prints:
 
-- probes/s achieved (observations the ledger gained over the window) against scheduled
-  (targets / interval);
+- probes/s achieved (observations the ledger holds of runs started in the window, read once the
+  window's last results have had 30 s to commit) against scheduled (targets / interval);
 - the 99th percentile of the schedule lag (planned start of a run -> its start), from the
   workers' own ``workbench_schedule_lag_seconds`` histograms, summed;
-- ledger writes/s: transactions PostgreSQL committed in the bench's database (pg_stat_database);
+- ledger writes/s: rows PostgreSQL inserted, updated or deleted in the bench's database, and the
+  transactions it committed (pg_stat_database);
 - CPU seconds per second of the workers, and of PostgreSQL's backends.
 
     .venv/bin/python bench/fleet.py [--targets 10000] [--workers 4] [--minutes 3]
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -38,6 +40,11 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 from probe_throughput import free_port, serve_target  # noqa: E402 - bench/ is not a package
 
 INTERVAL = 60
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
 FLEET = "fleet:\n  heartbeat: 5s\n  lease: 20s\n"
 
 
@@ -57,15 +64,20 @@ def database(admin: sqlalchemy.Engine, name: str, create: bool) -> None:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
 
 
-def committed(admin: sqlalchemy.Engine, name: str) -> int:
+def written(admin: sqlalchemy.Engine, name: str) -> tuple[int, int]:
+    """(rows written, transactions committed) in database ``name`` so far."""
     with admin.connect() as conn:
-        return conn.exec_driver_sql("SELECT xact_commit FROM pg_stat_database WHERE datname = %s", (name,)).scalar()
+        return tuple(conn.exec_driver_sql(
+            "SELECT tup_inserted + tup_updated + tup_deleted, xact_commit FROM pg_stat_database WHERE datname = %s",
+            (name,)).one())
 
 
-def observations(url: str) -> int:
+def observations(url: str, since: datetime, until: datetime) -> int:
+    """Runs started in [since, until) that the ledger holds."""
     engine = sqlalchemy.create_engine(url)
     with engine.connect() as conn:
-        n = conn.exec_driver_sql("SELECT count(*) FROM observation").scalar()
+        n = conn.exec_driver_sql("SELECT count(*) FROM observation WHERE started_at >= %s AND started_at < %s",
+                                 (since, until)).scalar()
     engine.dispose()
     return n
 
@@ -74,7 +86,7 @@ def lag_buckets(ports: list[int]) -> dict[float, float]:
     """The summed cumulative buckets of workbench_schedule_lag_seconds: upper bound -> count."""
     total: dict[float, float] = {}
     for port in ports:
-        for line in httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text.splitlines():
+        for line in httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=120).text.splitlines():
             if line.startswith("workbench_schedule_lag_seconds_bucket"):
                 bound = line.split('le="', 1)[1].split('"', 1)[0]
                 total[float(bound)] = total.get(float(bound), 0) + float(line.rsplit(" ", 1)[1])
@@ -92,18 +104,23 @@ def p99(before: dict[float, float], after: dict[float, float]) -> str:
     return "n/a"
 
 
-def cpu_seconds(pids: list[int], postgres: bool) -> float:
-    procs = [psutil.Process(pid) for pid in pids]
-    if postgres:
-        procs += [p for p in psutil.process_iter(["name"]) if p.info["name"] and p.info["name"].startswith("postgres")]
-    total = 0.0
+def cpu_seconds(pids: list[int] | None) -> dict[int, float]:
+    """CPU seconds so far of each process in ``pids``, or of each PostgreSQL process (None)."""
+    procs = [psutil.Process(pid) for pid in pids] if pids is not None else [
+        p for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith("postgres")]
+    seconds = {}
     for proc in procs:
         try:
             times = proc.cpu_times()
-            total += times.user + times.system
+            seconds[proc.pid] = times.user + times.system
         except psutil.Error:
             pass
-    return total
+    return seconds
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds between two readings: a process that started meanwhile counts whole."""
+    return sum(used - before.get(pid, 0.0) for pid, used in after.items())
 
 
 def run(label: str, admin_url: str, targets: int, workers: int, minutes: float, port: int) -> None:
@@ -132,12 +149,14 @@ def run(label: str, admin_url: str, targets: int, workers: int, minutes: float, 
                     except httpx.HTTPError:
                         time.sleep(0.5)
             time.sleep(INTERVAL)  # warm-up: every target's first run
-            lag0, commits0, obs0 = lag_buckets(ports), committed(admin, name), observations(url)
-            cpu0, pg0, t0 = cpu_seconds([p.pid for p in procs], False), cpu_seconds([], True), time.monotonic()
+            lag0, writes0 = lag_buckets(ports), written(admin, name)
+            cpu0, pg0, t0, since = cpu_seconds([p.pid for p in procs]), cpu_seconds(None), time.monotonic(), utcnow()
             time.sleep(minutes * 60)
-            seconds = time.monotonic() - t0
-            lag1, commits1, obs1 = lag_buckets(ports), committed(admin, name), observations(url)
-            cpu1, pg1 = cpu_seconds([p.pid for p in procs], False), cpu_seconds([], True)
+            seconds, until = time.monotonic() - t0, utcnow()
+            lag1, writes1 = lag_buckets(ports), written(admin, name)
+            cpu1, pg1 = cpu_seconds([p.pid for p in procs]), cpu_seconds(None)
+            time.sleep(30)  # the window's last results commit
+            achieved = observations(url, since, until) / seconds
         finally:
             for p in procs:
                 p.send_signal(signal.SIGTERM)
@@ -147,10 +166,11 @@ def run(label: str, admin_url: str, targets: int, workers: int, minutes: float, 
                 except subprocess.TimeoutExpired:
                     p.kill()
     database(admin, name, create=False)
-    achieved, scheduled = (obs1 - obs0) / seconds, targets / INTERVAL
-    print(f"{label:<24} probes/s {achieved:8.1f} of {scheduled:8.1f} scheduled ({achieved / scheduled:6.1%})   "
-          f"p99 lag {p99(lag0, lag1):>12}   ledger writes/s {(commits1 - commits0) / seconds:8.1f}   "
-          f"worker CPU {(cpu1 - cpu0) / seconds:4.2f} s/s   PostgreSQL CPU {(pg1 - pg0) / seconds:4.2f} s/s")
+    scheduled = targets / INTERVAL
+    rows, commits = ((after - before) / seconds for before, after in zip(writes0, writes1))
+    print(f"{label:<16} probes/s {achieved:7.1f} of {scheduled:7.1f} scheduled ({achieved / scheduled:6.1%})  "
+          f"p99 lag {p99(lag0, lag1):>9}  ledger rows written/s {rows:7.1f}, commits/s {commits:7.1f}  "
+          f"CPU s/s: workers {cpu_used(cpu0, cpu1) / seconds:4.2f}, PostgreSQL {cpu_used(pg0, pg1) / seconds:4.2f}")
 
 
 def main() -> None:

@@ -140,18 +140,20 @@ def resolution_for(span: timedelta) -> str:
 
 
 def read_trends(rollups: Rollups, engine: Engine, services: dict[str, ServiceSignals], service: str,
-                range_key: str, now: datetime, resolution: str | None = None) -> Trends:
+                range_key: str, now: datetime, resolution: str | None = None, location: str | None = None) -> Trends:
     """The golden signals of ``service`` over the last ``range_key`` (a key of RANGES) and the
     period before it, with the bands of its incidents, silences and maintenance windows; from
-    the rollups of ``resolution`` (default: those that suit the range)."""
+    the rollups of ``resolution`` (default: those that suit the range); ``location``: only the
+    series probed from that location (a fleet's, docs/fleet.md)."""
     span = RANGES[range_key]
     resolution = resolution or resolution_for(span)
     return read_window(rollups, engine, services, service, floor_time(now - span, STEPS[resolution]), now,
-                       range_key, resolution)
+                       range_key, resolution, location)
 
 
 def read_window(rollups: Rollups, engine: Engine, services: dict[str, ServiceSignals], service: str,
-                since: datetime, now: datetime, label: str, resolution: str | None = None) -> Trends:
+                since: datetime, now: datetime, label: str, resolution: str | None = None,
+                location: str | None = None) -> Trends:
     """The golden signals of ``service`` from ``since`` to ``now`` and over the span as long before
     it, named ``label`` (1h, or 09:12-10:40), as :func:`read_trends` reads them."""
     span = now - since
@@ -162,6 +164,9 @@ def read_window(rollups: Rollups, engine: Engine, services: dict[str, ServiceSig
     roles = _roles(golden)
     where, params = _prefilter([role.selector for role in roles])
     members = read_members(store, where, params, roles, since - span, now)
+    if location is not None:
+        members = members.filter(pl.col("labels").map_elements(lambda labels: json.loads(labels).get("location")
+                                                               == location, return_dtype=pl.Boolean))
     traffic = golden.traffic.type if golden.traffic else "probe runs"
     errors = golden.errors.type if golden.errors else "probe runs"
     sql = SIGNALS.format(

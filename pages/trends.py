@@ -25,11 +25,14 @@ WHEN = st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")
 
 
 @st.cache_data(ttl=TTL, show_spinner="Reading rollups…")
-def load(service: str, range_key: str, since: datetime | None = None, until: datetime | None = None) -> trends.Trends:
+def load(service: str, range_key: str, since: datetime | None = None, until: datetime | None = None,
+         location: str | None = None) -> trends.Trends:
     rollups = Rollups(SampleStore(settings.resolve().samples_dir))
     if since is not None and until is not None:
-        return trends.read_window(rollups, engine(), policy().rules.services, service, since, until, range_key)
-    return trends.read_trends(rollups, engine(), policy().rules.services, service, range_key, utcnow())
+        return trends.read_window(rollups, engine(), policy().rules.services, service, since, until, range_key,
+                                  location=location)
+    return trends.read_trends(rollups, engine(), policy().rules.services, service, range_key, utcnow(),
+                              location=location)
 
 
 def linked_range() -> tuple[datetime, datetime] | None:
@@ -66,11 +69,12 @@ def render_bands(found: trends.Trends) -> None:
 
 
 @st.fragment(run_every=REFRESH)
-def render_trends(service: str, range_key: str, linked: tuple[datetime, datetime] | None) -> None:
+def render_trends(service: str, range_key: str, linked: tuple[datetime, datetime] | None,
+                  location: str | None) -> None:
     if range_key == LINKED and linked:
-        found, where = load(service, span((linked[1] - linked[0]).total_seconds()), *linked), "this range"
+        found, where = load(service, span((linked[1] - linked[0]).total_seconds()), *linked, location), "this range"
     else:
-        found, where = load(service, range_key), f"the last {range_key}"
+        found, where = load(service, range_key, location=location), f"the last {range_key}"
     st.caption(f"{found.resolution} rollups · {found.since:%Y-%m-%d %H:%M} → {found.until:%Y-%m-%d %H:%M} UTC · "
                f"dashed: the {found.range} before")
     if found.empty:
@@ -85,6 +89,7 @@ def render_trends(service: str, range_key: str, linked: tuple[datetime, datetime
 
 
 LINKED = "linked"
+EVERYWHERE = "every location"
 st.title("Trends")
 with error_boundary("Loading services"):
     names = trends.service_names(policy(), engine())
@@ -101,5 +106,10 @@ with error_boundary("Loading services"):
             "Range", options, index=0 if linked else options.index(DEFAULT_RANGE), horizontal=True,
             key="trends_range", format_func=lambda key: f"{linked[0]:%m-%d %H:%M} → {linked[1]:%H:%M} UTC"
             if key == LINKED else key)
+        places = sorted({place for t in policy().targets if t.service == chosen for place in t.locations})
+        location = None
+        if places:  # probed from several locations (a fleet): one location's series at a time, or all
+            location = st.radio("Probed from", [EVERYWHERE, *places], horizontal=True, key="trends_location")
+            location = None if location == EVERYWHERE else location
         with error_boundary(f"Loading trends of {chosen}"):
-            render_trends(chosen, window, linked)
+            render_trends(chosen, window, linked, location)

@@ -171,3 +171,39 @@ def test_the_address_names_the_service_and_a_range_as_the_incident_page_links_it
     at.query_params.update({"from": "yesterday", "to": "today"})
     at = run(at)
     assert "use ISO 8601 times" in at.error[0].value and at.radio(key="trends_range").value == "1h"
+
+
+LOCATED = TARGETS + """  - {name: shop-api, kind: http, service: shop, url: "http://127.0.0.1:9/", interval: 10s,
+     locations: [eu-1, office], conditions: ["[STATUS] == 200"]}
+"""
+
+
+def test_a_target_probed_from_several_locations_splits_by_location(data_dir, policy_dir):
+    """shop-api from eu-1 (all well, 20 ms) and from the office (every other run a 503, 80 ms), as a
+    fleet's workers label their samples: every location together, then each alone."""
+    policy_dir(LOCATED)
+    target = load_policy(data_dir.parent / "policy").target("shop-api")
+    store = SampleStore(data_dir / "samples")
+    start = floor_time(utcnow(), MINUTE) - 40 * MINUTE
+    for minute in range(38):
+        for run_ in range(6):
+            at = start + minute * MINUTE + timedelta(seconds=10 * run_)
+            for location, duration, status in (("eu-1", 20.0, 200), ("office", 80.0, 503 if run_ % 2 else 200)):
+                result = observe(target, at, duration, {"STATUS": status}, status=status)
+                store.append(probe_samples(target, result, location))
+    store.flush()
+    Rollups(store).maintain(timedelta(seconds=20), {"1m": timedelta(days=35), "1h": timedelta(days=400)})
+
+    at = page("shop", "1h")
+    assert at.radio(key="trends_location").options == ["every location", "eu-1", "office"]
+    assert values(traces(charts(at)["Traffic"])["probe runs"]) == {12.0}
+    assert values(traces(charts(at)["Latency"])["p50"]) == {80.0}  # the highest of the two series
+
+    at = run(at.radio(key="trends_location").set_value("eu-1"))
+    assert values(traces(charts(at)["Traffic"])["probe runs"]) == {6.0}
+    assert values(traces(charts(at)["Latency"])["p50"]) == {20.0}
+    assert values(traces(charts(at)["Error ratio"])["error ratio"]) == {0.0}
+
+    at = run(at.radio(key="trends_location").set_value("office"))
+    assert values(traces(charts(at)["Latency"])["p50"]) == {80.0}
+    assert values(traces(charts(at)["Error ratio"])["error ratio"]) == {0.5}

@@ -699,6 +699,8 @@ def fleet_workers(engine: Engine, now: datetime, dead_after) -> list[FleetWorker
         items = []
         for row in rows:
             times = {name: as_utc(getattr(row, name)) for name in ("started_at", "heartbeat_at")}
-            items.append(FleetWorkerItem(**{**row.model_dump(exclude={"dead_finding_id"}), **times},
-                                         silent=row.stopped_at is None and now - times["heartbeat_at"] > dead_after))
+            silent = row.stopped_at is None and now - times["heartbeat_at"] > dead_after
+            # a silent worker's last word on the house duties is stale: another holds them by now
+            items.append(FleetWorkerItem(**{**row.model_dump(exclude={"dead_finding_id", "house"}), **times},
+                                         house=row.house and not silent, silent=silent))
         return items

@@ -45,7 +45,7 @@ def test_a_live_workers_name_is_refused_to_another_process_and_free_once_it_is_s
 
 
 def test_a_silent_worker_opens_one_finding_resolved_when_it_heartbeats_again(engine):
-    write(engine, fleet.join, beat("eu-a"), T0, DEAD_AFTER)
+    write(engine, fleet.join, beat("eu-a", house=True), T0, DEAD_AFTER)
     write(engine, fleet.join, beat("eu-b", pid=101), T0, DEAD_AFTER)
     write(engine, fleet.leave, "eu-b", T0 + timedelta(seconds=10))  # stopped on purpose
     later = T0 + timedelta(seconds=90)
@@ -55,8 +55,8 @@ def test_a_silent_worker_opens_one_finding_resolved_when_it_heartbeats_again(eng
     assert (incident.correlation_key, incident.severity, incident.state) == ("workbench/worker/eu-a", "warning",
                                                                             "observed")
     assert incident.title.startswith("worker eu-a (eu-1, box-1) stopped heartbeating at 12:00:00 UTC")
-    states = {w.name: (w.silent, w.stopped_at is not None) for w in fleet_workers(engine, later, DEAD_AFTER)}
-    assert states == {"eu-a": (True, False), "eu-b": (False, True)}
+    states = {w.name: (w.silent, w.stopped_at is not None, w.house) for w in fleet_workers(engine, later, DEAD_AFTER)}
+    assert states == {"eu-a": (True, False, False), "eu-b": (False, True, False)}  # its house duties are stale
 
     write(engine, fleet.heartbeat, beat("eu-a", buckets=3, targets=700), later + timedelta(minutes=6))
     [incident] = list_incidents(engine)

@@ -2,10 +2,11 @@
 names the limit, before it is parsed (size) or built (nesting, values, items), so a hostile or
 mistaken edit costs the worker a bounded moment, not minutes and gigabytes.
 
-    file size        targets.yaml 4 MiB (10,000 targets of a few hundred bytes), other files 1 MiB
+    file size        targets.yaml 32 MiB (100,000 targets of a few hundred bytes), other files 1 MiB
     nesting          32 levels of mappings and lists
-    values           500,000 per file, an alias counting the values it repeats each time it is used
-    items            targets 10,000; rules 5,000; services 10,000; actions 1,000; recommendations 1,000;
+    values           targets.yaml 4,000,000, other files 500,000, an alias counting the values it
+                     repeats each time it is used
+    items            targets 100,000; rules 5,000; services 10,000; actions 1,000; recommendations 1,000;
                      hypothesis rules 1,000; providers 100; routes 100
     numbers          as many digits as Python turns into an int (4,300)
 """
@@ -23,12 +24,13 @@ import yaml
 from policies.errors import Problem
 
 MiB = 1024 * 1024
-FILE_BYTES = {"targets.yaml": 4 * MiB}
+FILE_BYTES = {"targets.yaml": 32 * MiB}
 DEFAULT_FILE_BYTES = 1 * MiB
 MAX_DEPTH = 32
-MAX_VALUES = 500_000
+FILE_VALUES = {"targets.yaml": 4_000_000}
+DEFAULT_FILE_VALUES = 500_000
 MAX_ITEMS = {  # file -> top-level key -> most items (list entries or mapping keys)
-    "targets.yaml": {"targets": 10_000},
+    "targets.yaml": {"targets": 100_000},
     "rules.yaml": {"rules": 5_000, "services": 10_000},
     "actions.yaml": {"actions": 1_000, "recommend": 1_000},
     "hypotheses.yaml": {"rules": 1_000},
@@ -89,17 +91,18 @@ def yaml_problems(path: str, text: str) -> list[Problem]:
     """Problems of nesting, values (aliases expanded) and overlong numbers, found in one pass over
     the parser's events, before anything is built; none when the text is no valid YAML (the loader
     says so)."""
+    most = FILE_VALUES.get(Path(path).name, DEFAULT_FILE_VALUES)
     try:
-        return _measure(path, yaml.parse(text, Loader=_EVENT_PARSER))
+        return _measure(path, yaml.parse(text, Loader=_EVENT_PARSER), most)
     except yaml.YAMLError:
         pass
     try:  # libyaml refused it: the loader's own parser may not
-        return _measure(path, yaml.parse(text, Loader=yaml.SafeLoader))
+        return _measure(path, yaml.parse(text, Loader=yaml.SafeLoader), most)
     except yaml.YAMLError:
         return []
 
 
-def _measure(path: str, events) -> list[Problem]:
+def _measure(path: str, events, most: int) -> list[Problem]:
     values, depth = 0, 0
     sizes: dict[str, int] = {}  # anchor -> values of its node
     open_nodes: list[tuple[str | None, int]] = []  # (anchor, values before) of each collection being read
@@ -126,8 +129,8 @@ def _measure(path: str, events) -> list[Problem]:
             depth -= 1
             if anchor:
                 sizes[anchor] = values - before
-        if values > MAX_VALUES:
-            return [Problem(path, where, f"more than {MAX_VALUES:,} values (an alias counts the values it "
+        if values > most:
+            return [Problem(path, where, f"more than {most:,} values (an alias counts the values it "
                                          "repeats each time it is used)")]
     return []
 

@@ -112,7 +112,7 @@ def test_hostile_policy_edits_keep_the_last_good_policy_and_healthz_says_why(wor
     bloated = targets.with_name("targets.yaml.new")  # renamed into place whole, as an editor saves: a reload
     bloated.write_text(text + "#" * (50 * 1024 * 1024))  # must not read a part of it (a valid, smaller file)
     bloated.replace(targets)
-    rejected(f"targets.yaml: too large: {targets.stat().st_size:,} bytes, over the limit of 4 MiB")
+    rejected(f"targets.yaml: too large: {targets.stat().st_size:,} bytes, over the limit of 32 MiB")
     targets.write_text(text)
     rules.write_text("rules:\n  - {name: shop-errors, kind: errors, service: shop, above: 0.5, summary: '{window:.1f}'}\n")
     rejected("rules[0].summary: {window:.1f} cannot be rendered: Unknown format code 'f' for object of type 'str'")

@@ -52,10 +52,10 @@ def test_a_file_without_read_permission_says_so(policy_dir):
 
 
 def test_a_policy_file_over_its_size_limit_is_refused_before_it_is_parsed(policy_dir):
-    directory = policy_dir("targets: []\n" + "#" * (4 * 1024 * 1024))
+    directory = policy_dir("targets: []\n" + "#" * (32 * 1024 * 1024))
     (directory / "settings.yaml").write_text("# " + "x" * (1024 * 1024))
     assert problems_of(directory) == [
-        f"{directory / 'targets.yaml'}: too large: 4,194,316 bytes, over the limit of 4 MiB (4,194,304 bytes) "
+        f"{directory / 'targets.yaml'}: too large: 33,554,444 bytes, over the limit of 32 MiB (33,554,432 bytes) "
         "for targets.yaml",
         f"{directory / 'settings.yaml'}: too large: 1,048,578 bytes, over the limit of 1 MiB (1,048,576 bytes) "
         "for settings.yaml",
@@ -71,8 +71,11 @@ def test_aliases_are_bounded_by_the_values_they_expand_to(policy_dir):
     laughs = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     laughs += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
     directory = policy_dir("\n".join(laughs) + "\ntargets: *a8\n")
+    (directory / "rules.yaml").write_text("\n".join(laughs) + "\nrules: *a8\n")
     found = problems_of(directory)
-    assert found == [f"{directory / 'targets.yaml'}: line 6: more than 500,000 values (an alias counts the values "
+    assert found == [f"{directory / 'targets.yaml'}: line 7: more than 4,000,000 values (an alias counts the values "
+                     "it repeats each time it is used)",
+                     f"{directory / 'rules.yaml'}: line 6: more than 500,000 values (an alias counts the values "
                      "it repeats each time it is used)"]
 
 
@@ -94,9 +97,12 @@ targets:
 
 
 def test_item_counts_are_bounded(policy_dir):
-    directory = policy_dir("targets: [" + ", ".join(["{}"] * 10_001) + "]\n")
-    assert problems_of(directory) == [f"{directory / 'targets.yaml'}: line 1, targets: 10,001 items, more than "
-                                      "the 10,000 allowed"]
+    directory = policy_dir("targets: [" + ", ".join(["{}"] * 100_001) + "]\n")
+    (directory / "rules.yaml").write_text("rules: [" + ", ".join(["{}"] * 5_001) + "]\n")
+    assert problems_of(directory) == [
+        f"{directory / 'targets.yaml'}: line 1, targets: 100,001 items, more than the 100,000 allowed",
+        f"{directory / 'rules.yaml'}: line 1, rules: 5,001 items, more than the 5,000 allowed",
+    ]
 
 
 def test_a_number_past_pythons_digit_limit_and_an_impossible_date_are_problems_at_their_line(policy_dir):

@@ -4,16 +4,20 @@ SQLite (the default, a file under the data directory) runs in WAL mode with a bu
 timeout, so the UI, the CLI and notebooks read while the worker writes. Writes take the
 write lock up front (BEGIN IMMEDIATE) so two writers wait for each other instead of
 failing with "database is locked". PostgreSQL takes the same code, given a URL; there a
-write transaction takes a transaction-level advisory lock first, so writers take turns
-the same way and the repository's read-then-write steps never act on a stale row (under
-READ COMMITTED a finding could otherwise fold into an incident resolved meanwhile).
+plain write session takes a transaction-level advisory lock first, so such writers take turns
+the same way and their read-then-write steps never act on a stale row.
 
-The writes a fleet makes all the time (probe results, threshold state, heartbeats, sample
-batches) do not take turns: ``write_session(engine, turns=False)`` begins without the lock,
-each such write locks the rows it changes (``SELECT ... FOR UPDATE``, unique keys for what it
-creates), and takes its turn (``take_turn``) only when it goes on to change incidents, the
-rare step. A deadlock between a row lock and the turn (PostgreSQL ends one of the two
-transactions) is retried by ``retry_deadlock``.
+The writes a fleet makes all the time (probe results, threshold state, findings and the
+incidents they fold into, heartbeats, sample batches) do not take turns:
+``write_session(engine, turns=False)`` begins without the lock and each write locks the rows
+it reads to change (``SELECT ... FOR UPDATE``: the target's state, the incident a finding folds
+into), with unique keys for what it creates (one open incident per correlation key, one result
+per target, slot and location). Every change of an incident locks its row first, whichever
+kind of session makes it, so an operator resolving an incident and a worker folding a finding
+into it take turns on that row alone. A transaction PostgreSQL ends to break a deadlock, or
+that lost a race to create a row, is run again by ``retry_conflict``. Operator actions, alert
+ingest and the house jobs (one worker at a time) keep taking turns with each other
+(``take_turn`` moves a rows-only session to turns).
 
 The SQLite ledger is its owner's alone: a data directory make_engine creates is 0700 and a
 ledger file it creates is 0600 (SQLite gives the -wal and -shm files the same mode);
@@ -37,7 +41,7 @@ from typing import TypeVar
 from psycopg import errors
 from sqlalchemy import Engine, event, make_url, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, create_engine
 
 from ledger import migrations
@@ -114,13 +118,16 @@ def take_turn(session: Session) -> None:
         session.info["turn"] = True
 
 
-def retry_deadlock(write: Callable[[], T], attempts: int = 3) -> T:
-    """``write()`` (one whole transaction), again if PostgreSQL ended it to break a deadlock."""
+def retry_conflict(write: Callable[[], T], attempts: int = 3) -> T:
+    """``write()`` (one whole transaction), again if PostgreSQL ended it to break a deadlock, or
+    it lost a race to create a row with the same unique key (an incident two writers opened at
+    once, a result a worker whose lease expired recorded meanwhile): run again, it finds that row."""
     for attempt in range(attempts):
         try:
             return write()
-        except OperationalError as exc:
-            if not isinstance(exc.orig, errors.DeadlockDetected) or attempt == attempts - 1:
+        except (OperationalError, IntegrityError) as exc:
+            lost = isinstance(exc.orig, errors.DeadlockDetected | errors.UniqueViolation)
+            if not lost or attempt == attempts - 1:
                 raise
     raise AssertionError("unreachable")
 

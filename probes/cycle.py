@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from detectors.state import Signal, ThresholdState, threshold
-from ledger.db import retry_deadlock, take_turn, utcnow, write_session
+from ledger.db import retry_conflict, take_turn, utcnow, write_session
 from ledger.repo import alerts, incidents, observations
 from ledger.samples import Sample, SampleSink
 from ledger.tables import Observation
@@ -67,7 +67,7 @@ def record(engine: Engine, target, result: ProbeResult, now: Callable[[], dateti
     transaction; a fleet ``run`` recorded already is not recorded again. Timeline entries carry
     the time of recording, so they stay in causal order with the operator's own entries;
     evidence carries the time of the observation."""
-    return retry_deadlock(lambda: _record(engine, target, result, now, run))
+    return retry_conflict(lambda: _record(engine, target, result, now, run))
 
 
 def _record(engine: Engine, target, result: ProbeResult, now: Callable[[], datetime], run: Run | None) -> Outcome:
@@ -104,8 +104,6 @@ def _threshold(session, target, state, observation: Observation, at: datetime) -
                             state.active_finding_id is not None)
     after, signal = threshold(before, observation.ok, target.failure_threshold, target.success_threshold)
     active = state.active_finding_id
-    if signal is not Signal.NONE:
-        take_turn(session)
     if signal is Signal.FIRING:
         streak = _failure_streak(session, target.name, target.failure_threshold)
         active = incidents.open_finding(session, _finding_spec(target, observation), streak, at).id

@@ -13,7 +13,6 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from detectors.state import Signal, ThresholdState, threshold
-from ledger.db import take_turn
 from ledger.repo import fleet, incidents, observations
 from ledger.tables import Finding, Observation, TargetState
 
@@ -35,8 +34,6 @@ def record(session: Session, target, state: TargetState, observation: Observatio
     current = None if finding is None else "partial" if finding.rule.endswith(PARTIAL) else "full"
 
     signal = Signal.NONE
-    if current is not None or wanted is not None:
-        take_turn(session)  # the finding and its incident change
     if wanted is None and current is not None:
         incidents.finding_recovered(session, finding.id, observation, at, "no location is failing",
                                     f"well again from every location ({', '.join(target.locations)})")

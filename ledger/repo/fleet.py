@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, delete, select
 
-from ledger.db import take_turn
 from ledger.errors import WorkerNameTaken
 from ledger.repo import incidents
 from ledger.repo.rows import get, locked_row
@@ -54,7 +53,6 @@ def heartbeat(session: Session, beat: Beat, now: datetime) -> None:
         setattr(row, name, value)
     row.heartbeat_at, row.stopped_at = now, None
     if row.dead_finding_id is not None:
-        take_turn(session)  # an incident changes
         incidents.close_finding(session, get(session, Finding, row.dead_finding_id), now,
                                 f"worker {beat.name} heartbeats again", "the worker is back")
         row.dead_finding_id = None

@@ -200,7 +200,7 @@ def finding_failed_again(session: Session, finding_id: int, evidence: EvidenceIt
     finding.occurrences += 1
     if finding.suppressed_by is not None:
         return
-    incident = get(session, Incident, finding.incident_id)
+    incident = get(session, Incident, finding.incident_id, lock=True)
     incident.last_seen_at = now
     if incident.state == lifecycle.RECOVERING:
         relapse(session, incident, now)
@@ -220,7 +220,7 @@ def finding_recovering(session: Session, finding_id: int, evidence: EvidenceItem
     finding = get(session, Finding, finding_id)
     if finding.suppressed_by is not None:
         return
-    incident = get(session, Incident, finding.incident_id)
+    incident = get(session, Incident, finding.incident_id, lock=True)
     if _other_firing(session, incident, finding) is None and lifecycle.RECOVERING in lifecycle.TRANSITIONS[incident.state]:
         set_state(session, incident, lifecycle.RECOVERING, SYSTEM, now, why)
         add_evidence(session, incident, finding, evidence, now)
@@ -246,7 +246,7 @@ def close_finding(session: Session, finding: Finding, now: datetime, why: str, r
     finding.recovered_at = now
     if finding.incident_id is None:  # suppressed by a silence: no incident to tell
         return
-    incident = get(session, Incident, finding.incident_id)
+    incident = get(session, Incident, finding.incident_id, lock=True)
     timeline(session, incident, now, SYSTEM, "recovery", f"finding #{finding.id} recovered: {why}")
     if finding.suppressed_by is not None:  # a child of this incident: it does not resolve it
         return
@@ -260,7 +260,7 @@ def close_finding(session: Session, finding: Finding, now: datetime, why: str, r
 
 def transition(session: Session, incident_id: int, to_state: str, actor: str, reason: str | None, now: datetime) -> Incident:
     """An operator's change of state, checked against the lifecycle table."""
-    incident = get(session, Incident, incident_id)
+    incident = get(session, Incident, incident_id, lock=True)
     lifecycle.check_transition(incident.state, to_state, by_operator=True, reason=reason)
     set_state(session, incident, to_state, actor, now, (reason or "").strip() or f"marked {to_state}")
     return incident
@@ -301,8 +301,15 @@ def corroborated(session: Session, incident_id: int) -> bool:
 
 
 def open_incident_for(session: Session, correlation_key: str) -> Incident | None:
+    """The open incident with the key, read afresh and locked until the transaction ends: every
+    change of an incident's state, severity or counts takes its row first (``get(..., lock=True)``),
+    so a finding never folds into an incident resolved at the same moment. On PostgreSQL, an
+    incident resolved while this waited for its lock no longer matches, and two transactions
+    that both find none cannot both open one (``uq_incident_open_key``): the second fails with a
+    unique violation, for ``retry_conflict`` to run it again."""
     return session.exec(
         select(Incident).where(Incident.correlation_key == correlation_key, col(Incident.resolved_at).is_(None))
+        .with_for_update().execution_options(populate_existing=True)
     ).first()
 
 
@@ -381,7 +388,7 @@ def _close_findings(session: Session, incident: Incident, now: datetime) -> None
 
 def retitle(session: Session, incident_id: int | None, old: str, new: str) -> None:
     """An incident named after a finding that another replaced takes the new finding's name."""
-    incident = None if incident_id is None else session.get(Incident, incident_id)
+    incident = None if incident_id is None else get(session, Incident, incident_id, lock=True)
     if incident is not None and incident.title == masked(session, old):
         incident.title = masked(session, new)
 
@@ -395,7 +402,7 @@ def timeline(session: Session, incident: Incident, now: datetime, actor: str, ki
 def acknowledge(session: Session, incident_id: int, actor: str, now: datetime, via: str | None = None) -> Incident:
     """Someone on call has taken the incident: escalation stops. Acknowledging twice changes nothing;
     a resolved incident cannot be acknowledged."""
-    incident = get(session, Incident, incident_id)
+    incident = get(session, Incident, incident_id, lock=True)
     if incident.resolved_at is not None:
         raise TransitionRefused(f"incident {incident_id} is resolved: there is nothing to acknowledge")
     if incident.acknowledged_at is None:

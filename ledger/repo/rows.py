@@ -1,5 +1,5 @@
 """What every part of the repository shares: the actor of the workbench's own writes, fetching
-a row by key or failing with a readable NotFound, and masking secrets in what came from outside."""
+(and locking) a row by key or failing with a readable NotFound, and masking secrets in what came from outside."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ from policies.secrets import redact_data
 SYSTEM = "workbench"
 
 
-def get(session: Session, table, key):
-    row = session.get(table, key)
+def get(session: Session, table, key, lock: bool = False):
+    """The row, or NotFound. ``lock``: read afresh and locked (``SELECT ... FOR UPDATE``) until the
+    transaction ends, for a change that depends on what the row holds now."""
+    row = session.get(table, key, with_for_update=lock or None, populate_existing=lock)
     if row is None:
         raise NotFound(f"no {table.__tablename__.replace('_', ' ')} with id {key}")
     return row

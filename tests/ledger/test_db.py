@@ -17,7 +17,7 @@ from sqlalchemy import func, text
 from sqlmodel import select
 
 from ledger import queries
-from ledger.db import BUSY_TIMEOUT_MS, open_ledger, read_session, sqlite_url, write_session
+from ledger.db import BUSY_TIMEOUT_MS, open_ledger, read_session, retry_conflict, sqlite_url, write_session
 from ledger.repo import incidents
 from ledger.tables import Evidence, Finding, Incident, Observation, TargetState, TimelineEntry
 from policies.schema import HttpTarget
@@ -63,9 +63,11 @@ def test_a_sqlite_write_session_holds_the_write_lock_from_its_first_statement(sq
 
 
 @pytest.mark.parametrize("ledger_url", ["postgresql"], indirect=True)
-def test_postgresql_writers_take_turns_as_on_sqlite(engine):
+@pytest.mark.parametrize("turns", [True, False], ids=["taking-turns", "row-locks-alone"])
+def test_postgresql_writers_take_turns_as_on_sqlite(engine, turns):
     """An operator resolves an incident while the worker folds a finding with the same key:
-    the worker must wait and then open a new incident, never fold into the resolved one."""
+    the worker must wait and then open a new incident, never fold into the resolved one; so
+    it does as a house job taking turns and as a fleet's probe write that locks only rows."""
     target = http_target("checkout-api")
     for i in range(3):
         record(engine, target, failed(target, T0 + timedelta(seconds=i), 1.0, "cannot connect"))
@@ -76,7 +78,7 @@ def test_postgresql_writers_take_turns_as_on_sqlite(engine):
 
     def worker() -> None:
         try:
-            with write_session(engine) as session:
+            with write_session(engine, turns=turns) as session:
                 incidents.open_finding(session, spec, [], T0 + timedelta(minutes=2))
         except BaseException as exc:  # handed to the test thread
             errors.append(exc)
@@ -94,6 +96,40 @@ def test_postgresql_writers_take_turns_as_on_sqlite(engine):
         (False, "observed", 1),
         (True, "resolved", 1),
     ]
+
+
+@pytest.mark.parametrize("ledger_url", ["postgresql"], indirect=True)
+def test_two_fleet_writers_opening_the_same_incident_at_once_make_one(engine):
+    """Two workers' probe writes (row locks alone) open a finding with the same key at the same
+    moment: the second waits on the open-incident key, loses the race, and run again folds its
+    finding into the incident the first opened."""
+    def spec(target: str) -> incidents.FindingSpec:
+        return incidents.FindingSpec(rule="probe:http", target=target, service="shop", severity="warning",
+                                     summary=f"{target} failing", correlation_key="shop/checkout")
+
+    def open_second() -> None:
+        def write() -> None:
+            with write_session(engine, turns=False) as session:
+                incidents.open_finding(session, spec("checkout-eu"), [], T0 + timedelta(seconds=1))
+        try:
+            retry_conflict(write)
+        except BaseException as exc:  # handed to the test thread
+            errors.append(exc)
+
+    errors: list[BaseException] = []
+    with write_session(engine, turns=False) as first:
+        incidents.open_finding(first, spec("checkout-us"), [], T0)
+        first.flush()
+        thread = threading.Thread(target=open_second)
+        thread.start()
+        assert wait_for_a_lock_wait(engine), "the second writer never waited for the first"
+    thread.join()
+    assert not errors, errors
+
+    [incident] = queries.list_incidents(engine)
+    assert (incident.state, incident.finding_count) == ("observed", 2)
+    with read_session(engine) as session:
+        assert sorted(f.target for f in session.exec(select(Finding))) == ["checkout-eu", "checkout-us"]
 
 
 def wait_for_a_lock_wait(engine, attempts: int = 1000) -> bool:

@@ -14,6 +14,7 @@ import logging
 import os
 import re
 from fnmatch import fnmatch
+from functools import cached_property
 from pathlib import Path
 from typing import NamedTuple, get_args
 
@@ -56,10 +57,11 @@ class Policy(Strict):
     learned: frozenset[str] = Field(default=frozenset(), description=f"names of the rules from {LEARNED}")
 
     def target(self, name: str) -> Target:
-        for target in self.targets:
-            if target.name == name:
-                return target
-        raise KeyError(name)
+        return self._targets_by_name[name]
+
+    @cached_property
+    def _targets_by_name(self) -> dict[str, Target]:
+        return {target.name: target for target in self.targets}
 
 
 def load_policy(directory: Path | str) -> Policy:

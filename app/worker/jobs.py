@@ -241,11 +241,13 @@ class Worker:
         its interval, drawn from its name, so thousands of targets do not all fire at once (at
         start or at a policy reload); a reload leaves the jobs whose interval did not change."""
         wanted = {t.name: t for t in self.enabled()}
-        for job in self.scheduler.get_jobs():
+        # looked up once: before the scheduler starts, get_job scans every job added so far
+        scheduled = {job.id: job for job in self.scheduler.get_jobs()}
+        for job in scheduled.values():
             if job.id not in HOUSE_JOBS and job.id not in wanted:
                 job.remove()
         for name, target in wanted.items():
-            job = self.scheduler.get_job(name)
+            job = scheduled.get(name)
             if job is not None and job.trigger.interval == target.interval:
                 continue
             self._add_job(

@@ -9,6 +9,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -54,6 +55,9 @@ class ProbeContext:
     now: Callable[[], datetime] = utcnow
     engine: Engine | None = None  # the ledger, for probes that keep a position (logs)
     readings: dict = field(default_factory=dict)  # what a probe keeps from one run to the next (host counters)
+    # the threads that record results (None: the event loop's default ones); a worker keeps its own,
+    # so that a backlog of results never holds up its web endpoints
+    recorder: Executor | None = None
     _unverified: ProbeClient | None = field(default=None, init=False, repr=False)
     _verifying: ssl.SSLContext | None = field(default=None, init=False, repr=False)
 

@@ -9,6 +9,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import Engine
 from sqlmodel import col, select
@@ -128,7 +129,8 @@ async def run_target(engine: Engine, target, ctx: ProbeContext, store: SampleSin
     result = await probe(target, ctx)
     if store is not None:
         store.append(probe_samples(target, result, run.location if run and target.locations else None))
-    return await asyncio.to_thread(record, engine, target, result, run=run)
+    return await asyncio.get_running_loop().run_in_executor(ctx.recorder, partial(record, engine, target, result,
+                                                                              run=run))
 
 
 def probe_samples(target, result: ProbeResult, location: str | None = None) -> list[Sample]:

@@ -9,6 +9,7 @@ import logging
 import os
 import platform
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from importlib import metadata
 
@@ -169,7 +170,7 @@ class Worker:
         agent = USER_AGENT if self.fleet is None else f"{USER_AGENT} (location {self.fleet.member.location})"
         self.ctx = ProbeContext(ProbeClient(settings.max_connections, user_agent=agent),
                                 max_body_bytes=settings.max_body_bytes,
-                                engine=self.engine)
+                                engine=self.engine, recorder=ThreadPoolExecutor(thread_name_prefix="record"))
         # a job woken late (a busy machine) still runs, once; a target's own runs allow at most its interval
         self.scheduler = AsyncIOScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1,
                                                                           "misfire_grace_time": None})
@@ -217,7 +218,8 @@ class Worker:
 
     async def stop(self) -> None:
         """Leave the fleet, stop the jobs (runs in flight are cancelled and end quietly), let the last
-        webhook batch commit, close the probe client and flush the samples."""
+        webhook batch commit, close the probe client, let the results being written commit and flush the
+        samples."""
         if self.fleet is not None:
             await self.fleet.leave()
         self.scheduler.shutdown(wait=False)
@@ -226,6 +228,8 @@ class Worker:
         await self.alert_batches.close()
         await self.http.close()
         await self.ctx.aclose()
+        # a result still waiting for a thread is dropped: it was never committed
+        await asyncio.to_thread(self.ctx.recorder.shutdown, cancel_futures=True)
         await self._flush_samples()
         log.info("worker stopped")
 

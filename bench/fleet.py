@@ -4,10 +4,11 @@
 one worker alone (no ``fleet:``), then by ``--workers`` fleet workers (``fleet:`` in the policy,
 pgqueuer). Each set-up runs ``--minutes`` after a warm-up of one interval; for each it prints:
 
-- probes/s achieved (observations the ledger holds of runs started in the window, read once the
-  window's last results have had 30 s to commit) against scheduled (targets / interval);
+- probes/s achieved (probe results the ledger committed during the window) against scheduled
+  (targets / interval);
 - the 99th percentile of the schedule lag (planned start of a run -> its start), from the
-  workers' own ``workbench_schedule_lag_seconds`` histograms, summed;
+  workers' own ``workbench_schedule_lag_seconds`` histograms, summed ("no answer" when a worker is too busy to
+  answer /metrics within two minutes);
 - ledger writes/s: rows PostgreSQL inserted, updated or deleted in the bench's database, and the
   transactions it committed (pg_stat_database);
 - CPU seconds per second of the workers, and of PostgreSQL's backends.
@@ -27,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -40,11 +40,6 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 from probe_throughput import free_port, serve_target  # noqa: E402 - bench/ is not a package
 
 INTERVAL = 60
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
 FLEET = "fleet:\n  heartbeat: 5s\n  lease: 20s\n"
 
 
@@ -72,28 +67,31 @@ def written(admin: sqlalchemy.Engine, name: str) -> tuple[int, int]:
             (name,)).one())
 
 
-def observations(url: str, since: datetime, until: datetime) -> int:
-    """Runs started in [since, until) that the ledger holds."""
-    engine = sqlalchemy.create_engine(url)
+def observations(engine: sqlalchemy.Engine) -> int:
+    """Probe results the ledger holds so far."""
     with engine.connect() as conn:
-        n = conn.exec_driver_sql("SELECT count(*) FROM observation WHERE started_at >= %s AND started_at < %s",
-                                 (since, until)).scalar()
-    engine.dispose()
-    return n
+        return conn.exec_driver_sql("SELECT count(*) FROM observation").scalar()
 
 
-def lag_buckets(ports: list[int]) -> dict[float, float]:
-    """The summed cumulative buckets of workbench_schedule_lag_seconds: upper bound -> count."""
+def lag_buckets(ports: list[int]) -> dict[float, float] | None:
+    """The summed cumulative buckets of workbench_schedule_lag_seconds: upper bound -> count; None
+    when a worker is too busy to answer /metrics within two minutes."""
     total: dict[float, float] = {}
     for port in ports:
-        for line in httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=120).text.splitlines():
+        try:
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=120).text
+        except httpx.TimeoutException:
+            return None
+        for line in text.splitlines():
             if line.startswith("workbench_schedule_lag_seconds_bucket"):
                 bound = line.split('le="', 1)[1].split('"', 1)[0]
                 total[float(bound)] = total.get(float(bound), 0) + float(line.rsplit(" ", 1)[1])
     return total
 
 
-def p99(before: dict[float, float], after: dict[float, float]) -> str:
+def p99(before: dict[float, float] | None, after: dict[float, float] | None) -> str:
+    if before is None or after is None:
+        return "no answer"
     counts = {bound: after[bound] - before.get(bound, 0) for bound in sorted(after)}
     total = counts.get(float("inf"), 0)
     if not total:
@@ -128,6 +126,7 @@ def run(label: str, admin_url: str, targets: int, workers: int, minutes: float, 
     name = "wb_bench_fleet"
     database(admin, name, create=True)
     url = admin_url.rsplit("/", 1)[0] + "/" + name
+    ledger = sqlalchemy.create_engine(url)
     with tempfile.TemporaryDirectory() as tmp:
         policy(Path(tmp) / "policy", targets, port, fleet=workers > 1)
         procs, ports = [], []
@@ -149,14 +148,14 @@ def run(label: str, admin_url: str, targets: int, workers: int, minutes: float, 
                     except httpx.HTTPError:
                         time.sleep(0.5)
             time.sleep(INTERVAL)  # warm-up: every target's first run
-            lag0, writes0 = lag_buckets(ports), written(admin, name)
-            cpu0, pg0, t0, since = cpu_seconds([p.pid for p in procs]), cpu_seconds(None), time.monotonic(), utcnow()
+            lag0 = lag_buckets(ports)
+            writes0, results0 = written(admin, name), observations(ledger)
+            cpu0, pg0, t0 = cpu_seconds([p.pid for p in procs]), cpu_seconds(None), time.monotonic()
             time.sleep(minutes * 60)
-            seconds, until = time.monotonic() - t0, utcnow()
-            lag1, writes1 = lag_buckets(ports), written(admin, name)
-            cpu1, pg1 = cpu_seconds([p.pid for p in procs]), cpu_seconds(None)
-            time.sleep(30)  # the window's last results commit
-            achieved = observations(url, since, until) / seconds
+            writes1, results1 = written(admin, name), observations(ledger)
+            cpu1, pg1, seconds = cpu_seconds([p.pid for p in procs]), cpu_seconds(None), time.monotonic() - t0
+            lag1 = lag_buckets(ports)
+            achieved = (results1 - results0) / seconds
         finally:
             for p in procs:
                 p.send_signal(signal.SIGTERM)
@@ -165,6 +164,7 @@ def run(label: str, admin_url: str, targets: int, workers: int, minutes: float, 
                     p.wait(timeout=60)
                 except subprocess.TimeoutExpired:
                     p.kill()
+    ledger.dispose()
     database(admin, name, create=False)
     scheduled = targets / INTERVAL
     rows, commits = ((after - before) / seconds for before, after in zip(writes0, writes1))

@@ -562,7 +562,7 @@ class ScrapeTimeGauges:
              ["status"], lambda: {(status,): n for status, n in notification_counts(w.engine).items()}),
             ("workbench_policy_valid", "1 when the policy files on disk are in force, 0 when rejected.", [],
              lambda: {(): 0 if w.holder.error else 1}),
-            ("workbench_targets", "Targets scheduled.", [], lambda: {(): len(w._enabled())}),
+            ("workbench_targets", "Targets scheduled.", [], lambda: {(): len(w.enabled())}),
         ]
         for name, help_text, labels, read in gauges:
             try:

@@ -134,6 +134,7 @@ def test_a_failed_ledger_read_leaves_its_gauge_out_and_the_rest_is_served(worker
     metrics = generate_latest(worker.registry).decode()
     assert "workbench_open_incidents" not in metrics
     assert "# TYPE workbench_action_requests gauge" in metrics and "workbench_policy_valid 1.0" in metrics
+    assert "workbench_targets 1.0" in metrics
     assert "process_resident_memory_bytes" in metrics
 
 
